@@ -1,0 +1,36 @@
+//! The error type of the distributions crate.
+
+/// What went wrong when building or using a distribution or a transform.
+///
+/// Every variant names the distribution (or transform) and, where there is one, the parameter,
+/// so that a message reads like `Normal: parameter `scale` must be positive`.
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    /// A constructor argument is outside its constraint (a negative scale, probabilities that do
+    /// not sum to one, a NaN).
+    #[error("{dist}: parameter `{param}` {problem}")]
+    InvalidParameter {
+        dist: &'static str,
+        param: &'static str,
+        problem: String,
+    },
+    /// A value passed to `log_prob` lies outside the support or has the wrong shape.
+    #[error("{dist}: value {problem}")]
+    InvalidValue { dist: &'static str, problem: String },
+    /// Shapes that do not broadcast together.
+    #[error("{dist}: shapes do not broadcast: {detail}")]
+    Shape { dist: &'static str, detail: String },
+    /// The operation does not exist for this family (for example `rsample` of a Categorical).
+    #[error("{dist}: {op} is not supported")]
+    Unsupported { dist: &'static str, op: &'static str },
+    /// libtorch refused an operation; `context` says which.
+    #[error("{context}: {source}")]
+    Torch {
+        context: String,
+        #[source]
+        source: tch::TchError,
+    },
+}
+
+/// Result alias of the distributions crate.
+pub type Result<T, E = DistError> = std::result::Result<T, E>;

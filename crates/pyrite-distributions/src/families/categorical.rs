@@ -1,0 +1,119 @@
+//! The categorical distribution over `{0, ..., K-1}`.
+
+use std::rc::Rc;
+use tch::{Device, Kind, Tensor};
+
+use super::common::enumerate_range;
+use crate::constraints::Constraint;
+use crate::distribution::*;
+use crate::error::{DistError, Result};
+use crate::shape::{broadcast_shapes, concat};
+
+/// `Categorical(probs)` or `Categorical::from_logits(logits)`: the last dimension indexes the
+/// categories; samples are `i64` indices.
+#[derive(Debug)]
+pub struct Categorical {
+    /// Normalised probabilities, `batch_shape ++ [K]`.
+    pub probs: Tensor,
+    /// Normalised log-probabilities, `batch_shape ++ [K]`.
+    pub logits: Tensor,
+    batch_shape: Vec<i64>,
+}
+
+fn split_categories(dist: &'static str, param: &'static str, t: &Tensor) -> Result<Vec<i64>> {
+    let size = t.size();
+    if size.is_empty() {
+        return Err(DistError::InvalidParameter { dist, param, problem: "must have at least one dimension (the categories)".into() });
+    }
+    Ok(size[..size.len() - 1].to_vec())
+}
+
+impl Categorical {
+    /// From probabilities on the simplex (each row sums to one).
+    pub fn new(probs: impl IntoParam) -> Result<Self> {
+        let probs = float_param(probs.into_param());
+        let batch_shape = split_categories("Categorical", "probs", &probs)?;
+        check_param("Categorical", "probs", &probs, &Constraint::Simplex)?;
+        let probs = &probs / probs.sum_dim_intlist(-1, true, probs.kind());
+        let tiny = if probs.kind() == Kind::Double { f64::MIN_POSITIVE } else { f32::MIN_POSITIVE as f64 };
+        Ok(Categorical { logits: probs.clamp(tiny, 1.0).log(), probs, batch_shape })
+    }
+    /// From unnormalised log-probabilities.
+    pub fn from_logits(logits: impl IntoParam) -> Result<Self> {
+        let logits = float_param(logits.into_param());
+        let batch_shape = split_categories("Categorical", "logits", &logits)?;
+        check_param("Categorical", "logits", &logits, &Constraint::Independent(Box::new(Constraint::Real), 1))?;
+        let logits = &logits - logits.logsumexp(-1, true);
+        Ok(Categorical { probs: logits.exp(), logits, batch_shape })
+    }
+    /// The number of categories `K`.
+    pub fn num_categories(&self) -> i64 {
+        *self.logits.size().last().unwrap()
+    }
+    pub(crate) fn sample_indices(&self, sample_shape: &[i64]) -> Tensor {
+        let k = self.num_categories();
+        let n: i64 = sample_shape.iter().product();
+        let probs_2d = self.probs.reshape([-1, k]);
+        let samples = probs_2d.multinomial(n, true).transpose(0, 1);
+        samples.reshape(concat(sample_shape, &self.batch_shape).as_slice())
+    }
+    /// The same categorical with its parameters broadcast to `batch_shape`.
+    pub(crate) fn expanded(&self, batch_shape: &[i64]) -> Result<Categorical> {
+        check_expand("Categorical", &self.batch_shape, batch_shape)?;
+        let k = [self.num_categories()];
+        Ok(Categorical {
+            probs: expand_param(&self.probs, batch_shape, &k),
+            logits: expand_param(&self.logits, batch_shape, &k),
+            batch_shape: batch_shape.to_vec(),
+        })
+    }
+    /// Log-probabilities of integer `value` (no validation).
+    pub(crate) fn log_prob_indices(&self, value: &Tensor) -> Result<Tensor> {
+        let k = self.num_categories();
+        let vshape = value.size();
+        let shape = broadcast_shapes(&[&vshape, &self.batch_shape]).ok_or_else(|| DistError::InvalidValue {
+            dist: "Categorical",
+            problem: format!("of shape {vshape:?} does not broadcast with batch shape {:?}", self.batch_shape),
+        })?;
+        let idx = value.to_kind(Kind::Int64).unsqueeze(-1).expand(concat(&shape, &[1]).as_slice(), false);
+        let logits = self.logits.expand(concat(&shape, &[k]).as_slice(), false);
+        Ok(logits.gather(-1, &idx, false).squeeze_dim(-1))
+    }
+}
+
+impl Distribution for Categorical {
+    family_common!("Categorical");
+    fn support(&self) -> Constraint {
+        Constraint::IntegerInterval(0, self.num_categories() - 1)
+    }
+    fn has_enumerate_support(&self) -> bool {
+        true
+    }
+    fn options(&self) -> (Kind, Device) {
+        (Kind::Int64, self.probs.device())
+    }
+    fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        Ok(tch::no_grad(|| self.sample_indices(sample_shape)))
+    }
+    fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
+        validate_value(self, value)?;
+        self.log_prob_indices(value)
+    }
+    fn mean(&self) -> Result<Tensor> {
+        Ok(Tensor::full(self.batch_shape.as_slice(), f64::NAN, (self.probs.kind(), self.probs.device())))
+    }
+    fn variance(&self) -> Result<Tensor> {
+        self.mean()
+    }
+    fn entropy(&self) -> Result<Tensor> {
+        let min = if self.logits.kind() == Kind::Double { f64::MIN } else { f32::MIN as f64 };
+        let p_log_p = self.logits.clamp_min(min) * &self.probs;
+        Ok(-p_log_p.sum_dim_intlist(-1, false, p_log_p.kind()))
+    }
+    fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+        Ok(enumerate_range(self.num_categories(), &self.batch_shape, expand, (Kind::Int64, self.probs.device())))
+    }
+    fn expand(&self, batch_shape: &[i64]) -> Result<DistRef> {
+        Ok(Rc::new(self.expanded(batch_shape)?))
+    }
+}

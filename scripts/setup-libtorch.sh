@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Provides libtorch 2.13.0 for tch 0.26, with no manual steps, and wires it into cargo.
+#
+# * Honours a user's own LIBTORCH (a directory with lib/libtorch.so and include/).
+# * Otherwise installs the PyPI wheel torch==2.13.0 (libtorch plus its CUDA libraries) once into a
+#   per-user cache, ${PYRITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pyrite}/torch-2.13.0, which every
+#   clone of the project reuses.
+# * Writes .cargo/config.toml (git-ignored) in this checkout with LIBTORCH and a run-time library
+#   path (rpath), so that plain `cargo build`, `cargo test` and `cargo run` work from any new shell.
+# Idempotent: a second run does nothing but check. Prints the libtorch directory.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+version=2.13.0
+
+if [ -n "${LIBTORCH:-}" ]; then
+  libtorch="$LIBTORCH"
+  [ -e "$libtorch/lib/libtorch.so" ] || [ -e "$libtorch/lib/libtorch.dylib" ] || {
+    echo "setup-libtorch: LIBTORCH=$libtorch has no lib/libtorch.so" >&2; exit 1; }
+else
+  cache="${PYRITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pyrite}"
+  site="$cache/torch-$version"
+  libtorch="$site/torch"
+  if [ ! -e "$libtorch/lib/libtorch.so" ]; then
+    echo "setup-libtorch: installing torch==$version from PyPI into $site (once, about 5 GB)" >&2
+    mkdir -p "$cache"
+    tmp="$(mktemp -d "$cache/.torch-$version.XXXXXX")"
+    trap 'rm -rf "$tmp"' EXIT
+    python3 -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+      --target "$tmp" "torch==$version" >&2
+    rm -rf "$site"
+    mv "$tmp" "$site"   # atomic: a half-finished install is never taken for a whole one
+    trap - EXIT
+  fi
+fi
+
+libdir="$libtorch/lib"
+if [ -f "$libtorch/version.py" ] && ! grep -q "__version__ = '$version" "$libtorch/version.py"; then
+  echo "setup-libtorch: $libtorch is not PyTorch $version, which tch 0.26 needs" >&2; exit 1
+fi
+mkdir -p "$here/.cargo"
+config="$here/.cargo/config.toml"
+want="# Written by scripts/setup-libtorch.sh; not tracked by git.
+[env]
+LIBTORCH = \"$libtorch\"
+
+[target.'cfg(target_os = \"linux\")']
+rustflags = [\"-C\", \"link-arg=-Wl,-rpath,$libdir\", \"-C\", \"link-arg=-Wl,--disable-new-dtags\"]
+"
+if [ ! -f "$config" ] || [ "$(cat "$config")" != "$want" ]; then
+  printf '%s' "$want" > "$config.tmp" && mv "$config.tmp" "$config"
+fi
+echo "$libtorch"
