@@ -43,6 +43,9 @@ want="# Written by scripts/setup-libtorch.sh; not tracked by git.
 [env]
 LIBTORCH = \"$libtorch\"
 
+[build]
+rustdocflags = [\"-C\", \"link-arg=-Wl,-rpath,$libdir\", \"-C\", \"link-arg=-Wl,--disable-new-dtags\"]
+
 [target.'cfg(target_os = \"linux\")']
 rustflags = [\"-C\", \"link-arg=-Wl,-rpath,$libdir\", \"-C\", \"link-arg=-Wl,--disable-new-dtags\"]
 "

@@ -13,6 +13,8 @@
 //! # Ok::<(), pyrite_data::DataError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod csv;
 mod error;
 mod idx;

@@ -23,7 +23,8 @@ impl NegativeBinomial {
     pub fn new(total_count: impl IntoParam, probs: impl IntoParam) -> Result<Self> {
         let probs = float_param(probs.into_param());
         check_param("NegativeBinomial", "probs", &probs, &Constraint::UnitInterval)?;
-        Self::build(total_count.into_param(), binary_logits(&probs), probs)
+        let logits = binary_logits(&probs);
+        Self::build(total_count.into_param(), probs, logits)
     }
     /// From `total_count > 0` and the log-odds of success.
     pub fn from_logits(total_count: impl IntoParam, logits: impl IntoParam) -> Result<Self> {

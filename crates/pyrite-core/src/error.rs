@@ -1,0 +1,77 @@
+//! The error type of pyrite's language and inference.
+
+use pyrite_distributions::DistError;
+
+/// Everything that can go wrong in a model, a guide, a handler or an inference step. Each variant
+/// names the site, param or plate concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum PyriteError {
+    /// A distribution refused its parameters or a value, at the named site.
+    #[error("site `{site}`: {source}")]
+    Distribution {
+        site: String,
+        #[source]
+        source: DistError,
+    },
+    /// Two sample sites with the same name in one run.
+    #[error("site `{0}` appears twice in one run of the model; site names must be unique")]
+    DuplicateSite(String),
+    /// A shape that does not fit: an observation against its distribution, a sample against its
+    /// plates.
+    #[error("site `{site}`: {detail}")]
+    Shape { site: String, detail: String },
+    /// A param used inconsistently (another shape or constraint, a bad init).
+    #[error("param `{name}`: {problem}")]
+    Param { name: String, problem: String },
+    /// A plate misused (dimension conflict, bad subsample).
+    #[error("plate `{plate}`: {problem}")]
+    Plate { plate: String, problem: String },
+    /// A handler or inference algorithm was given a site name the model does not have.
+    #[error("unknown site `{0}`")]
+    UnknownSite(String),
+    /// The guide does not sample a latent site of the model.
+    #[error("the guide has no site `{site}`, which is a latent (unobserved) sample site of the model")]
+    MissingGuideSite { site: String },
+    /// Model and guide disagree about a site.
+    #[error("site `{site}`: model and guide disagree: {detail}")]
+    GuideMismatch { site: String, detail: String },
+    /// NaN or infinity where a finite number is needed (data, a loss, a gradient).
+    #[error("site `{site}`: {what} is not finite")]
+    NonFinite { site: String, what: String },
+    /// Enumeration of a discrete site failed.
+    #[error("site `{site}`: cannot enumerate: {problem}")]
+    Enumerate { site: String, problem: String },
+    /// Invalid data handed to an example or a helper (with the column or argument named).
+    #[error("invalid input `{what}`: {problem}")]
+    InvalidInput { what: String, problem: String },
+    /// Reading or writing a file failed.
+    #[error("{path}: {problem}")]
+    Io { path: String, problem: String },
+    /// A device that is not available.
+    #[error("device {0} is not available")]
+    Device(String),
+    /// libtorch refused an operation.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// An error raised by user code inside a model or guide.
+    #[error("{0}")]
+    Model(String),
+}
+
+impl PyriteError {
+    /// Attaches a site name to a distribution error.
+    pub fn at_site(site: &str, source: DistError) -> Self {
+        PyriteError::Distribution { site: site.to_string(), source }
+    }
+}
+
+/// Distribution errors raised outside a sample statement (constructing a distribution in user
+/// code, before its site is known) convert with `?`; the message names the family and parameter.
+impl From<DistError> for PyriteError {
+    fn from(source: DistError) -> Self {
+        PyriteError::Distribution { site: "<distribution>".to_string(), source }
+    }
+}
+
+/// Result alias used throughout pyrite.
+pub type Result<T, E = PyriteError> = std::result::Result<T, E>;

@@ -1,0 +1,29 @@
+//! `scale`: multiplies log-densities.
+
+use crate::error::{PyriteError, Result};
+use crate::message::{Message, SiteKind};
+use crate::runtime::{with_handler, Messenger};
+
+struct ScaleMessenger {
+    factor: f64,
+}
+
+impl Messenger for ScaleMessenger {
+    fn process_message(&mut self, msg: &mut Message) -> Result<()> {
+        if msg.kind == SiteKind::Sample {
+            msg.scale *= self.factor;
+        }
+        Ok(())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// Runs `f` with every sample site's log-density multiplied by `factor > 0` (`poutine.scale`).
+pub fn scale<R>(factor: f64, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    if !(factor > 0.0 && factor.is_finite()) {
+        return Err(PyriteError::InvalidInput { what: "scale".into(), problem: format!("factor must be positive and finite, got {factor}") });
+    }
+    with_handler(ScaleMessenger { factor }, f).0
+}

@@ -1,0 +1,185 @@
+//! `plate`: conditionally independent dimensions, with subsampling.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{PyriteError, Result};
+use crate::message::{Message, PlateFrame, SiteKind};
+use crate::runtime::{apply_stack, with_handler, Messenger};
+
+thread_local! {
+    /// Dimensions owned by the plates active on this thread.
+    static ACTIVE_DIMS: RefCell<Vec<i64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A plate statement, configured with a builder and entered with `run`.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let (_, tr) = trace(|| Plate::new("data", 100).subsample_size(10).run(|p| {
+///     sample("x", Normal::new(0.0, 1.0)?)?;
+///     assert_eq!(p.indices().size(), vec![10]);
+///     Ok(())
+/// }));
+/// assert_eq!(tr.site("x").unwrap().value.size(), vec![10]);
+/// ```
+#[derive(Debug)]
+pub struct Plate {
+    name: String,
+    size: i64,
+    subsample_size: Option<i64>,
+    subsample: Option<Tensor>,
+    dim: Option<i64>,
+    device: Device,
+}
+
+/// Inside a plate: its indices and helpers.
+#[derive(Debug)]
+pub struct PlateScope {
+    size: i64,
+    indices: Option<Tensor>,
+    subsample_size: i64,
+    device: Device,
+}
+
+impl PlateScope {
+    /// The indices of the current subsample (`0..size` without subsampling).
+    pub fn indices(&self) -> Tensor {
+        match &self.indices {
+            Some(t) => t.shallow_clone(),
+            None => Tensor::arange(self.size, (Kind::Int64, self.device)),
+        }
+    }
+    /// Selects the current subsample of `data` along dimension `dim` (all of it without
+    /// subsampling, at no cost).
+    pub fn subsample(&self, data: &Tensor, dim: i64) -> Tensor {
+        match &self.indices {
+            Some(idx) => data.index_select(dim, &idx.to_device(data.device())),
+            None => data.shallow_clone(),
+        }
+    }
+    /// The size of the current subsample.
+    pub fn subsample_size(&self) -> i64 {
+        self.subsample_size
+    }
+    /// The full size.
+    pub fn size(&self) -> i64 {
+        self.size
+    }
+}
+
+/// `plate(name, size, |p| ...)`: the shorthand for `Plate::new(name, size).run(...)`.
+pub fn plate<R>(name: &str, size: i64, f: impl FnOnce(&PlateScope) -> Result<R>) -> Result<R> {
+    Plate::new(name, size).run(f)
+}
+
+impl Plate {
+    /// A plate of `size` independent elements, taking the next free dimension from the right.
+    pub fn new(name: &str, size: i64) -> Self {
+        Plate { name: name.to_string(), size, subsample_size: None, subsample: None, dim: None, device: Device::Cpu }
+    }
+    /// Draws a random subsample of this size each time (log-densities are scaled by
+    /// `size / subsample_size`).
+    pub fn subsample_size(mut self, n: i64) -> Self {
+        self.subsample_size = Some(n);
+        self
+    }
+    /// Uses these subsample indices.
+    pub fn subsample(mut self, indices: &Tensor) -> Self {
+        self.subsample = Some(indices.shallow_clone());
+        self
+    }
+    /// The (negative) tensor dimension this plate owns.
+    pub fn dim(mut self, dim: i64) -> Self {
+        self.dim = Some(dim);
+        self
+    }
+    /// Device for the indices.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Enters the plate and runs `f` inside it.
+    pub fn run<R>(self, f: impl FnOnce(&PlateScope) -> Result<R>) -> Result<R> {
+        let plate_err = |problem: String| PyriteError::Plate { plate: self.name.clone(), problem };
+        if self.size < 0 {
+            return Err(plate_err(format!("size must be nonnegative, got {}", self.size)));
+        }
+        let active = ACTIVE_DIMS.with(|d| d.borrow().clone());
+        let dim = match self.dim {
+            Some(d) if d >= 0 => return Err(plate_err(format!("dim must be negative, got {d}"))),
+            Some(d) if active.contains(&d) => return Err(plate_err(format!("dim {d} is already used by an enclosing plate"))),
+            Some(d) => d,
+            None => (1..).map(|i: i64| -i).find(|d| !active.contains(d)).unwrap(),
+        };
+        // Subsample indices go through the stack (so `replay` gives the model the guide's).
+        let (indices, subsample_size) = match (&self.subsample, self.subsample_size) {
+            (None, None) => (None, self.size),
+            (None, Some(n)) if n >= self.size => (None, self.size),
+            (sub, n) => {
+                let n = match sub {
+                    Some(t) => {
+                        if t.dim() != 1 {
+                            return Err(plate_err(format!("subsample indices must be 1-d, got shape {:?}", t.size())));
+                        }
+                        t.size()[0]
+                    }
+                    None => n.unwrap(),
+                };
+                if n <= 0 {
+                    return Err(plate_err(format!("subsample_size must be positive, got {n}")));
+                }
+                let mut msg = Message::new(&self.name, SiteKind::Subsample);
+                msg.subsample = Some((self.size, n));
+                msg.value = sub.as_ref().map(|t| t.shallow_clone());
+                apply_stack(&mut msg)?;
+                let idx = msg.value.unwrap().to_device(self.device);
+                (Some(idx), n)
+            }
+        };
+        let frame = PlateFrame { name: Rc::from(self.name.as_str()), dim, size: self.size, subsample_size };
+        let scale = if subsample_size > 0 { self.size as f64 / subsample_size as f64 } else { 1.0 };
+        let scope = PlateScope { size: self.size, indices, subsample_size, device: self.device };
+        ACTIVE_DIMS.with(|d| d.borrow_mut().push(dim));
+        struct Pop;
+        impl Drop for Pop {
+            fn drop(&mut self) {
+                ACTIVE_DIMS.with(|d| {
+                    d.borrow_mut().pop();
+                });
+            }
+        }
+        let _pop = Pop;
+        let (out, _) = with_handler(PlateMessenger { frame, scale }, || f(&scope));
+        out
+    }
+}
+
+/// Adds the plate's frame and subsampling scale to every sample site inside it.
+struct PlateMessenger {
+    frame: PlateFrame,
+    scale: f64,
+}
+
+impl Messenger for PlateMessenger {
+    fn process_message(&mut self, msg: &mut Message) -> Result<()> {
+        if msg.kind == SiteKind::Sample {
+            if msg.plates.iter().any(|f| f.dim == self.frame.dim) {
+                return Err(PyriteError::Plate {
+                    plate: self.frame.name.to_string(),
+                    problem: format!("dim {} conflicts with another plate at site `{}`", self.frame.dim, msg.name),
+                });
+            }
+            msg.plates.push(self.frame.clone());
+            msg.scale *= self.scale;
+        }
+        Ok(())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}

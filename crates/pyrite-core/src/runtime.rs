@@ -1,0 +1,189 @@
+//! The handler stack: a thread-local list of messengers that every primitive's message passes
+//! through, innermost handler first (see `docs/architecture.md`).
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use pyrite_distributions::shape::broadcast_shapes;
+
+use crate::error::{PyriteError, Result};
+use crate::message::{Message, SiteKind};
+use crate::param_store;
+
+/// A handler: it sees every message on its way in (`process_message`, innermost handler first)
+/// and on its way out (`postprocess_message`).
+pub trait Messenger: Any {
+    /// Called before the default behaviour; may set the value, change the scale, stop the message.
+    fn process_message(&mut self, _msg: &mut Message) -> Result<()> {
+        Ok(())
+    }
+    /// Called after the value is known.
+    fn postprocess_message(&mut self, _msg: &mut Message) -> Result<()> {
+        Ok(())
+    }
+    /// Lets `with_handler` give the handler back to its caller.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Box<dyn Messenger>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Number of handlers active on this thread.
+pub fn stack_depth() -> usize {
+    STACK.with(|s| s.borrow().len())
+}
+
+/// Restores the stack to its length at creation, even when unwinding from a panic.
+struct StackGuard {
+    depth: usize,
+}
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        STACK.with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                s.truncate(self.depth);
+            }
+        });
+    }
+}
+
+/// Runs `f` with `handler` pushed on this thread's stack and returns `f`'s result together with
+/// the handler (so that e.g. a trace handler can hand back its trace). The stack is restored
+/// whatever happens inside `f`, a panic included.
+pub fn with_handler<H: Messenger, R>(handler: H, f: impl FnOnce() -> R) -> (R, H) {
+    let depth = stack_depth();
+    STACK.with(|s| s.borrow_mut().push(Box::new(handler)));
+    let guard = StackGuard { depth };
+    let out = f();
+    let h = STACK.with(|s| s.borrow_mut().pop()).expect("handler stack underflow");
+    drop(guard);
+    let h = *h.into_any().downcast::<H>().expect("handler stack out of order");
+    (out, h)
+}
+
+/// Puts the stack back after `apply_stack` took it out, even on error.
+struct Restore(Option<Vec<Box<dyn Messenger>>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(stack) = self.0.take() {
+            STACK.with(|s| *s.borrow_mut() = stack);
+        }
+    }
+}
+
+/// Sends a message through the stack: `process_message` from the innermost handler outwards
+/// (until one sets `stop`), then the default behaviour, then `postprocess_message` on the
+/// handlers that saw it, outermost first, as Pyro's `apply_stack`.
+pub fn apply_stack(msg: &mut Message) -> Result<()> {
+    let stack = STACK.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let mut restore = Restore(Some(stack));
+    let stack = restore.0.as_mut().unwrap();
+    let n = stack.len();
+    let mut applied = 0;
+    for frame in stack.iter_mut().rev() {
+        applied += 1;
+        frame.process_message(msg)?;
+        if msg.stop {
+            break;
+        }
+    }
+    broadcast_to_plates(msg)?;
+    default_process(msg)?;
+    for frame in stack[n - applied..].iter_mut() {
+        frame.postprocess_message(msg)?;
+    }
+    drop(restore);
+    Ok(())
+}
+
+/// Expands a sample site's distribution so that each plate's dimension has the plate's size,
+/// checking that the distribution's own batch shape agrees with the plates.
+fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
+    if msg.kind != SiteKind::Sample || msg.plates.is_empty() {
+        return Ok(());
+    }
+    let dist = msg.dist.as_ref().expect("sample message without distribution");
+    let batch = dist.batch_shape();
+    let needed = msg.plates.iter().map(|f| (-f.dim) as usize).max().unwrap_or(0);
+    let rank = batch.len().max(needed);
+    let mut target = vec![1i64; rank];
+    target[rank - batch.len()..].copy_from_slice(batch);
+    for f in &msg.plates {
+        let i = rank - (-f.dim) as usize;
+        if target[i] != 1 && target[i] != f.subsample_size {
+            return Err(PyriteError::Shape {
+                site: msg.name.clone(),
+                detail: format!(
+                    "batch shape {batch:?} does not match plate `{}` of size {} at dim {}",
+                    f.name, f.subsample_size, f.dim
+                ),
+            });
+        }
+        target[i] = f.subsample_size;
+    }
+    if target.as_slice() != batch {
+        let expanded = dist.expand(&target).map_err(|e| PyriteError::at_site(&msg.name, e))?;
+        msg.dist = Some(expanded);
+    }
+    Ok(())
+}
+
+fn default_process(msg: &mut Message) -> Result<()> {
+    if msg.value.is_some() {
+        return check_observation(msg);
+    }
+    match msg.kind {
+        SiteKind::Sample => {
+            let dist = msg.dist.as_ref().expect("sample message without distribution");
+            let v = if dist.has_rsample() { dist.rsample(&[]) } else { dist.sample(&[]) };
+            msg.value = Some(v.map_err(|e| PyriteError::at_site(&msg.name, e))?);
+        }
+        SiteKind::Param => param_store::resolve_param(msg)?,
+        SiteKind::Subsample => {
+            let (size, subsample_size) = msg.subsample.expect("subsample message without sizes");
+            let idx = if subsample_size >= size {
+                tch::Tensor::arange(size, (tch::Kind::Int64, tch::Device::Cpu))
+            } else {
+                tch::Tensor::randperm(size, (tch::Kind::Int64, tch::Device::Cpu)).narrow(0, 0, subsample_size)
+            };
+            msg.value = Some(idx);
+        }
+    }
+    Ok(())
+}
+
+/// An observed (or handler-supplied) value must fit its distribution's shape.
+fn check_observation(msg: &Message) -> Result<()> {
+    if msg.kind != SiteKind::Sample {
+        return Ok(());
+    }
+    let (Some(dist), Some(value)) = (msg.dist.as_ref(), msg.value.as_ref()) else { return Ok(()) };
+    let vshape = value.size();
+    let dshape = dist.shape(&[]);
+    let fits = match broadcast_shapes(&[&vshape, &dshape]) {
+        None => false,
+        // Data may not add batch dims that neither the distribution nor a plate declares.
+        Some(b) => !msg.is_observed || b.len() <= dshape.len() || msg.infer.enumerate_dim.is_some(),
+    };
+    if !fits {
+        return Err(PyriteError::Shape {
+            site: msg.name.clone(),
+            detail: format!(
+                "value of shape {vshape:?} does not match the distribution's shape {dshape:?} \
+                 (batch {:?}, event {:?}); wrap the statement in a plate or reshape the data",
+                dist.batch_shape(),
+                dist.event_shape()
+            ),
+        });
+    }
+    if msg.is_observed && value.is_floating_point() && pyrite_distributions::validation_enabled() {
+        let finite = bool::try_from(value.isfinite().all()).unwrap_or(false);
+        if !finite {
+            return Err(PyriteError::NonFinite { site: msg.name.clone(), what: "observed data".into() });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! `Trace`: the record of one run of a model or guide.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use pyrite_distributions::DistRef;
+use tch::Tensor;
+
+use crate::error::{PyriteError, Result};
+use crate::message::{InferConfig, Message, PlateFrame, SiteKind};
+
+/// One recorded site.
+#[derive(Debug)]
+pub struct Site {
+    pub name: String,
+    pub kind: SiteKind,
+    /// The distribution (sample sites), broadcast to its plates.
+    pub dist: Option<DistRef>,
+    pub value: Tensor,
+    pub is_observed: bool,
+    pub scale: f64,
+    pub mask: Option<Tensor>,
+    /// Plates, innermost first.
+    pub plates: Vec<PlateFrame>,
+    pub infer: InferConfig,
+    /// Param sites: the unconstrained leaf tensor.
+    pub unconstrained: Option<Tensor>,
+    log_prob: RefCell<Option<Tensor>>,
+}
+
+impl Clone for Site {
+    fn clone(&self) -> Self {
+        Site {
+            name: self.name.clone(),
+            kind: self.kind,
+            dist: self.dist.clone(),
+            value: self.value.shallow_clone(),
+            is_observed: self.is_observed,
+            scale: self.scale,
+            mask: self.mask.as_ref().map(|m| m.shallow_clone()),
+            plates: self.plates.clone(),
+            infer: self.infer.clone(),
+            unconstrained: self.unconstrained.as_ref().map(|t| t.shallow_clone()),
+            log_prob: RefCell::new(self.log_prob.borrow().as_ref().map(|t| t.shallow_clone())),
+        }
+    }
+}
+
+impl Site {
+    pub(crate) fn from_message(msg: &Message) -> Self {
+        Site {
+            name: msg.name.clone(),
+            kind: msg.kind,
+            dist: msg.dist.clone(),
+            value: msg.value.as_ref().map(|v| v.shallow_clone()).unwrap_or_else(Tensor::new),
+            is_observed: msg.is_observed,
+            scale: msg.scale,
+            mask: msg.mask.as_ref().map(|m| m.shallow_clone()),
+            plates: msg.plates.clone(),
+            infer: msg.infer.clone(),
+            unconstrained: msg.unconstrained.as_ref().map(|t| t.shallow_clone()),
+            log_prob: RefCell::new(None),
+        }
+    }
+
+    /// Whether this is a sample site that contributes a log-density (not a deterministic or a
+    /// subsample record).
+    pub fn is_scored(&self) -> bool {
+        self.kind == SiteKind::Sample && !self.infer.deterministic
+    }
+
+    /// Whether this is a latent (unobserved) sample site.
+    pub fn is_latent(&self) -> bool {
+        self.kind == SiteKind::Sample && !self.is_observed
+    }
+
+    /// The log-density of the value, masked (zero where the mask is false) but not scaled;
+    /// computed on first use and cached.
+    pub fn log_prob(&self) -> Result<Tensor> {
+        if let Some(lp) = self.log_prob.borrow().as_ref() {
+            return Ok(lp.shallow_clone());
+        }
+        let dist = self.dist.as_ref().ok_or_else(|| PyriteError::Shape { site: self.name.clone(), detail: "site has no distribution".into() })?;
+        let lp = dist.log_prob(&self.value).map_err(|e| PyriteError::at_site(&self.name, e))?;
+        let lp = match &self.mask {
+            Some(m) => lp.where_scalarother(m, 0.0),
+            None => lp,
+        };
+        *self.log_prob.borrow_mut() = Some(lp.shallow_clone());
+        Ok(lp)
+    }
+
+    /// The masked log-density multiplied by the site's scale.
+    pub fn scaled_log_prob(&self) -> Result<Tensor> {
+        let lp = self.log_prob()?;
+        Ok(if self.scale == 1.0 { lp } else { lp * self.scale })
+    }
+
+    /// `sum(scale * mask * log_prob)`.
+    pub fn log_prob_sum(&self) -> Result<Tensor> {
+        let lp = self.log_prob()?;
+        let s = lp.sum(lp.kind());
+        Ok(if self.scale == 1.0 { s } else { s * self.scale })
+    }
+}
+
+/// The ordered sites of one run, as `poutine.trace(...).get_trace()` returns.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    pub nodes: IndexMap<String, Site>,
+}
+
+impl Trace {
+    /// The site named `name`.
+    pub fn site(&self, name: &str) -> Option<&Site> {
+        self.nodes.get(name)
+    }
+    /// Whether a site exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.nodes.contains_key(name)
+    }
+    /// Site names in execution order.
+    pub fn names(&self) -> Vec<&str> {
+        self.nodes.keys().map(|s| s.as_str()).collect()
+    }
+    /// Sample sites (latent and observed, deterministic excluded) in order.
+    pub fn sample_sites(&self) -> impl Iterator<Item = &Site> {
+        self.nodes.values().filter(|s| s.is_scored())
+    }
+    /// Latent sample sites in order.
+    pub fn latent_sites(&self) -> impl Iterator<Item = &Site> {
+        self.nodes.values().filter(|s| s.is_latent())
+    }
+    /// Observed sample sites in order.
+    pub fn observed_sites(&self) -> impl Iterator<Item = &Site> {
+        self.nodes.values().filter(|s| s.is_scored() && s.is_observed)
+    }
+    /// Param sites in order.
+    pub fn param_sites(&self) -> impl Iterator<Item = &Site> {
+        self.nodes.values().filter(|s| s.kind == SiteKind::Param)
+    }
+
+    /// Computes (and caches) every sample site's log-density; errors name the site.
+    pub fn compute_log_prob(&self) -> Result<()> {
+        for s in self.sample_sites() {
+            let _ = s.log_prob()?;
+        }
+        Ok(())
+    }
+
+    /// `sum over sample sites of sum(scale * mask * log_prob)`: the joint log-density.
+    pub fn log_prob_sum(&self) -> Result<Tensor> {
+        let mut total: Option<Tensor> = None;
+        for s in self.sample_sites() {
+            let lp = s.log_prob_sum()?;
+            total = Some(match total {
+                None => lp,
+                Some(t) => t + lp,
+            });
+        }
+        Ok(total.unwrap_or_else(|| Tensor::from(0.0f32)))
+    }
+
+    pub(crate) fn add(&mut self, msg: &Message) -> Result<()> {
+        if msg.kind == SiteKind::Sample && self.nodes.contains_key(&msg.name) {
+            return Err(PyriteError::DuplicateSite(msg.name.clone()));
+        }
+        self.nodes.insert(msg.name.clone(), Site::from_message(msg));
+        Ok(())
+    }
+
+    /// A table of each site's distribution and value shapes, split into batch | event, as Pyro's
+    /// `trace.format_shapes()`; useful to debug broadcasting.
+    pub fn format_shapes(&self) -> String {
+        let mut rows: Vec<(String, String, String, String)> = Vec::new();
+        let dims = |s: &[i64]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ");
+        rows.push(("Trace Shapes:".into(), String::new(), String::new(), String::new()));
+        rows.push(("Param Sites:".into(), String::new(), String::new(), String::new()));
+        for s in self.param_sites() {
+            rows.push((s.name.clone(), String::new(), dims(&s.value.size()), String::new()));
+        }
+        rows.push(("Sample Sites:".into(), String::new(), String::new(), String::new()));
+        let mut seen_plates: Vec<String> = Vec::new();
+        for s in self.nodes.values() {
+            if s.kind == SiteKind::Param {
+                continue;
+            }
+            for f in s.plates.iter().rev() {
+                if !seen_plates.iter().any(|p| p.as_str() == &*f.name) {
+                    seen_plates.push(f.name.to_string());
+                    rows.push((f.name.to_string(), "plate".into(), f.subsample_size.to_string(), String::new()));
+                }
+            }
+            if s.kind == SiteKind::Subsample {
+                continue;
+            }
+            let Some(d) = s.dist.as_ref() else { continue };
+            rows.push((s.name.clone(), "dist".into(), dims(d.batch_shape()), dims(d.event_shape())));
+            let v = s.value.size();
+            let e = d.event_shape().len().min(v.len());
+            rows.push((String::new(), "value".into(), dims(&v[..v.len() - e]), dims(&v[v.len() - e..])));
+            if let Some(lp) = s.log_prob.borrow().as_ref() {
+                rows.push((String::new(), "log_prob".into(), dims(&lp.size()), String::new()));
+            }
+        }
+        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (a, b, c, d) in rows {
+            let sep = if b.is_empty() { " " } else { "|" };
+            let line = format!("{a:>w0$} {b:<w1$} {c:>w2$} {sep} {d}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out
+    }
+}
