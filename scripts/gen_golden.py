@@ -29,9 +29,12 @@ import json
 import math
 import os
 import sys
+import warnings
 
-import torch
-import torch.distributions as D
+warnings.filterwarnings("ignore", message=".*NumPy.*")  # torch works without numpy here
+
+import torch  # noqa: E402
+import torch.distributions as D  # noqa: E402
 
 torch.distributions.Distribution.set_default_validate_args(True)
 torch.set_default_dtype(torch.float64)
@@ -202,6 +205,8 @@ probs = t([0.1, 0.2, 0.3, 0.4])
 case("Categorical", "new", [("probs", probs)], t([0.0, 3.0, 1.0, 2.0, 3.0]), D.Categorical(probs=probs), "K=4")
 probs = simplex(2, 3)
 case("Categorical", "new", [("probs", probs)], t([[0.0], [2.0], [1.0]]), D.Categorical(probs=probs), "batch [2], value [3,1]")
+probs = t([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+case("Categorical", "new", [("probs", probs)], t([[0.0, 1.0], [2.0, 0.0]]), D.Categorical(probs=probs), "zero probabilities (torch clamps them to eps)")
 logits = randn(3, 1, 5) * 2
 case("Categorical", "from_logits", [("logits", logits)], t([[[4.0], [0.0], [1.0]], [[2.0], [3.0], [3.0]]]), D.Categorical(logits=logits), "logits [3,1,5], value [2,3,1]")
 logits = randn(2, 3)
@@ -226,6 +231,8 @@ case("Binomial", "new", [("total_count", n), ("probs", p)], t([[1.0, 2.0, 0.0], 
 n, logits = t(6.0), randn(2, 1) * 2
 case("Binomial", "from_logits", [("total_count", n), ("logits", logits)], t([0.0, 3.0, 6.0]), D.Binomial(n, logits=logits), "logits [2,1], value [3]")
 
+n, p = t(3.0), t([0.0, 1.0])
+case("Binomial", "new", [("total_count", n), ("probs", p)], t([[0.0, 3.0], [1.0, 2.0]]), D.Binomial(n, probs=p), "probs on the boundary")
 rate = t([0.0, 0.5, 3.0, 20.0])
 case("Poisson", "new", [("rate", rate)], t([[0.0, 0.0, 2.0, 25.0], [0.0, 3.0, 0.0, 17.0]]), D.Poisson(rate), "rate 0 included")
 rate = t([[1.0], [4.5]])

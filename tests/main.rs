@@ -1,1 +1,3 @@
-fn smoke() {}
+//! The workspace's cross-crate test binary: one `mod` per area.
+
+mod language;

@@ -40,7 +40,7 @@ pub mod prelude {
     };
     pub use crate::message::{lazy, Enumerate, InferConfig, Message, PlateFrame, SiteKind};
     pub use crate::param_store::{get_param_store, new_param_store, with_param_store, ParamStore, ParamStoreHandle};
-    pub use crate::plate::{plate, Plate, PlateScope};
+    pub use crate::plate::{plate, BuiltPlate, Plate, PlateScope};
     pub use crate::primitives::{deterministic, factor, module, observe, param, sample, sample_obs, SampleSite};
     pub use crate::render::{render_model, RenderOptions};
     pub use crate::trace::{Site, Trace};

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{PyriteError, Result};
 use crate::message::{Message, PlateFrame, SiteKind};
-use crate::runtime::{apply_stack, with_handler, Messenger};
+use crate::runtime::{apply_stack, broadcast_to_plates, with_handler, Messenger};
 
 thread_local! {
     /// Dimensions owned by the plates active on this thread.
@@ -105,17 +105,21 @@ impl Plate {
 
     /// Enters the plate and runs `f` inside it.
     pub fn run<R>(self, f: impl FnOnce(&PlateScope) -> Result<R>) -> Result<R> {
+        self.build()?.enter(f)
+    }
+
+    /// Draws the subsample (once) and returns a plate that can be entered several times with
+    /// the same indices, as an autoguide does for each of its sites.
+    pub fn build(self) -> Result<BuiltPlate> {
         let plate_err = |problem: String| PyriteError::Plate { plate: self.name.clone(), problem };
         if self.size < 0 {
             return Err(plate_err(format!("size must be nonnegative, got {}", self.size)));
         }
-        let active = ACTIVE_DIMS.with(|d| d.borrow().clone());
-        let dim = match self.dim {
-            Some(d) if d >= 0 => return Err(plate_err(format!("dim must be negative, got {d}"))),
-            Some(d) if active.contains(&d) => return Err(plate_err(format!("dim {d} is already used by an enclosing plate"))),
-            Some(d) => d,
-            None => (1..).map(|i: i64| -i).find(|d| !active.contains(d)).unwrap(),
-        };
+        if let Some(d) = self.dim {
+            if d >= 0 {
+                return Err(plate_err(format!("dim must be negative, got {d}")));
+            }
+        }
         // Subsample indices go through the stack (so `replay` gives the model the guide's).
         let (indices, subsample_size) = match (&self.subsample, self.subsample_size) {
             (None, None) => (None, self.size),
@@ -141,9 +145,44 @@ impl Plate {
                 (Some(idx), n)
             }
         };
-        let frame = PlateFrame { name: Rc::from(self.name.as_str()), dim, size: self.size, subsample_size };
-        let scale = if subsample_size > 0 { self.size as f64 / subsample_size as f64 } else { 1.0 };
-        let scope = PlateScope { size: self.size, indices, subsample_size, device: self.device };
+        Ok(BuiltPlate {
+            name: Rc::from(self.name.as_str()),
+            dim: self.dim,
+            scope: PlateScope { size: self.size, indices, subsample_size, device: self.device },
+        })
+    }
+}
+
+/// A plate whose subsample is drawn: enter it as often as needed.
+#[derive(Debug)]
+pub struct BuiltPlate {
+    name: Rc<str>,
+    dim: Option<i64>,
+    scope: PlateScope,
+}
+
+impl BuiltPlate {
+    /// The plate's indices and sizes.
+    pub fn scope(&self) -> &PlateScope {
+        &self.scope
+    }
+    /// The plate's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Runs `f` inside the plate.
+    pub fn enter<R>(&self, f: impl FnOnce(&PlateScope) -> Result<R>) -> Result<R> {
+        let active = ACTIVE_DIMS.with(|d| d.borrow().clone());
+        let dim = match self.dim {
+            Some(d) if active.contains(&d) => {
+                return Err(PyriteError::Plate { plate: self.name.to_string(), problem: format!("dim {d} is already used by an enclosing plate") })
+            }
+            Some(d) => d,
+            None => (1..).map(|i: i64| -i).find(|d| !active.contains(d)).unwrap(),
+        };
+        let sub = self.scope.subsample_size;
+        let frame = PlateFrame { name: self.name.clone(), dim, size: self.scope.size, subsample_size: sub };
+        let scale = if sub > 0 { self.scope.size as f64 / sub as f64 } else { 1.0 };
         ACTIVE_DIMS.with(|d| d.borrow_mut().push(dim));
         struct Pop;
         impl Drop for Pop {
@@ -154,7 +193,7 @@ impl Plate {
             }
         }
         let _pop = Pop;
-        let (out, _) = with_handler(PlateMessenger { frame, scale }, || f(&scope));
+        let (out, _) = with_handler(PlateMessenger { frame, scale }, || f(&self.scope));
         out
     }
 }
@@ -176,6 +215,7 @@ impl Messenger for PlateMessenger {
             }
             msg.plates.push(self.frame.clone());
             msg.scale *= self.scale;
+            broadcast_to_plates(msg)?;
         }
         Ok(())
     }

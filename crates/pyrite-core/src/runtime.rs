@@ -90,7 +90,6 @@ pub fn apply_stack(msg: &mut Message) -> Result<()> {
             break;
         }
     }
-    broadcast_to_plates(msg)?;
     default_process(msg)?;
     for frame in stack[n - applied..].iter_mut() {
         frame.postprocess_message(msg)?;
@@ -101,7 +100,7 @@ pub fn apply_stack(msg: &mut Message) -> Result<()> {
 
 /// Expands a sample site's distribution so that each plate's dimension has the plate's size,
 /// checking that the distribution's own batch shape agrees with the plates.
-fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
+pub(crate) fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
     if msg.kind != SiteKind::Sample || msg.plates.is_empty() {
         return Ok(());
     }

@@ -7,3 +7,18 @@ mod util;
 
 #[path = "distributions/golden.rs"]
 mod golden;
+
+#[path = "distributions/moments.rs"]
+mod moments;
+
+#[path = "distributions/shapes.rs"]
+mod shapes;
+
+#[path = "distributions/grads.rs"]
+mod grads;
+
+#[path = "distributions/transforms.rs"]
+mod transforms;
+
+#[path = "distributions/errors.rs"]
+mod errors;

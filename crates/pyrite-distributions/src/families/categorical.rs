@@ -35,8 +35,9 @@ impl Categorical {
         let batch_shape = split_categories("Categorical", "probs", &probs)?;
         check_param("Categorical", "probs", &probs, &Constraint::Simplex)?;
         let probs = &probs / probs.sum_dim_intlist(-1, true, probs.kind());
-        let tiny = if probs.kind() == Kind::Double { f64::MIN_POSITIVE } else { f32::MIN_POSITIVE as f64 };
-        Ok(Categorical { logits: probs.clamp(tiny, 1.0).log(), probs, batch_shape })
+        // torch's probs_to_logits: probabilities clamped into [eps, 1 - eps] before the log.
+        let eps = if probs.kind() == Kind::Double { f64::EPSILON } else { f32::EPSILON as f64 };
+        Ok(Categorical { logits: probs.clamp(eps, 1.0 - eps).log(), probs, batch_shape })
     }
     /// From unnormalised log-probabilities.
     pub fn from_logits(logits: impl IntoParam) -> Result<Self> {

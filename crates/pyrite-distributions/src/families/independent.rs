@@ -47,7 +47,9 @@ impl Independent {
 }
 
 fn base_as_independent(d: &DistRef) -> Option<&Independent> {
-    let any: &dyn std::any::Any = d.as_any();
+    // `d.as_any()` would resolve to the blanket impl for `Rc<dyn Distribution>` itself (and the
+    // downcast would always fail); go through the trait object to reach the concrete family.
+    let any: &dyn std::any::Any = (**d).as_any();
     any.downcast_ref::<Independent>()
 }
 

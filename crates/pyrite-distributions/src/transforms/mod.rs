@@ -67,7 +67,10 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
         Constraint::Independent(base, n) => Rc::new(IndependentTransform::new(biject_to(base)?, *n)),
         Constraint::Positive | Constraint::Nonnegative => Rc::new(ExpTransform),
         Constraint::GreaterThan(b) | Constraint::GreaterThanEq(b) => {
-            Rc::new(ComposeTransform::new(vec![Rc::new(ExpTransform), Rc::new(AffineTransform::new(b.clone(), Bound::Scalar(1.0), 0))]))
+            Rc::new(ComposeTransform::with_codomain(
+                vec![Rc::new(ExpTransform), Rc::new(AffineTransform::new(b.clone(), Bound::Scalar(1.0), 0))],
+                constraint.clone(),
+            ))
         }
         Constraint::Interval(lo, hi) => {
             let scale = match (lo, hi) {
@@ -80,7 +83,10 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
                     Bound::Tensor(&ht - l.to_tensor(&ht))
                 }
             };
-            Rc::new(ComposeTransform::new(vec![Rc::new(SigmoidTransform), Rc::new(AffineTransform::new(lo.clone(), scale, 0))]))
+            Rc::new(ComposeTransform::with_codomain(
+                vec![Rc::new(SigmoidTransform), Rc::new(AffineTransform::new(lo.clone(), scale, 0))],
+                constraint.clone(),
+            ))
         }
         Constraint::UnitInterval => Rc::new(SigmoidTransform),
         Constraint::Simplex => Rc::new(StickBreakingTransform),

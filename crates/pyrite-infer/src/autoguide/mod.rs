@@ -1,0 +1,37 @@
+//! Autoguides: guides built automatically from a model, one family per module.
+
+mod continuous;
+mod delta;
+mod init;
+mod normal;
+mod prototype;
+
+pub use continuous::{AutoContinuous, AutoDiagonalNormal, AutoLowRankMultivariateNormal, AutoMultivariateNormal, Posterior};
+pub use delta::AutoDelta;
+pub use init::InitStrategy;
+pub use normal::AutoNormal;
+pub use prototype::{LatentSite, PlateInfo, Prototype};
+
+use indexmap::IndexMap;
+use pyrite_core::prelude::*;
+use tch::Tensor;
+
+/// `sqrt(2) * erfinv(2q - 1)`: the standard normal quantile.
+pub(crate) fn normal_quantile(q: f64) -> f64 {
+    let t = Tensor::from(2.0 * q - 1.0).erfinv();
+    std::f64::consts::SQRT_2 * t.double_value(&[])
+}
+
+/// Draws `n` joint samples of a guide's latent sites at once, in an outer plate, hidden from
+/// outer handlers: name → tensor with a leading dimension of size `n`.
+pub(crate) fn sample_guide(n: i64, max_plate_nesting: usize, guide: &dyn Fn() -> Result<()>, names: &[String]) -> Result<IndexMap<String, Tensor>> {
+    let dim = -(max_plate_nesting as i64) - 1;
+    let tr = tch::no_grad(|| block(BlockSpec::All, || get_trace(|| Plate::new("_autoguide_samples", n).dim(dim).run(|_| guide()))))?;
+    let mut out = IndexMap::new();
+    for name in names {
+        if let Some(s) = tr.site(name) {
+            out.insert(name.clone(), s.value.detach());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,144 @@
+//! `Predictive`: samples from the posterior predictive distribution.
+
+use indexmap::IndexMap;
+use pyrite_core::prelude::*;
+use tch::{Kind, Tensor};
+
+use crate::elbo::max_plate_nesting;
+use crate::svi::Guide;
+
+/// Where posterior values come from.
+pub enum Posterior<'a, A: ?Sized> {
+    /// A fitted guide, run once per sample.
+    Guide(&'a dyn Guide<A>),
+    /// Posterior samples by site name, each with a leading dimension of `num_samples`.
+    Samples(&'a IndexMap<String, Tensor>),
+}
+
+/// Pyro's `Predictive`: runs the model with latent sites taken from the posterior and returns
+/// every requested site with a leading sample dimension.
+pub struct Predictive<'a, A: ?Sized, R> {
+    model: &'a dyn Fn(&A) -> Result<R>,
+    posterior: Posterior<'a, A>,
+    pub num_samples: i64,
+    /// Sites to return (default: every sample site, latent and observed, and deterministic ones).
+    pub return_sites: Option<Vec<String>>,
+    /// Vectorise over samples in an outer plate (the model must broadcast), or loop.
+    pub parallel: bool,
+}
+
+impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
+    /// From a model and a fitted guide.
+    pub fn new(model: &'a dyn Fn(&A) -> Result<R>, guide: &'a dyn Guide<A>, num_samples: i64) -> Self {
+        Predictive { model, posterior: Posterior::Guide(guide), num_samples, return_sites: None, parallel: true }
+    }
+    /// From a model and posterior samples.
+    pub fn from_samples(model: &'a dyn Fn(&A) -> Result<R>, samples: &'a IndexMap<String, Tensor>) -> Self {
+        let n = samples.values().next().map(|t| t.size()[0]).unwrap_or(1);
+        Predictive { model, posterior: Posterior::Samples(samples), num_samples: n, return_sites: None, parallel: true }
+    }
+    /// Restricts the returned sites.
+    pub fn return_sites(mut self, sites: &[&str]) -> Self {
+        self.return_sites = Some(sites.iter().map(|s| s.to_string()).collect());
+        self
+    }
+    /// Loops over samples instead of vectorising.
+    pub fn sequential(mut self) -> Self {
+        self.parallel = false;
+        self
+    }
+
+    fn wanted(&self, s: &Site) -> bool {
+        match &self.return_sites {
+            Some(names) => names.iter().any(|n| *n == s.name),
+            None => s.kind == SiteKind::Sample,
+        }
+    }
+
+    /// One joint run (of `n` vectorised samples when `n > 0`).
+    fn run_once(&self, args: &A, plate_dim: Option<(i64, i64)>, sample_index: Option<i64>) -> Result<Trace> {
+        let wrap = |f: &dyn Fn() -> Result<()>| -> Result<()> {
+            match plate_dim {
+                Some((n, dim)) => Plate::new("_num_predictive_samples", n).dim(dim).run(|_| f()),
+                None => f(),
+            }
+        };
+        let model = || (self.model)(args).map(|_| ());
+        block(BlockSpec::All, || match &self.posterior {
+            Posterior::Guide(g) => {
+                let guide_tr = get_trace(|| wrap(&|| g.call(args)))?;
+                get_trace(|| replay(&guide_tr, || wrap(&model)))
+            }
+            Posterior::Samples(samples) => {
+                let vals: SiteValues = samples
+                    .iter()
+                    .map(|(k, v)| (k.clone(), match sample_index {
+                        Some(i) => v.get(i),
+                        None => v.shallow_clone(),
+                    }))
+                    .collect();
+                get_trace(|| substitute(vals, || wrap(&model)))
+            }
+        })
+    }
+
+    /// Draws the samples: site name → tensor of shape `[num_samples, ...]`.
+    pub fn call(&self, args: &A) -> Result<IndexMap<String, Tensor>> {
+        tch::no_grad(|| {
+            let mut out = IndexMap::new();
+            if self.parallel {
+                let probe = self.run_once(args, None, Some(0))?;
+                let dim = -(max_plate_nesting(&probe) as i64) - 1;
+                let tr = self.run_once(args, Some((self.num_samples, dim)), None)?;
+                for s in tr.nodes.values().filter(|s| self.wanted(s)) {
+                    let v = s.value.detach();
+                    let v = if v.dim() == 0 || v.size()[0] != self.num_samples {
+                        let mut shape = vec![self.num_samples];
+                        shape.extend(v.size());
+                        v.expand(shape.as_slice(), false).contiguous()
+                    } else {
+                        v
+                    };
+                    out.insert(s.name.clone(), v);
+                }
+            } else {
+                let mut acc: IndexMap<String, Vec<Tensor>> = IndexMap::new();
+                for i in 0..self.num_samples {
+                    let tr = self.run_once(args, None, Some(i))?;
+                    for s in tr.nodes.values().filter(|s| self.wanted(s)) {
+                        acc.entry(s.name.clone()).or_default().push(s.value.detach());
+                    }
+                }
+                for (k, v) in acc {
+                    out.insert(k, Tensor::stack(&v, 0));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Mean, standard deviation and 5% / 95% quantiles over the leading sample dimension.
+#[derive(Debug)]
+pub struct SiteSummary {
+    pub mean: Tensor,
+    pub std: Tensor,
+    pub q05: Tensor,
+    pub q95: Tensor,
+}
+
+/// Summaries of each site of `samples` (as `Predictive::call` returns them).
+pub fn summary(samples: &IndexMap<String, Tensor>) -> IndexMap<String, SiteSummary> {
+    samples
+        .iter()
+        .map(|(k, v)| {
+            let v = v.to_kind(Kind::Double);
+            let q = Tensor::from_slice(&[0.05f64, 0.95]);
+            let qs = v.quantile(&q, 0, false, "linear");
+            (
+                k.clone(),
+                SiteSummary { mean: v.mean_dim(0, false, Kind::Double), std: v.std_dim(0, true, false), q05: qs.get(0), q95: qs.get(1) },
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,142 @@
+//! `Svi`: stochastic variational inference.
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use pyrite_core::param_store::{get_param_store, lock, read_json, write_json_atomic};
+use pyrite_core::prelude::*;
+use serde_json::json;
+
+use crate::elbo::Elbo;
+use crate::optim::Optimizer;
+
+/// SVI over a model and a guide that take the same arguments, as `pyro.infer.SVI`.
+///
+/// ```
+/// use pyrite::prelude::*;
+/// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+/// let model = |x: &Tensor| -> Result<()> {
+///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+///     plate("data", 3, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+///     Ok(())
+/// };
+/// let guide = AutoNormal::new(&model, &data)?;
+/// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+/// let losses = svi.run(200, &data)?;
+/// assert!(losses[199] < losses[0]);
+/// # Ok::<(), PyriteError>(())
+/// ```
+pub struct Svi<'a, A: ?Sized> {
+    model: Box<dyn Fn(&A) -> Result<()> + 'a>,
+    guide: Box<dyn Fn(&A) -> Result<()> + 'a>,
+    pub optim: Optimizer,
+    loss: Box<dyn Elbo + 'a>,
+    /// Show a progress bar in `run` (on a terminal).
+    pub progress: bool,
+}
+
+/// Something usable as a guide: a closure, or an autoguide.
+pub trait Guide<A: ?Sized> {
+    /// Runs the guide on the arguments.
+    fn call(&self, args: &A) -> Result<()>;
+}
+
+impl<A: ?Sized, F: Fn(&A) -> Result<()>> Guide<A> for F {
+    fn call(&self, args: &A) -> Result<()> {
+        self(args)
+    }
+}
+
+impl<'a, A: ?Sized> Svi<'a, A> {
+    /// SVI with a model, a guide (closure or autoguide), an optimizer and a loss.
+    pub fn new<R>(model: &'a (impl Fn(&A) -> Result<R> + 'a), guide: &'a (impl Guide<A> + 'a), optim: Optimizer, loss: impl Elbo + 'a) -> Self {
+        Svi {
+            model: Box::new(move |a: &A| model(a).map(|_| ())),
+            guide: Box::new(move |a: &A| guide.call(a)),
+            optim,
+            loss: Box::new(loss),
+            progress: true,
+        }
+    }
+
+    /// One gradient step; returns the loss. On any error (a model error, a non-finite loss or
+    /// gradient) the params are left as they were and params created during the step are removed.
+    pub fn step(&mut self, args: &A) -> Result<f64> {
+        let store = get_param_store();
+        let before = lock(&store).len();
+        let out = self.try_step(args);
+        if out.is_err() {
+            let mut s = lock(&store);
+            let names = s.names();
+            for n in &names[before.min(names.len())..] {
+                s.remove(n);
+            }
+        }
+        out
+    }
+
+    fn try_step(&mut self, args: &A) -> Result<f64> {
+        let model = || (self.model)(args);
+        let guide = || (self.guide)(args);
+        let lp = self.loss.loss_and_params(&model, &guide)?;
+        if !lp.loss.is_finite() {
+            return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({})", lp.loss) });
+        }
+        for (_, p) in &lp.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        lp.surrogate.backward();
+        for (name, p) in &lp.params {
+            let g = p.grad();
+            if g.defined() && !bool::try_from(g.isfinite().all()).unwrap_or(false) {
+                return Err(PyriteError::NonFinite { site: name.clone(), what: "the gradient".into() });
+            }
+        }
+        self.optim.step(&lp.params)?;
+        Ok(lp.loss)
+    }
+
+    /// The loss without updating anything (`svi.evaluate_loss`).
+    pub fn evaluate_loss(&self, args: &A) -> Result<f64> {
+        let model = || (self.model)(args);
+        let guide = || (self.guide)(args);
+        let lp = tch::no_grad(|| self.loss.loss_and_params(&model, &guide))?;
+        Ok(lp.loss)
+    }
+
+    /// `steps` steps with a progress bar showing the loss; returns the loss history.
+    pub fn run(&mut self, steps: usize, args: &A) -> Result<Vec<f64>> {
+        let bar = if self.progress { ProgressBar::new(steps as u64) } else { ProgressBar::hidden() };
+        bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} loss {msg} [{elapsed}<{eta}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        let mut losses = Vec::with_capacity(steps);
+        for i in 0..steps {
+            let l = self.step(args)?;
+            losses.push(l);
+            if i % 50 == 0 || i + 1 == steps {
+                bar.set_message(format!("{l:.3}"));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(losses)
+    }
+
+    /// Saves the current param store and the optimizer state in one file (atomically), so that
+    /// training resumes exactly after `load`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let store = get_param_store();
+        let params = lock(&store).to_json();
+        write_json_atomic(path.as_ref(), &json!({ "params": params, "optimizer": self.optim.state_json() }))
+    }
+
+    /// Restores params and optimizer state saved by `save`.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let v = read_json(path.as_ref())?;
+        let store = get_param_store();
+        lock(&store).load_json(&v["params"])?;
+        self.optim.load_state_json(&v["optimizer"])
+    }
+}

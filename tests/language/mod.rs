@@ -1,0 +1,16 @@
+//! Tests of the language (`pyrite-core`): primitives, plates, traces, effect handlers, the
+//! handler stack, the param store and rendering, ported from Pyro's poutine tests.
+
+mod common;
+
+mod enumeration;
+mod gmm;
+mod handlers;
+mod params;
+mod plates;
+mod render;
+mod sites;
+mod stack;
+mod threads;
+mod traces;
+mod validation;
