@@ -10,7 +10,9 @@ It writes crates/pyrite-distributions/tests/golden/distributions.json (float64 t
 every family and several parameterisations (scalars, batches, parameters that broadcast against
 each other such as loc [3, 1] with scale [2]), the constructor's parameters, a value tensor (with
 extra sample dims or dims that broadcast against the batch shape), and torch's expected
-`batch_shape`, `event_shape`, `log_prob(value)`, `mean`, `variance` and `entropy`.
+`batch_shape`, `event_shape`, `log_prob(value)`, `mean`, `variance` and `entropy`; and, under
+"transforms", torch's forward values and log|det J| of the transforms (stick breaking, the
+Cholesky transforms, sigmoid, softplus, biject_to of intervals) on fixed inputs.
 
 Encoding: every tensor is `{"shape": [...], "data": nested lists}`; non-finite numbers are the
 strings "nan", "inf" and "-inf" (JSON has no literals for them); a moment or entropy that torch
@@ -244,6 +246,33 @@ n, logits = t(3.0), randn(3)
 case("NegativeBinomial", "from_logits", [("total_count", n), ("logits", logits)], t([[0.0], [2.0], [7.0]]), D.NegativeBinomial(n, logits=logits), "logits [3], value [3,1]")
 
 
+# ---------------------------------------------------------------- transforms
+# forward values and log|det J| of the transforms whose parameterisation must match torch's
+# (StickBreaking, CorrCholesky, ...); LowerCholeskyTransform defines no log_abs_det_jacobian
+# in torch, so that entry is null.
+TRANSFORMS = []
+
+
+def transform_case(name, tr, x):
+    y = tr(x)
+    try:
+        ladj = enc(tr.log_abs_det_jacobian(x, y))
+    except NotImplementedError:
+        ladj = None
+    TRANSFORMS.append({"transform": name, "x": enc(x), "y": enc(y), "log_abs_det_jacobian": ladj})
+
+
+T = D.transforms
+transform_case("Exp", T.ExpTransform(), randn(2, 3))
+transform_case("Softplus", T.SoftplusTransform(), randn(2, 3) * 3)
+transform_case("Sigmoid", T.SigmoidTransform(), randn(2, 3) * 3)
+transform_case("StickBreaking", T.StickBreakingTransform(), randn(2, 3))
+transform_case("LowerCholesky", T.LowerCholeskyTransform(), randn(2, 3, 3))
+transform_case("CorrCholesky", T.CorrCholeskyTransform(), randn(2, 6))
+transform_case("biject_to(interval(-2, 5))", D.biject_to(D.constraints.interval(-2.0, 5.0)), randn(4))
+transform_case("biject_to(greater_than(1.5))", D.biject_to(D.constraints.greater_than(1.5)), randn(4))
+
+
 def main():
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     doc = {
@@ -251,6 +280,7 @@ def main():
         "torch_version": torch.__version__,
         "dtype": "float64",
         "cases": CASES,
+        "transforms": TRANSFORMS,
     }
     with open(OUT, "w") as f:
         json.dump(doc, f, separators=(",", ":"))

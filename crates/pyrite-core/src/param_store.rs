@@ -141,14 +141,27 @@ impl ParamStore {
         for (name, e) in &self.params {
             params.insert(name.clone(), tensor_json(&e.unconstrained, Some(&e.constraint)));
         }
-        json!({ "format": "pyrite-param-store", "version": 1, "params": params })
+        // `params` is a JSON object, whose keys serde_json keeps sorted: `order` keeps the
+        // store's insertion order.
+        let order: Vec<&String> = self.params.keys().collect();
+        json!({ "format": "pyrite-param-store", "version": 1, "order": order, "params": params })
     }
 
     /// Replaces the store's content with the JSON form written by `to_json`.
     pub fn load_json(&mut self, value: &Value) -> Result<()> {
         let params = value.get("params").and_then(|p| p.as_object()).ok_or_else(|| bad_file("no `params` object"))?;
+        // Names in the saved order (`order`), then any others in the object's order.
+        let mut names: IndexMap<&str, ()> = IndexMap::new();
+        for n in value.get("order").and_then(|o| o.as_array()).into_iter().flatten() {
+            if let Some(n) = n.as_str().filter(|n| params.contains_key(*n)) {
+                names.insert(n, ());
+            }
+        }
+        for n in params.keys() {
+            names.entry(n.as_str()).or_insert(());
+        }
         let mut loaded = IndexMap::new();
-        for (name, p) in params {
+        for (name, p) in names.keys().map(|n| (n.to_string(), &params[*n])) {
             let t = tensor_from_json(p).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
             let c = constraint_from_json(p.get("constraint").unwrap_or(&Value::Null)).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
             loaded.insert(name.clone(), ParamEntry { unconstrained: t.set_requires_grad(true), constraint: c });
@@ -177,10 +190,21 @@ fn bad_file(problem: &str) -> PyriteError {
 /// Writes JSON to `path` through a temporary file and a rename.
 pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
     let io = |e: std::io::Error| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() };
-    let tmp = path.with_extension("tmp-write");
+    // A temporary name of its own per call, so that concurrent saves to one path do not write
+    // into each other's temporary file (the last rename wins, each file is whole).
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.{}.{n}.tmp-write", std::process::id()));
     let text = serde_json::to_string(value).map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    std::fs::write(&tmp, text).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
 }
 
 /// Reads a JSON file.

@@ -63,6 +63,49 @@ pub fn with_handler<H: Messenger, R>(handler: H, f: impl FnOnce() -> R) -> (R, H
     (out, h)
 }
 
+/// libtorch has one random generator for the whole process, shared by every thread. A thread
+/// holds this lock while it draws through the stack, and for the whole of a `seed` section, so
+/// that a seeded run draws the same numbers whatever other threads sample meanwhile.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// How many `RngGuard`s this thread holds, and the lock while it holds any.
+    static RNG_HELD: RefCell<(usize, Option<std::sync::MutexGuard<'static, ()>>)> = const { RefCell::new((0, None)) };
+}
+
+/// Exclusive use of libtorch's random generator, for this thread, until dropped. Re-entrant: a
+/// thread may take it again while it holds it. Primitives take it to draw; `seed` holds it for
+/// its whole closure. Code that draws with libtorch directly (`Tensor::randn`, a module's
+/// initialiser) can take it to stay out of other threads' seeded runs. Do not wait, while
+/// holding it, for another thread that samples.
+pub struct RngGuard {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Takes this thread's [`RngGuard`] (see there).
+pub fn rng_guard() -> RngGuard {
+    RNG_HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.0 == 0 {
+            h.1 = Some(RNG.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        h.0 += 1;
+    });
+    RngGuard { _not_send: std::marker::PhantomData }
+}
+
+impl Drop for RngGuard {
+    fn drop(&mut self) {
+        let _ = RNG_HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            h.0 -= 1;
+            if h.0 == 0 {
+                h.1 = None;
+            }
+        });
+    }
+}
+
 /// Puts the stack back after `apply_stack` took it out, even on error.
 struct Restore(Option<Vec<Box<dyn Messenger>>>);
 
@@ -137,12 +180,14 @@ fn default_process(msg: &mut Message) -> Result<()> {
     match msg.kind {
         SiteKind::Sample => {
             let dist = msg.dist.as_ref().expect("sample message without distribution");
+            let _rng = rng_guard();
             let v = if dist.has_rsample() { dist.rsample(&[]) } else { dist.sample(&[]) };
             msg.value = Some(v.map_err(|e| PyriteError::at_site(&msg.name, e))?);
         }
         SiteKind::Param => param_store::resolve_param(msg)?,
         SiteKind::Subsample => {
             let (size, subsample_size) = msg.subsample.expect("subsample message without sizes");
+            let _rng = rng_guard();
             let idx = if subsample_size >= size {
                 tch::Tensor::arange(size, (tch::Kind::Int64, tch::Device::Cpu))
             } else {

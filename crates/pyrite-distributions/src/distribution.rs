@@ -141,6 +141,27 @@ pub(crate) fn float_param(t: Tensor) -> Tensor {
     }
 }
 
+fn float_rank(k: Kind) -> u8 {
+    match k {
+        Kind::Double => 3,
+        Kind::Float => 2,
+        Kind::Half | Kind::BFloat16 => 1,
+        _ => 0,
+    }
+}
+
+/// Casts a family's floating parameters to one dtype, as torch's `broadcast_all` does: the
+/// widest dtype among the parameters that have dimensions (numbers are 0-dim and follow them),
+/// or among all of them when every one is 0-dim. So `Normal::new(f64_tensor, 1.0)` computes its
+/// samples, log densities, moments and entropy in f64.
+pub(crate) fn same_kind<const N: usize>(params: [Tensor; N]) -> [Tensor; N] {
+    let pick = |dimmed: bool| {
+        params.iter().filter(|t| !dimmed || t.dim() > 0).map(|t| t.kind()).max_by_key(|k| float_rank(*k))
+    };
+    let Some(kind) = pick(true).or_else(|| pick(false)) else { return params };
+    params.map(|t| if t.kind() == kind { t } else { t.to_kind(kind) })
+}
+
 /// The broadcast batch shape of several parameters, or a shape error naming the family.
 pub(crate) fn broadcast_params(dist: &'static str, params: &[(&'static str, &Tensor)]) -> Result<Vec<i64>> {
     let sizes: Vec<Vec<i64>> = params.iter().map(|(_, t)| t.size()).collect();

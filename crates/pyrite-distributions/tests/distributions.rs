@@ -22,3 +22,9 @@ mod transforms;
 
 #[path = "distributions/errors.rs"]
 mod errors;
+
+#[path = "distributions/dtypes.rs"]
+mod dtypes;
+
+#[path = "distributions/transformed.rs"]
+mod transformed;

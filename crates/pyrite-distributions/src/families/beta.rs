@@ -21,6 +21,7 @@ impl Beta {
     pub fn new(concentration1: impl IntoParam, concentration0: impl IntoParam) -> Result<Self> {
         let c1 = float_param(concentration1.into_param());
         let c0 = float_param(concentration0.into_param());
+        let [c1, c0] = same_kind([c1, c0]);
         let batch_shape = broadcast_params("Beta", &[("concentration1", &c1), ("concentration0", &c0)])?;
         check_param("Beta", "concentration1", &c1, &Constraint::Positive)?;
         check_param("Beta", "concentration0", &c0, &Constraint::Positive)?;

@@ -32,7 +32,7 @@ impl Binomial {
         Self::build(total_count.into_param(), logits.sigmoid(), logits)
     }
     fn build(total_count: Tensor, probs: Tensor, logits: Tensor) -> Result<Self> {
-        let total_count = total_count.to_kind(probs.kind());
+        let [total_count, probs, logits] = same_kind([float_param(total_count), probs, logits]);
         let batch_shape = broadcast_params("Binomial", &[("total_count", &total_count), ("probs", &probs)])?;
         check_param("Binomial", "total_count", &total_count, &Constraint::NonnegativeInteger)?;
         Ok(Binomial { total_count, probs, logits, batch_shape })

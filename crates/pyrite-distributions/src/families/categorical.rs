@@ -76,9 +76,14 @@ impl Categorical {
             dist: "Categorical",
             problem: format!("of shape {vshape:?} does not broadcast with batch shape {:?}", self.batch_shape),
         })?;
-        let idx = value.to_kind(Kind::Int64).unsqueeze(-1).expand(concat(&shape, &[1]).as_slice(), false);
+        let idx = value.to_kind(Kind::Int64);
+        // Indices outside 0..K (possible with validation off) get -inf instead of an
+        // out-of-bounds gather, which would abort.
+        let outside = idx.lt(0).logical_or(&idx.ge(k));
+        let idx = idx.clamp(0, k - 1).unsqueeze(-1).expand(concat(&shape, &[1]).as_slice(), false);
         let logits = self.logits.expand(concat(&shape, &[k]).as_slice(), false);
-        Ok(logits.gather(-1, &idx, false).squeeze_dim(-1))
+        let lp = logits.gather(-1, &idx, false).squeeze_dim(-1);
+        Ok(lp.masked_fill(&outside, f64::NEG_INFINITY))
     }
 }
 

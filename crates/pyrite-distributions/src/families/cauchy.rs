@@ -21,6 +21,7 @@ impl Cauchy {
     pub fn new(loc: impl IntoParam, scale: impl IntoParam) -> Result<Self> {
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
+        let [loc, scale] = same_kind([loc, scale]);
         let batch_shape = broadcast_params("Cauchy", &[("loc", &loc), ("scale", &scale)])?;
         check_param("Cauchy", "loc", &loc, &Constraint::Real)?;
         check_param("Cauchy", "scale", &scale, &Constraint::Positive)?;

@@ -23,6 +23,7 @@ impl Gamma {
     pub fn new(concentration: impl IntoParam, rate: impl IntoParam) -> Result<Self> {
         let concentration = float_param(concentration.into_param());
         let rate = float_param(rate.into_param());
+        let [concentration, rate] = same_kind([concentration, rate]);
         let batch_shape = broadcast_params("Gamma", &[("concentration", &concentration), ("rate", &rate)])?;
         check_param("Gamma", "concentration", &concentration, &Constraint::Positive)?;
         check_param("Gamma", "rate", &rate, &Constraint::Positive)?;

@@ -21,6 +21,7 @@ impl InverseGamma {
     pub fn new(concentration: impl IntoParam, rate: impl IntoParam) -> Result<Self> {
         let concentration = float_param(concentration.into_param());
         let rate = float_param(rate.into_param());
+        let [concentration, rate] = same_kind([concentration, rate]);
         let batch_shape = broadcast_params("InverseGamma", &[("concentration", &concentration), ("rate", &rate)])?;
         check_param("InverseGamma", "concentration", &concentration, &Constraint::Positive)?;
         check_param("InverseGamma", "rate", &rate, &Constraint::Positive)?;

@@ -21,6 +21,7 @@ impl Laplace {
     pub fn new(loc: impl IntoParam, scale: impl IntoParam) -> Result<Self> {
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
+        let [loc, scale] = same_kind([loc, scale]);
         let batch_shape = broadcast_params("Laplace", &[("loc", &loc), ("scale", &scale)])?;
         check_param("Laplace", "loc", &loc, &Constraint::Real)?;
         check_param("Laplace", "scale", &scale, &Constraint::Positive)?;

@@ -21,6 +21,7 @@ impl LogNormal {
     pub fn new(loc: impl IntoParam, scale: impl IntoParam) -> Result<Self> {
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
+        let [loc, scale] = same_kind([loc, scale]);
         let batch_shape = broadcast_params("LogNormal", &[("loc", &loc), ("scale", &scale)])?;
         check_param("LogNormal", "loc", &loc, &Constraint::Real)?;
         check_param("LogNormal", "scale", &scale, &Constraint::Positive)?;

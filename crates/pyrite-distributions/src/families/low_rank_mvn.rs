@@ -26,6 +26,7 @@ impl LowRankMultivariateNormal {
         let loc = float_param(loc.into_param());
         let w = float_param(cov_factor.into_param());
         let diag = float_param(cov_diag.into_param());
+        let [loc, w, diag] = same_kind([loc, w, diag]);
         let (ls, ws, ds) = (loc.size(), w.size(), diag.size());
         let shape_err = || DistError::Shape { dist: "LowRankMultivariateNormal", detail: format!("loc {ls:?}, cov_factor {ws:?}, cov_diag {ds:?}") };
         if ls.is_empty() || ws.len() < 2 || ds.is_empty() {

@@ -23,6 +23,7 @@ impl MultivariateNormal {
     /// From the mean vector and the Cholesky factor of the covariance.
     pub fn from_scale_tril(loc: impl IntoParam, scale_tril: impl IntoParam) -> Result<Self> {
         let scale_tril = float_param(scale_tril.into_param());
+        Self::check_square(&scale_tril, "scale_tril")?;
         check_param("MultivariateNormal", "scale_tril", &scale_tril, &Constraint::LowerCholesky)?;
         Self::build(float_param(loc.into_param()), scale_tril, "scale_tril")
     }
@@ -44,9 +45,17 @@ impl MultivariateNormal {
         let name = "precision_matrix";
         Self::check_square(&p, name)?;
         check_param("MultivariateNormal", name, &p, &Constraint::PositiveDefinite)?;
-        let cov = Tensor::linalg_inv(&p);
-        let cov = (&cov + cov.transpose(-2, -1)) * 0.5;
-        Self::build(float_param(loc.into_param()), cov.linalg_cholesky(false), name)
+        // torch's _precision_to_scale_tril: the Cholesky factor of the flipped precision gives
+        // that of the covariance by one triangular solve, with no explicit inverse. `_ex`, so
+        // that a matrix without a factor is an error (also with validation off), not an abort.
+        let (lf, info) = p.flip([-2, -1]).linalg_cholesky_ex(false, false);
+        if !bool::try_from(info.eq(0).all()).unwrap_or(false) {
+            return Err(DistError::InvalidParameter { dist: "MultivariateNormal", param: name, problem: "is not positive definite".into() });
+        }
+        let l_inv = lf.flip([-2, -1]).transpose(-2, -1);
+        let eye = Tensor::eye(*p.size().last().unwrap(), (p.kind(), p.device()));
+        let l = Tensor::linalg_solve_triangular(&l_inv, &eye, false, true, false);
+        Self::build(float_param(loc.into_param()), l, name)
     }
     fn check_square(m: &Tensor, name: &'static str) -> Result<()> {
         let s = m.size();
@@ -56,6 +65,7 @@ impl MultivariateNormal {
         Ok(())
     }
     fn build(loc: Tensor, scale_tril: Tensor, name: &'static str) -> Result<Self> {
+        let [loc, scale_tril] = same_kind([loc, scale_tril]);
         Self::check_square(&scale_tril, name)?;
         let ls = loc.size();
         let ss = scale_tril.size();

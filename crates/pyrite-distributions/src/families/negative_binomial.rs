@@ -33,7 +33,7 @@ impl NegativeBinomial {
         Self::build(total_count.into_param(), logits.sigmoid(), logits)
     }
     fn build(total_count: Tensor, probs: Tensor, logits: Tensor) -> Result<Self> {
-        let total_count = total_count.to_kind(probs.kind());
+        let [total_count, probs, logits] = same_kind([float_param(total_count), probs, logits]);
         let batch_shape = broadcast_params("NegativeBinomial", &[("total_count", &total_count), ("probs", &probs)])?;
         check_param("NegativeBinomial", "total_count", &total_count, &Constraint::Positive)?;
         Ok(NegativeBinomial { total_count, probs, logits, batch_shape })

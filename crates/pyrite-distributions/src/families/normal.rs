@@ -27,6 +27,7 @@ impl Normal {
     pub fn new(loc: impl IntoParam, scale: impl IntoParam) -> Result<Self> {
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
+        let [loc, scale] = same_kind([loc, scale]);
         let batch_shape = broadcast_params("Normal", &[("loc", &loc), ("scale", &scale)])?;
         check_param("Normal", "loc", &loc, &Constraint::Real)?;
         check_param("Normal", "scale", &scale, &Constraint::Positive)?;

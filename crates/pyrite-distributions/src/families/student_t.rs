@@ -23,6 +23,7 @@ impl StudentT {
         let df = float_param(df.into_param());
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
+        let [df, loc, scale] = same_kind([df, loc, scale]);
         let batch_shape = broadcast_params("StudentT", &[("df", &df), ("loc", &loc), ("scale", &scale)])?;
         check_param("StudentT", "df", &df, &Constraint::Positive)?;
         check_param("StudentT", "loc", &loc, &Constraint::Real)?;

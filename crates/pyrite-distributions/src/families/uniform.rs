@@ -22,6 +22,7 @@ impl Uniform {
     pub fn new(low: impl IntoParam, high: impl IntoParam) -> Result<Self> {
         let low = float_param(low.into_param());
         let high = float_param(high.into_param());
+        let [low, high] = same_kind([low, high]);
         let batch_shape = broadcast_params("Uniform", &[("low", &low), ("high", &high)])?;
         check_param("Uniform", "low", &low, &Constraint::Real)?;
         check_param("Uniform", "high", &high, &Constraint::Real)?;

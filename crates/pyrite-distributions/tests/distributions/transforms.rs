@@ -227,6 +227,7 @@ fn biject_to_every_constraint() {
     for (c, ladj_shape) in scalar_cases {
         let t = biject_to(&c).unwrap();
         assert_eq!(t.domain_event_dim(), c.event_dim(), "biject_to({}) domain event dim", c.name());
+        assert_eq!(t.codomain_event_dim(), c.event_dim(), "biject_to({}) codomain event dim", c.name());
         let label = format!("biject_to({})", c.name());
         check(&case(&label, t, randn(&[2, 4], 1.5), c, ladj_shape));
     }

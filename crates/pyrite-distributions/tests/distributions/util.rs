@@ -19,11 +19,6 @@ pub fn t64(data: &[f64], shape: &[i64]) -> Tensor {
     Tensor::from_slice(data).reshape(shape)
 }
 
-/// An f32 tensor of `shape` from row-major `data`.
-pub fn t32(data: &[f32], shape: &[i64]) -> Tensor {
-    Tensor::from_slice(data).reshape(shape)
-}
-
 /// The elements of a tensor as f64, row-major.
 pub fn vals(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1]).contiguous()).unwrap()
@@ -60,9 +55,4 @@ pub fn assert_values(what: &str, actual: &Tensor, shape: &[i64], expected: &[f64
 /// Asserts that two tensors have the same shape and agree elementwise.
 pub fn assert_tensors(what: &str, actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) {
     assert_values(what, actual, &expected.size(), &vals(expected), rtol, atol);
-}
-
-/// Asserts `|a - b| <= tol`.
-pub fn assert_near(what: &str, a: f64, b: f64, tol: f64) {
-    assert!((a - b).abs() <= tol, "{what}: got {a}, expected {b} (tolerance {tol})");
 }
