@@ -90,7 +90,7 @@ fn redeclaring_a_param_with_another_constraint_or_shape_is_an_error() {
 
 #[test]
 fn param_store_save_and_load_round_trip_exactly() {
-    let dir = temp_dir("save-load");
+    let dir = TempDir::new("save-load");
     let path = dir.join("params.json");
     let store = new_param_store();
     with_param_store(&store, || -> Result<()> {
@@ -134,12 +134,11 @@ fn param_store_save_and_load_round_trip_exactly() {
     let v = with_param_store(&shared, || param("pos", Tensor::from_slice(&[1.0f32, 1.0]), Constraint::Positive)).unwrap();
     assert_close(v.double_value(&[1]), 7.0, 1e-6);
     drop(original);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn save_replaces_the_file_atomically_and_a_bad_file_leaves_the_store_unchanged() {
-    let dir = temp_dir("atomic");
+    let dir = TempDir::new("atomic");
     let path = dir.join("store.json");
     let mut a = ParamStore::default();
     a.set("x", &Tensor::from_slice(&[1.0f32, 2.0]), Constraint::Real).unwrap();
@@ -199,5 +198,4 @@ fn save_replaces_the_file_atomically_and_a_bad_file_leaves_the_store_unchanged()
     assert_eq!(c.names(), vec!["y"]);
     // a missing file
     assert!(matches!(c.load(dir.join("missing.json")), Err(PyriteError::Io { .. })));
-    let _ = std::fs::remove_dir_all(&dir);
 }

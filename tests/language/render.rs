@@ -62,7 +62,7 @@ fn golden(name: &str) -> PathBuf {
 
 #[test]
 fn render_model_of_the_rugged_model_matches_the_golden_dot() {
-    let dir = temp_dir("render");
+    let dir = TempDir::new("render");
     let out = dir.join("rugged.dot");
     let dot = render_model(&rugged_model, RenderOptions::default(), Some(&out)).unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), dot, "the file holds the returned text");
@@ -82,7 +82,6 @@ fn render_model_of_the_rugged_model_matches_the_golden_dot() {
     assert!(obs > cluster, "obs inside cluster_data");
     assert!(dot[obs..].lines().next().unwrap().contains("fillcolor=gray style=filled"), "obs is filled grey");
     assert!(!dot[dot.find("\"a\" [").unwrap()..].lines().next().unwrap().contains("filled"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

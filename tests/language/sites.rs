@@ -131,7 +131,7 @@ fn module_registers_a_var_store_sharing_its_storage() {
 
 #[test]
 fn module_copies_loaded_values_into_the_module() {
-    let dir = temp_dir("module-load");
+    let dir = TempDir::new("module-load");
     let path = dir.join("net.json");
     fresh(|| {
         let vs = seed(1, || {
@@ -161,5 +161,4 @@ fn module_copies_loaded_values_into_the_module() {
             assert_eq!(lock(&store2).entry(&format!("net$$${name}")).unwrap().unconstrained.data_ptr(), t.data_ptr());
         }
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,13 +58,16 @@ fn the_stack_is_clean_after_a_panicking_model() {
     assert!(r.is_err());
     check_clean();
 
-    // a panic inside the stack itself (a param's lazy initialiser), with a store lock held
+    // a panic inside the stack itself (a param's lazy initialiser), with a store lock held;
+    // the thread's own store is current again afterwards
+    let default_store = get_param_store();
     let store = new_param_store();
     let r = catch_unwind(AssertUnwindSafe(|| {
         with_param_store(&store, || trace(|| param("p", lazy(|| panic!("init panics")), Constraint::Real)))
     }));
     assert!(r.is_err());
     check_clean();
+    assert!(std::sync::Arc::ptr_eq(&get_param_store(), &default_store));
     with_param_store(&store, || {
         let v = param("p", 2.0, Constraint::Real).unwrap();
         assert_eq!(scalar(&v), 2.0, "the store still works after the panic");

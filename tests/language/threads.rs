@@ -34,8 +34,8 @@ fn seeded_runs(tag: &str, init: f64, seed_value: u64, reps: usize) -> (Tensor, T
 
 #[test]
 fn threads_have_their_own_handlers_and_params_and_match_sequential_runs() {
-    // sequential reference, each in a fresh store
-    // thread a runs conditioned on c = 5, so its reference is conditioned the same way
+    // sequential references, each in a fresh store (thread a runs conditioned on c = 5, so its
+    // reference is conditioned the same way)
     let five = || Tensor::from(5.0f32);
     let seq_a = fresh(|| condition(values(&[("c", &five())]), || seeded_runs("a", 1.0, 11, 1).0));
     let seq_b = fresh(|| seeded_runs("b", -1.0, 22, 1).0);
@@ -60,8 +60,9 @@ fn threads_have_their_own_handlers_and_params_and_match_sequential_runs() {
             (v, names)
         });
         let b = s.spawn(|| {
-            assert_eq!(stack_depth(), 0, "a's handlers are not on b's stack");
             barrier.wait();
+            // thread a is inside its condition handler now
+            assert_eq!(stack_depth(), 0, "a's handlers are not on b's stack");
             let (v, tr) = seeded_runs("b", -1.0, 22, 20);
             assert!(!tr.site("c").unwrap().is_observed, "a's condition does not reach b");
             assert_ne!(scalar(&tr.site("c").unwrap().value), 5.0);

@@ -30,8 +30,42 @@ fn duplicate_sample_site_names_are_an_error() {
             param("p", 1.0, Constraint::Real)?;
             Ok(())
         });
-        assert!(tr.is_ok());
+        assert_eq!(tr.unwrap().names(), vec!["p"]);
     });
+    // but a sample site may not share its name with a param or a subsampled plate (either way
+    // round), which would overwrite a recorded site
+    fresh(|| {
+        let err = get_trace(|| -> Result<()> {
+            sample("w", Normal::new(0.0, 1.0)?)?;
+            param("w", 1.0, Constraint::Real)?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(err, PyriteError::DuplicateSite(ref n) if n == "w"), "{err}");
+        let err = get_trace(|| -> Result<()> {
+            param("v", 1.0, Constraint::Real)?;
+            sample("v", Normal::new(0.0, 1.0)?)?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(err, PyriteError::DuplicateSite(ref n) if n == "v"), "{err}");
+    });
+    let err = get_trace(|| -> Result<()> {
+        sample("data", Normal::new(0.0, 1.0)?)?;
+        Plate::new("data", 10).subsample_size(2).run(|_| Ok(()))?;
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(matches!(err, PyriteError::DuplicateSite(ref n) if n == "data"), "{err}");
+    // the same subsampled plate entered twice: two subsample sites of one name (a plate that
+    // must be entered again is built once and entered with `BuiltPlate::enter`)
+    let err = get_trace(|| -> Result<()> {
+        Plate::new("data", 10).subsample_size(2).run(|_| Ok(()))?;
+        Plate::new("data", 10).subsample_size(2).run(|_| Ok(()))?;
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(matches!(err, PyriteError::DuplicateSite(ref n) if n == "data"), "{err}");
 }
 
 #[test]

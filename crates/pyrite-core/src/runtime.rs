@@ -231,3 +231,21 @@ fn check_observation(msg: &Message) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `f`, turning a panic inside it (for example libtorch refusing the shapes of an
+/// arithmetic operation written in a model) into `PyriteError::Model` with the panic's message.
+/// The handler stack is restored either way.
+pub fn catch_panics<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(|s| s.as_str())
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            let first = msg.lines().next().unwrap_or(msg);
+            Err(PyriteError::Model(format!("panic inside the model or guide: {first}")))
+        }
+    }
+}

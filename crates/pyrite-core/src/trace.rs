@@ -163,8 +163,12 @@ impl Trace {
     }
 
     pub(crate) fn add(&mut self, msg: &Message) -> Result<()> {
-        if msg.kind == SiteKind::Sample && self.nodes.contains_key(&msg.name) {
-            return Err(PyriteError::DuplicateSite(msg.name.clone()));
+        // Only a param may be read again; any other repeated name (a sample site named like a
+        // param or like a subsampled plate) would overwrite a recorded site.
+        if let Some(old) = self.nodes.get(&msg.name) {
+            if old.kind != SiteKind::Param || msg.kind != SiteKind::Param {
+                return Err(PyriteError::DuplicateSite(msg.name.clone()));
+            }
         }
         self.nodes.insert(msg.name.clone(), Site::from_message(msg));
         Ok(())

@@ -14,6 +14,6 @@ pub mod prelude {
     };
     pub use crate::elbo::{Elbo, TraceElbo};
     pub use crate::optim::{LrSchedule, Optimizer};
-    pub use crate::predictive::{summary, Predictive, SiteSummary};
+    pub use crate::predictive::{summary, Predictive, Samples, SiteSummary};
     pub use crate::svi::{Guide, Svi};
 }

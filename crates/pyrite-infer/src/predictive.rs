@@ -7,6 +7,9 @@ use tch::{Kind, Tensor};
 use crate::elbo::max_plate_nesting;
 use crate::svi::Guide;
 
+/// Samples by site name, each with a leading sample dimension.
+pub type Samples = IndexMap<String, Tensor>;
+
 /// Where posterior values come from.
 pub enum Posterior<'a, A: ?Sized> {
     /// A fitted guide, run once per sample.
@@ -56,7 +59,7 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
     }
 
     /// One joint run (of `n` vectorised samples when `n > 0`).
-    fn run_once(&self, args: &A, plate_dim: Option<(i64, i64)>, sample_index: Option<i64>) -> Result<Trace> {
+    fn run_once(&self, args: &A, plate_dim: Option<(i64, i64)>, sample_index: Option<i64>, aligned: Option<&IndexMap<String, Vec<i64>>>) -> Result<Trace> {
         let wrap = |f: &dyn Fn() -> Result<()>| -> Result<()> {
             match plate_dim {
                 Some((n, dim)) => Plate::new("_num_predictive_samples", n).dim(dim).run(|_| f()),
@@ -72,9 +75,10 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
             Posterior::Samples(samples) => {
                 let vals: SiteValues = samples
                     .iter()
-                    .map(|(k, v)| (k.clone(), match sample_index {
-                        Some(i) => v.get(i),
-                        None => v.shallow_clone(),
+                    .map(|(k, v)| (k.clone(), match (sample_index, aligned.and_then(|a| a.get(k))) {
+                        (Some(i), _) => v.get(i),
+                        (None, Some(shape)) => v.reshape(shape.as_slice()),
+                        (None, None) => v.shallow_clone(),
                     }))
                     .collect();
                 get_trace(|| substitute(vals, || wrap(&model)))
@@ -84,27 +88,44 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
 
     /// Draws the samples: site name → tensor of shape `[num_samples, ...]`.
     pub fn call(&self, args: &A) -> Result<IndexMap<String, Tensor>> {
+        pyrite_core::runtime::catch_panics(|| self.call_inner(args))
+    }
+
+    fn call_inner(&self, args: &A) -> Result<IndexMap<String, Tensor>> {
         tch::no_grad(|| {
             let mut out = IndexMap::new();
             if self.parallel {
-                let probe = self.run_once(args, None, Some(0))?;
-                let dim = -(max_plate_nesting(&probe) as i64) - 1;
-                let tr = self.run_once(args, Some((self.num_samples, dim)), None)?;
+                let probe = self.run_once(args, None, Some(0), None)?;
+                let nesting = max_plate_nesting(&probe);
+                let dim = -(nesting as i64) - 1;
+                // Posterior samples `[n, site shape]` become `[n, 1.., site shape]` so that the
+                // sample dimension lands on the outer plate's dimension.
+                let mut aligned = IndexMap::new();
+                for s in probe.nodes.values() {
+                    if let Some(d) = s.dist.as_ref() {
+                        let shape = s.value.size();
+                        let batch_rank = shape.len().saturating_sub(d.event_shape().len());
+                        let mut target = vec![self.num_samples];
+                        target.extend(std::iter::repeat(1).take(nesting.saturating_sub(batch_rank)));
+                        target.extend_from_slice(&shape);
+                        aligned.insert(s.name.clone(), target);
+                    }
+                }
+                let tr = self.run_once(args, Some((self.num_samples, dim)), None, Some(&aligned))?;
                 for s in tr.nodes.values().filter(|s| self.wanted(s)) {
+                    // Back to `[n, site shape]`.
+                    let site_shape = probe.site(&s.name).map(|p| p.value.size()).unwrap_or_default();
+                    let mut shape = vec![self.num_samples];
+                    shape.extend_from_slice(&site_shape);
                     let v = s.value.detach();
-                    let v = if v.dim() == 0 || v.size()[0] != self.num_samples {
-                        let mut shape = vec![self.num_samples];
-                        shape.extend(v.size());
-                        v.expand(shape.as_slice(), false).contiguous()
-                    } else {
-                        v
-                    };
+                    let n: i64 = shape.iter().product();
+                    let v = if v.numel() as i64 == n { v.reshape(shape.as_slice()) } else { v.expand(shape.as_slice(), false).contiguous() };
                     out.insert(s.name.clone(), v);
                 }
             } else {
                 let mut acc: IndexMap<String, Vec<Tensor>> = IndexMap::new();
                 for i in 0..self.num_samples {
-                    let tr = self.run_once(args, None, Some(i))?;
+                    let tr = self.run_once(args, None, Some(i), None)?;
                     for s in tr.nodes.values().filter(|s| self.wanted(s)) {
                         acc.entry(s.name.clone()).or_default().push(s.value.detach());
                     }

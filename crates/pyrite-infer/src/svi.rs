@@ -64,7 +64,7 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     pub fn step(&mut self, args: &A) -> Result<f64> {
         let store = get_param_store();
         let before = lock(&store).len();
-        let out = self.try_step(args);
+        let out = pyrite_core::runtime::catch_panics(|| self.try_step(args));
         if out.is_err() {
             let mut s = lock(&store);
             let names = s.names();

@@ -76,7 +76,8 @@ impl AutoContinuous {
             Posterior::DiagonalNormal => "scale",
             Posterior::LowRank(_) => "cov_factor",
         };
-        let names = [format!("{prefix}.loc"), format!("{prefix}.{second}"), format!("{prefix}.cov_diag")];
+        let third = if posterior == Posterior::MultivariateNormal { "scale" } else { "cov_diag" };
+        let names = [format!("{prefix}.loc"), format!("{prefix}.{second}"), format!("{prefix}.{third}")];
         Ok(AutoContinuous { proto, posterior, prefix, latent_name: format!("_{prefix}_latent"), init_loc, init_scale, names, dim })
     }
 
@@ -93,8 +94,12 @@ impl AutoContinuous {
         let s = self.init_scale;
         Ok(match self.posterior {
             Posterior::MultivariateNormal => {
-                let tril = param(&self.names[1], lazy(move || Tensor::eye(d, opts) * s), Constraint::LowerCholesky)?;
-                std::rc::Rc::new(MultivariateNormal::from_scale_tril(loc, tril)?)
+                // Pyro's parameterisation: per-coordinate scales times a unit lower-triangular
+                // factor, which optimises far better than a raw Cholesky factor.
+                let scale = param(&self.names[2], lazy(move || Tensor::full([d], s, opts)), Constraint::Positive)?;
+                let strict = param(&self.names[1], lazy(move || Tensor::zeros([d, d], opts)), Constraint::Real)?;
+                let unit = strict.tril(-1) + Tensor::eye(d, opts);
+                std::rc::Rc::new(MultivariateNormal::from_scale_tril(loc, scale.unsqueeze(-1) * unit)?)
             }
             Posterior::DiagonalNormal => {
                 let scale = param(&self.names[1], lazy(move || Tensor::full([d], s, opts)), Constraint::Positive)?;
@@ -166,20 +171,16 @@ impl AutoContinuous {
 
     /// `n` joint posterior samples of every latent site, drawn at once.
     pub fn sample_posterior(&self, n: i64) -> Result<IndexMap<String, Tensor>> {
-        let names: Vec<String> = self.proto.sites.iter().map(|s| s.name.clone()).collect();
-        sample_guide(n, self.proto.max_plate_nesting, &|| self.sample_sites(), &names)
+        sample_guide(n, self.proto.max_plate_nesting, &|| self.sample_sites(), &self.proto.sites)
     }
 
     /// The covariance of the flat unconstrained posterior, with the site layout.
     pub fn covariance(&self) -> Result<Tensor> {
         tch::no_grad(|| {
             let post = self.posterior()?;
-            Ok(match self.posterior {
-                Posterior::MultivariateNormal => {
-                    let l = param(&self.names[1], Tensor::eye(self.dim, (Kind::Float, tch::Device::Cpu)), Constraint::LowerCholesky)?;
-                    l.matmul(&l.transpose(-2, -1))
-                }
-                _ => post.variance().map_err(|e| PyriteError::at_site(&self.latent_name, e))?.diag_embed(0, -2, -1),
+            Ok(match post.as_any().downcast_ref::<MultivariateNormal>() {
+                Some(mvn) => mvn.covariance(),
+                None => post.variance().map_err(|e| PyriteError::at_site(&self.latent_name, e))?.diag_embed(0, -2, -1),
             })
         })
     }

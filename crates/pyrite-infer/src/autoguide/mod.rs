@@ -16,6 +16,8 @@ use indexmap::IndexMap;
 use pyrite_core::prelude::*;
 use tch::Tensor;
 
+use prototype::LatentSite as Site;
+
 /// `sqrt(2) * erfinv(2q - 1)`: the standard normal quantile.
 pub(crate) fn normal_quantile(q: f64) -> f64 {
     let t = Tensor::from(2.0 * q - 1.0).erfinv();
@@ -24,13 +26,15 @@ pub(crate) fn normal_quantile(q: f64) -> f64 {
 
 /// Draws `n` joint samples of a guide's latent sites at once, in an outer plate, hidden from
 /// outer handlers: name → tensor with a leading dimension of size `n`.
-pub(crate) fn sample_guide(n: i64, max_plate_nesting: usize, guide: &dyn Fn() -> Result<()>, names: &[String]) -> Result<IndexMap<String, Tensor>> {
+pub(crate) fn sample_guide(n: i64, max_plate_nesting: usize, guide: &dyn Fn() -> Result<()>, sites: &[Site]) -> Result<IndexMap<String, Tensor>> {
     let dim = -(max_plate_nesting as i64) - 1;
     let tr = tch::no_grad(|| block(BlockSpec::All, || get_trace(|| Plate::new("_autoguide_samples", n).dim(dim).run(|_| guide()))))?;
     let mut out = IndexMap::new();
-    for name in names {
-        if let Some(s) = tr.site(name) {
-            out.insert(name.clone(), s.value.detach());
+    for site in sites {
+        if let Some(s) = tr.site(&site.name) {
+            let mut shape = vec![n];
+            shape.extend_from_slice(&site.shape);
+            out.insert(site.name.clone(), s.value.detach().reshape(shape.as_slice()));
         }
     }
     Ok(out)

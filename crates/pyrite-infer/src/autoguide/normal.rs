@@ -95,8 +95,7 @@ impl AutoNormal {
 
     /// `n` joint posterior samples of every latent site, drawn at once.
     pub fn sample_posterior(&self, n: i64) -> Result<IndexMap<String, Tensor>> {
-        let names: Vec<String> = self.proto.sites.iter().map(|s| s.name.clone()).collect();
-        sample_guide(n, self.proto.max_plate_nesting, &|| self.sample_sites(), &names)
+        sample_guide(n, self.proto.max_plate_nesting, &|| self.sample_sites(), &self.proto.sites)
     }
 }
 
