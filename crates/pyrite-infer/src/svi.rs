@@ -13,7 +13,10 @@ use crate::optim::Optimizer;
 /// SVI over a model and a guide that take the same arguments, as `pyro.infer.SVI`.
 ///
 /// ```
-/// use pyrite::prelude::*;
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_infer::prelude::*;
+/// use tch::Tensor;
 /// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
 /// let model = |x: &Tensor| -> Result<()> {
 ///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
