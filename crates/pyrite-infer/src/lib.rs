@@ -1,7 +1,9 @@
 //! Inference for pyrite: SVI with ELBO losses, optimizers, autoguides and `Predictive`.
 
 pub mod autoguide;
+pub mod contract;
 pub mod elbo;
+pub mod infer_discrete;
 pub mod optim;
 pub mod predictive;
 pub mod svi;
@@ -12,7 +14,8 @@ pub mod prelude {
         AutoContinuous, AutoDelta, AutoDiagonalNormal, AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal,
         InitStrategy,
     };
-    pub use crate::elbo::{Elbo, TraceElbo};
+    pub use crate::elbo::{Elbo, TraceElbo, TraceEnumElbo};
+    pub use crate::infer_discrete::infer_discrete;
     pub use crate::optim::{LrSchedule, Optimizer};
     pub use crate::predictive::{summary, Predictive, Samples, SiteSummary};
     pub use crate::svi::{Guide, Svi};

@@ -1,8 +1,10 @@
 //! ELBO losses, one module each.
 
 mod trace_elbo;
+mod trace_enum_elbo;
 
 pub use trace_elbo::TraceElbo;
+pub use trace_enum_elbo::TraceEnumElbo;
 
 use pyrite_core::prelude::*;
 use tch::Tensor;

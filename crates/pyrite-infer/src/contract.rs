@@ -1,0 +1,222 @@
+//! Exact sum-product (and max-product) contraction of log-factors over enumerated dimensions and
+//! plates: tensor variable elimination, as in Pyro's `TraceEnum_ELBO` (Obermeyer et al., 2019).
+//!
+//! Each factor is a log-density tensor that lives in a set of plates (its *ordinal*) and depends
+//! on some enumerated variables (tensor dims left of the plates). Factors of the deepest ordinal
+//! are combined per connected component, the variables local to that ordinal are summed out
+//! (`logsumexp`, or `max` for MAP), then the plates the remaining variables do not share are
+//! multiplied out (summed in log space), and the result moves up to the parent ordinal, until
+//! one number is left.
+
+use std::collections::BTreeSet;
+
+use pyrite_core::prelude::*;
+use tch::{Kind, Tensor};
+
+/// A log-factor: its tensor, the plates it lies in (name → dim, size) and its enumerated dims.
+#[derive(Debug)]
+pub struct Factor {
+    pub log: Tensor,
+    pub ordinal: BTreeSet<String>,
+    pub vars: BTreeSet<i64>,
+}
+
+/// Where each plate and enumerated variable lives.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Plate name → (dim, subsample size).
+    pub plates: Vec<(String, i64, i64)>,
+    /// Enumerated dim → (site name, the plates of its site).
+    pub vars: Vec<(i64, String, BTreeSet<String>)>,
+}
+
+impl Layout {
+    fn plate(&self, name: &str) -> (i64, i64) {
+        self.plates.iter().find(|p| p.0 == name).map(|p| (p.1, p.2)).expect("unknown plate")
+    }
+    fn var_ordinal(&self, dim: i64) -> &BTreeSet<String> {
+        &self.vars.iter().find(|v| v.0 == dim).expect("unknown enumerated dim").2
+    }
+}
+
+/// How a variable is eliminated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reduce {
+    /// Sum (marginalisation): `logsumexp`.
+    Sum,
+    /// Max (MAP): `max`.
+    Max,
+}
+
+/// A variable's conditional table, kept for backward sampling: the combined log-factor just
+/// before the variable was reduced (it depends on the variable and on variables reduced later).
+#[derive(Debug)]
+pub struct Eliminated {
+    pub dim: i64,
+    pub table: Tensor,
+}
+
+/// The enumerated dims (size > 1) of a tensor, given the first enumeration dim.
+pub fn enum_dims(t: &Tensor, first_enum_dim: i64) -> BTreeSet<i64> {
+    let size = t.size();
+    let rank = size.len() as i64;
+    (-rank..=first_enum_dim).filter(|d| size[(rank + d) as usize] > 1).collect()
+}
+
+/// Sums a plate dim out of `t` (product over the plate's elements), treating a missing or
+/// size-1 dim as a factor constant across the plate.
+fn sum_plate(t: Tensor, dim: i64, size: i64) -> Tensor {
+    let rank = t.dim() as i64;
+    if rank < -dim || t.size()[(rank + dim) as usize] == 1 {
+        t * size as f64
+    } else {
+        t.sum_dim_intlist([dim].as_slice(), true, t.kind())
+    }
+}
+
+/// Contracts all factors to one scalar; with `keep`, records every variable's table in
+/// elimination order (for `infer_discrete`).
+pub fn contract(mut factors: Vec<Factor>, layout: &Layout, reduce: Reduce, mut keep: Option<&mut Vec<Eliminated>>) -> Result<Tensor> {
+    loop {
+        let Some(depth) = factors.iter().map(|f| f.ordinal.len()).max() else {
+            return Ok(Tensor::from(0.0f64));
+        };
+        if depth == 0 {
+            // Root: combine everything, reduce every remaining variable.
+            let mut t: Option<Tensor> = None;
+            let mut vars = BTreeSet::new();
+            for f in factors.drain(..) {
+                vars.extend(f.vars.iter().copied());
+                t = Some(match t {
+                    None => f.log,
+                    Some(acc) => acc + f.log,
+                });
+            }
+            let mut t = t.unwrap();
+            for &v in vars.iter() {
+                t = reduce_var(t, v, reduce, &mut keep);
+            }
+            return Ok(t.sum(t.kind()));
+        }
+        let ordinal = factors.iter().find(|f| f.ordinal.len() == depth).unwrap().ordinal.clone();
+        let (here, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.ordinal == ordinal);
+        factors = rest;
+        let local: BTreeSet<i64> = here.iter().flat_map(|f| f.vars.iter().copied()).filter(|v| *layout.var_ordinal(*v) == ordinal).collect();
+        // Connected components over local variables.
+        let mut comps: Vec<(Vec<Factor>, BTreeSet<i64>)> = Vec::new();
+        for f in here {
+            let lv: BTreeSet<i64> = f.vars.intersection(&local).copied().collect();
+            let mut merged = (vec![f], lv);
+            let mut i = 0;
+            while i < comps.len() {
+                if !comps[i].1.is_disjoint(&merged.1) {
+                    let (fs, vs) = comps.remove(i);
+                    merged.0.extend(fs);
+                    merged.1.extend(vs);
+                } else {
+                    i += 1;
+                }
+            }
+            comps.push(merged);
+        }
+        for (fs, lv) in comps {
+            let mut remaining = BTreeSet::new();
+            let mut t: Option<Tensor> = None;
+            for f in fs {
+                remaining.extend(f.vars.difference(&lv).copied());
+                t = Some(match t {
+                    None => f.log,
+                    Some(acc) => acc + f.log,
+                });
+            }
+            let mut t = t.unwrap();
+            for &v in lv.iter().rev() {
+                t = reduce_var(t, v, reduce, &mut keep);
+            }
+            // The parent ordinal: the plates the remaining variables live in.
+            let parent: BTreeSet<String> = remaining.iter().flat_map(|v| layout.var_ordinal(*v).iter().cloned()).filter(|p| ordinal.contains(p)).collect();
+            for p in ordinal.difference(&parent) {
+                let (dim, size) = layout.plate(p);
+                t = sum_plate(t, dim, size);
+            }
+            factors.push(Factor { log: t, ordinal: parent, vars: remaining });
+        }
+    }
+}
+
+fn reduce_var(t: Tensor, v: i64, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> Tensor {
+    let rank = t.dim() as i64;
+    if rank < -v {
+        return t;
+    }
+    if let Some(k) = keep.as_deref_mut() {
+        k.push(Eliminated { dim: v, table: t.shallow_clone() });
+    }
+    match reduce {
+        Reduce::Sum => t.logsumexp([v].as_slice(), true),
+        Reduce::Max => t.amax([v].as_slice(), true),
+    }
+}
+
+/// Samples (temperature 1) or maximises (temperature 0) each eliminated variable given those
+/// eliminated after it, walking the tables backwards. Returns enumerated dim → index tensor with
+/// size 1 at every enumerated dim.
+pub fn backtrack(tables: &[Eliminated], temperature: f64) -> Vec<(i64, Tensor)> {
+    let mut chosen: Vec<(i64, Tensor)> = Vec::new();
+    for e in tables.iter().rev() {
+        let mut t = e.table.shallow_clone();
+        for (d, idx) in &chosen {
+            let rank = t.dim() as i64;
+            if rank >= -d && t.size()[(rank + d) as usize] > 1 {
+                let mut shape = t.size();
+                shape[(rank + d) as usize] = 1;
+                let idx = expand_left(idx, shape.len()).expand(shape.as_slice(), false);
+                t = t.gather(*d, &idx, false);
+            }
+        }
+        let pick = if temperature == 0.0 {
+            t.argmax(e.dim, true)
+        } else {
+            let u = t.rand_like().clamp(1e-12, 1.0 - 1e-12);
+            let gumbel = -(-u.log()).log();
+            (t / temperature + gumbel).argmax(e.dim, true)
+        };
+        chosen.push((e.dim, pick.to_kind(Kind::Int64)));
+    }
+    chosen
+}
+
+fn expand_left(t: &Tensor, rank: usize) -> Tensor {
+    let mut shape = t.size();
+    while shape.len() < rank {
+        shape.insert(0, 1);
+    }
+    t.reshape(shape.as_slice())
+}
+
+/// The factors and layout of a model trace run under `enumerate(first_enum_dim, ...)`.
+pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<(Vec<Factor>, Layout)> {
+    let mut layout = Layout::default();
+    let mut factors = Vec::new();
+    for s in tr.nodes.values() {
+        for f in &s.plates {
+            if !layout.plates.iter().any(|p| p.0 == *f.name) {
+                layout.plates.push((f.name.to_string(), f.dim, f.subsample_size));
+            }
+        }
+        if let Some(d) = s.infer.enumerate_dim {
+            layout.vars.push((d, s.name.clone(), s.plates.iter().map(|f| f.name.to_string()).collect()));
+        }
+    }
+    for s in tr.sample_sites() {
+        let log = s.scaled_log_prob()?;
+        let vars = enum_dims(&log, first_enum_dim);
+        for v in &vars {
+            if !layout.vars.iter().any(|x| x.0 == *v) {
+                return Err(PyriteError::Enumerate { site: s.name.clone(), problem: format!("depends on dim {v}, which no enumerated site owns; raise max_plate_nesting") });
+            }
+        }
+        factors.push(Factor { log, ordinal: s.plates.iter().map(|f| f.name.to_string()).collect(), vars });
+    }
+    Ok((factors, layout))
+}

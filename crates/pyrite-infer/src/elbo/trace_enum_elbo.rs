@@ -1,0 +1,84 @@
+//! `TraceEnum_ELBO`: the ELBO with discrete model sites summed out exactly.
+
+use std::cell::Cell;
+
+use pyrite_core::prelude::*;
+use tch::Tensor;
+
+use super::{check_model_guide, collect_params, max_plate_nesting, Elbo, LossAndParams, Program};
+use crate::contract::{contract, model_factors, Reduce};
+
+/// Pyro's `TraceEnum_ELBO`: discrete model sites marked for enumeration (`SampleSite::enumerate`
+/// or `config_enumerate`) are enumerated in parallel in dims left of the plates and summed out
+/// exactly by tensor variable elimination (through plates, for several sites, and for sites that
+/// depend on one another); the remaining latent sites come from the guide as in `TraceElbo`,
+/// with score-function terms for guide sites without `rsample`.
+#[derive(Debug, Clone, Default)]
+pub struct TraceEnumElbo {
+    /// Plate dims used by the model; found on first use when `None`.
+    pub max_plate_nesting: Option<usize>,
+    detected: Cell<Option<usize>>,
+}
+
+impl TraceEnumElbo {
+    /// With the plate nesting detected on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With a given plate nesting (enumeration starts at dim `-(n + 1)`).
+    pub fn with_max_plate_nesting(n: usize) -> Self {
+        TraceEnumElbo { max_plate_nesting: Some(n), detected: Cell::new(None) }
+    }
+
+    /// Plate nesting, given or detected from one run without enumeration.
+    pub fn nesting(&self, model: Program, guide: Program) -> Result<usize> {
+        if let Some(n) = self.max_plate_nesting.or(self.detected.get()) {
+            return Ok(n);
+        }
+        let n = tch::no_grad(|| -> Result<usize> {
+            let guide_tr = block(BlockSpec::All, || get_trace(guide))?;
+            let model_tr = block(BlockSpec::All, || get_trace(|| replay(&guide_tr, model)))?;
+            Ok(max_plate_nesting(&model_tr).max(max_plate_nesting(&guide_tr)))
+        })?;
+        self.detected.set(Some(n));
+        Ok(n)
+    }
+
+    /// `log p(data, guide sites)` with the enumerated sites summed out, and the traces.
+    pub fn marginal(&self, model: Program, guide: Program) -> Result<(Tensor, Trace, Trace)> {
+        let first = -(self.nesting(model, guide)? as i64) - 1;
+        let guide_tr = get_trace(guide)?;
+        let model_tr = get_trace(|| enumerate(first, || replay(&guide_tr, model)))?;
+        check_model_guide(&model_tr, &guide_tr)?;
+        let (factors, layout) = model_factors(&model_tr, first)?;
+        Ok((contract(factors, &layout, Reduce::Sum, None)?, model_tr, guide_tr))
+    }
+}
+
+impl Elbo for TraceEnumElbo {
+    fn loss_and_params(&self, model: Program, guide: Program) -> Result<LossAndParams> {
+        let (log_marginal, model_tr, guide_tr) = self.marginal(model, guide)?;
+        let mut elbo = log_marginal;
+        let mut score: Option<Tensor> = None;
+        for s in guide_tr.sample_sites() {
+            if s.is_observed {
+                continue;
+            }
+            let lq = s.log_prob_sum()?;
+            if !s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true) {
+                score = Some(match score {
+                    None => lq.shallow_clone(),
+                    Some(t) => t + &lq,
+                });
+            }
+            elbo = elbo - lq;
+        }
+        let surrogate = match score {
+            None => elbo.shallow_clone(),
+            Some(sc) => &elbo + sc * elbo.detach(),
+        };
+        let mut params = Vec::new();
+        collect_params(&[&model_tr, &guide_tr], &mut params);
+        Ok(LossAndParams { loss: -elbo.double_value(&[]), surrogate: -surrogate, params })
+    }
+}
