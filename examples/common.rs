@@ -1,5 +1,7 @@
 //! The flags every example takes (`--data-dir`, `--out`, `--seed`, `--steps`) and small helpers.
 
+pub mod plots;
+
 use std::path::PathBuf;
 
 use clap::Parser;

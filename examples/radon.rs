@@ -5,6 +5,7 @@
 //! `cargo run --release --example radon -- --out out/radon`
 
 use pyrite::prelude::*;
+use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
 use pyrite_examples::{mean_sd, report_checks, scalar, within, Flags};
 
 /// The data the model sees.
@@ -131,5 +132,28 @@ fn main() -> Result<()> {
     });
     flags.write_summary(&summary)?;
     println!("\nwrote {}", flags.out.join("summary.json").display());
+    for path in write_plots(&flags, &d, &losses, &losses_u, &ce_mean, &ce_sd)? {
+        println!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// The loss curves; the county effects (mean ± 1 sd) with counties ordered by number of readings;
+/// the posterior sd of each county's effect against its log number of readings.
+fn write_plots(flags: &Flags, d: &Radon, losses: &[f64], losses_u: &[f64], ce_mean: &[f64], ce_sd: &[f64]) -> Result<Vec<std::path::PathBuf>> {
+    let counts = plots::values(&d.county.bincount(None::<Tensor>, d.num_counties));
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    order.sort_by(|&a, &b| counts[a].total_cmp(&counts[b]).then(a.cmp(&b)));
+    let rank: Vec<f64> = (1..=order.len()).map(|r| r as f64).collect();
+    let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let effects = Panel::new("County effects (mean ± 1 sd), counties ordered by number of readings", "county rank by number of readings (fewest first)", "county effect")
+        .with(Layer::line(vec![(0.0, 0.0), (order.len() as f64 + 1.0, 0.0)], RGBColor(150, 150, 150)).size(1))
+        .with(Layer::error_bars(&rank, &pick(ce_mean), &pick(ce_sd), PALETTE[0]));
+    let log_count: Vec<f64> = counts.iter().map(|c| c.ln()).collect();
+    let sd = Panel::new("Posterior sd of the county effect against log number of readings", "log(number of readings in the county)", "posterior sd of county effect").with(Layer::points(plots::zip(&log_count, ce_sd), PALETTE[0]).size(4));
+    Ok(vec![
+        plots::loss_curve(flags.out.join("radon_loss.png"), "Radon GLMM: SVI loss (AutoNormal, Adam lr 0.01)", &[("floor + county", losses), ("floor + county + uranium", losses_u)])?,
+        plots::save(flags.out.join("radon_county_effects.png"), (1100, 560), (1, 1), &[effects])?,
+        plots::save(flags.out.join("radon_county_sd.png"), (900, 560), (1, 1), &[sd])?,
+    ])
 }

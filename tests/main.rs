@@ -1,3 +1,4 @@
 //! The workspace's cross-crate test binary: one `mod` per area.
 
+mod inference;
 mod language;

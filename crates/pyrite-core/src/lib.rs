@@ -24,6 +24,7 @@ pub mod message;
 pub mod param_store;
 pub mod plate;
 pub mod primitives;
+pub mod random_module;
 pub mod render;
 pub mod runtime;
 pub mod trace;
@@ -42,6 +43,7 @@ pub mod prelude {
     pub use crate::param_store::{get_param_store, new_param_store, with_param_store, ParamStore, ParamStoreHandle};
     pub use crate::plate::{plate, BuiltPlate, Plate, PlateScope};
     pub use crate::primitives::{deterministic, factor, module, observe, param, sample, sample_obs, SampleSite};
+    pub use crate::random_module::{linear_from, random_module};
     pub use crate::render::{render_model, RenderOptions};
     pub use crate::trace::{Site, Trace};
 }

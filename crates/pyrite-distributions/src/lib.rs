@@ -32,7 +32,7 @@ pub use families::{
     student_t::StudentT, transformed::TransformedDistribution, uniform::Uniform,
 };
 pub use transforms::{biject_to, Transform, TransformRef};
-pub use validation::{set_validation, validation_enabled};
+pub use validation::{set_validation, validation_enabled, without_validation};
 
 /// Everything a model author needs from this crate.
 pub mod prelude {

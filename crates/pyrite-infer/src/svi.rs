@@ -36,6 +36,11 @@ pub struct Svi<'a, A: ?Sized> {
     loss: Box<dyn Elbo + 'a>,
     /// Show a progress bar in `run` (on a terminal).
     pub progress: bool,
+    /// Validate distribution arguments and values on every step. By default only the first
+    /// successful step is validated (shapes, supports, NaN in data); later steps rely on the
+    /// loss and gradient finiteness checks, which saves many tensor operations per step.
+    pub validate_every_step: bool,
+    validated: bool,
 }
 
 /// Something usable as a guide: a closure, or an autoguide.
@@ -59,6 +64,8 @@ impl<'a, A: ?Sized> Svi<'a, A> {
             optim,
             loss: Box::new(loss),
             progress: true,
+            validate_every_step: false,
+            validated: false,
         }
     }
 
@@ -67,7 +74,15 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     pub fn step(&mut self, args: &A) -> Result<f64> {
         let store = get_param_store();
         let before = lock(&store).len();
-        let out = pyrite_core::runtime::catch_panics(|| self.try_step(args));
+        let quiet = self.validated && !self.validate_every_step;
+        let out = if quiet {
+            pyrite_distributions::without_validation(|| pyrite_core::runtime::catch_panics(|| self.try_step(args)))
+        } else {
+            pyrite_core::runtime::catch_panics(|| self.try_step(args))
+        };
+        if out.is_ok() {
+            self.validated = true;
+        }
         if out.is_err() {
             let mut s = lock(&store);
             let names = s.names();

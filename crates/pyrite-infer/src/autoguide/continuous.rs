@@ -4,6 +4,7 @@
 use indexmap::IndexMap;
 use pyrite_core::prelude::*;
 use pyrite_distributions::prelude::*;
+use pyrite_distributions::shape::broadcast_shapes;
 use tch::{Kind, Tensor};
 
 use super::init::InitStrategy;
@@ -68,8 +69,12 @@ impl AutoContinuous {
             Posterior::DiagonalNormal => "AutoDiagonalNormal",
             Posterior::LowRank(_) => "AutoLowRankMultivariateNormal",
         };
-        let parts: Vec<Tensor> = proto.sites.iter().map(|s| tch::no_grad(|| s.transform.inverse(&s.init)).detach().flatten(0, -1).to_kind(Kind::Float)).collect();
-        let init_loc = if parts.is_empty() { Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)) } else { Tensor::cat(&parts, 0) };
+        // The flat vector keeps the model's floating dtype (f64 when any site is f64) and device.
+        let kind = if proto.sites.iter().any(|s| s.init.kind() == Kind::Double) { Kind::Double } else { Kind::Float };
+        let device = proto.sites.first().map(|s| s.init.device()).unwrap_or(tch::Device::Cpu);
+        let parts: Vec<Tensor> =
+            proto.sites.iter().map(|s| tch::no_grad(|| s.transform.inverse(&s.init)).detach().flatten(0, -1).to_kind(kind).to_device(device)).collect();
+        let init_loc = if parts.is_empty() { Tensor::zeros([0], (kind, device)) } else { Tensor::cat(&parts, 0) };
         let dim = init_loc.size()[0];
         let second = match posterior {
             Posterior::MultivariateNormal => "scale_tril",
@@ -118,12 +123,21 @@ impl AutoContinuous {
         let latent = SampleSite::new(&self.latent_name, self.posterior()?).run()?;
         let built = self.proto.build_plates()?;
         let lsize = latent.size();
+        // Batch dims of the joint draw come from plates outside the guide (vectorised particles,
+        // `Predictive`, `sample_posterior`): `[.., 1, ..]` with a 1 for each of the model's plate
+        // dims. As Pyro's `_unpack_latent`, each site's unconstrained shape is broadcast against
+        // `batch ++ [1; event dims]`, so that a site inside a model plate keeps that plate's size
+        // at the plate's dim (prepending the batch would put it one dim too far left).
         let prefix = &lsize[..lsize.len() - 1];
         let mut pos = 0;
         for site in &self.proto.sites {
             let n: i64 = site.unconstrained_shape.iter().product();
-            let mut shape = prefix.to_vec();
-            shape.extend_from_slice(&site.unconstrained_shape);
+            let mut batch = prefix.to_vec();
+            batch.extend(std::iter::repeat(1).take(site.unconstrained_event_dim));
+            let shape = broadcast_shapes(&[&site.unconstrained_shape, &batch]).ok_or_else(|| PyriteError::Shape {
+                site: site.name.clone(),
+                detail: format!("the guide's batch shape {prefix:?} does not broadcast with the site's shape {:?}", site.unconstrained_shape),
+            })?;
             let z = latent.narrow(-1, pos, n).reshape(shape.as_slice());
             pos += n;
             let x = site.transform.forward(&z);

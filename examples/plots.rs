@@ -1,0 +1,365 @@
+//! Small PNG plotting helpers for the examples, on `plotters` with an embedded font.
+//!
+//! A figure is a grid of [`Panel`]s; a panel is a list of [`Layer`]s (lines, points, bands,
+//! error bars, histogram bars) with a title and axis labels. [`save`] draws a figure to a PNG;
+//! [`loss_curve`] is the one-call figure for SVI losses, and [`density`] / [`kde`] / [`histogram`]
+//! turn posterior samples into layers.
+//!
+//! Text is drawn with DejaVu Sans compiled into the binary (`assets/DejaVuSans.ttf`, license in
+//! `assets/DejaVu-LICENSE`), so no system fonts or font libraries are needed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use pyrite::prelude::*;
+
+pub use plotters::chart::SeriesLabelPosition as Legend;
+pub use plotters::style::RGBColor;
+
+/// Colours for successive series (matplotlib's tab10).
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        // The font is compiled in; parsing it cannot fail at run time unless the file is corrupt.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("assets/DejaVuSans.ttf"));
+    });
+}
+
+/// What a layer draws.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// A polyline through `(x, y)`.
+    Line(Vec<(f64, f64)>),
+    /// Dots at `(x, y)`.
+    Points(Vec<(f64, f64)>),
+    /// A filled band `(x, lo, hi)`, drawn in the order given (sort by x first).
+    Band(Vec<(f64, f64, f64)>),
+    /// Vertical error bars `(x, lo, mid, hi)` with a dot at `mid`.
+    ErrorBars(Vec<(f64, f64, f64, f64)>),
+    /// Bars `(left, right, height)` from zero, as a histogram.
+    Bars(Vec<(f64, f64, f64)>),
+}
+
+/// One series in a panel.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub shape: Shape,
+    pub color: RGBColor,
+    pub label: Option<String>,
+    /// Opacity (points, bands, bars).
+    pub alpha: f64,
+    /// Line width or dot radius in pixels.
+    pub size: u32,
+}
+
+impl Layer {
+    fn new(shape: Shape, color: RGBColor, alpha: f64, size: u32) -> Layer {
+        Layer { shape, color, label: None, alpha, size }
+    }
+    /// A line through `points`.
+    pub fn line(points: Vec<(f64, f64)>, color: RGBColor) -> Layer {
+        Layer::new(Shape::Line(points), color, 1.0, 2)
+    }
+    /// A scatter of `points`.
+    pub fn points(points: Vec<(f64, f64)>, color: RGBColor) -> Layer {
+        Layer::new(Shape::Points(points), color, 0.8, 3)
+    }
+    /// A band between `lo` and `hi` over `x`; the three are sorted by `x` here.
+    pub fn band(x: &[f64], lo: &[f64], hi: &[f64], color: RGBColor) -> Layer {
+        let mut rows: Vec<(f64, f64, f64)> = x.iter().zip(lo).zip(hi).map(|((&x, &l), &h)| (x, l, h)).collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Layer::new(Shape::Band(rows), color, 0.25, 1)
+    }
+    /// Error bars: `mean ± sd` at each `x`.
+    pub fn error_bars(x: &[f64], mean: &[f64], sd: &[f64], color: RGBColor) -> Layer {
+        let rows = x.iter().zip(mean).zip(sd).map(|((&x, &m), &s)| (x, m - s, m, m + s)).collect();
+        Layer::new(Shape::ErrorBars(rows), color, 1.0, 3)
+    }
+    /// A density-normalised histogram of `samples` with `bins` bins.
+    pub fn histogram(samples: &[f64], bins: usize, color: RGBColor) -> Layer {
+        Layer::new(Shape::Bars(histogram(samples, bins)), color, 0.3, 1)
+    }
+    /// Sets the legend entry.
+    pub fn label(mut self, label: impl Into<String>) -> Layer {
+        self.label = Some(label.into());
+        self
+    }
+    /// Sets the opacity.
+    pub fn alpha(mut self, alpha: f64) -> Layer {
+        self.alpha = alpha;
+        self
+    }
+    /// Sets the line width or dot radius.
+    pub fn size(mut self, size: u32) -> Layer {
+        self.size = size;
+        self
+    }
+
+    fn extent(&self) -> Vec<(f64, f64)> {
+        match &self.shape {
+            Shape::Line(p) | Shape::Points(p) => p.clone(),
+            Shape::Band(r) => r.iter().flat_map(|&(x, l, h)| [(x, l), (x, h)]).collect(),
+            Shape::ErrorBars(r) => r.iter().flat_map(|&(x, l, _, h)| [(x, l), (x, h)]).collect(),
+            Shape::Bars(r) => r.iter().flat_map(|&(a, b, h)| [(a, 0.0), (b, h)]).collect(),
+        }
+    }
+}
+
+/// One chart: title, axis labels and layers.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub layers: Vec<Layer>,
+    pub x_range: Option<(f64, f64)>,
+    pub y_range: Option<(f64, f64)>,
+    /// Logarithmic y axis (ignored unless every y value is positive and they span more than a
+    /// factor of 10).
+    pub log_y: bool,
+    pub legend: Legend,
+}
+
+impl Panel {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Panel {
+        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), layers: vec![], x_range: None, y_range: None, log_y: false, legend: Legend::UpperRight }
+    }
+    /// Adds a layer.
+    pub fn with(mut self, layer: Layer) -> Panel {
+        self.layers.push(layer);
+        self
+    }
+    /// Adds several layers.
+    pub fn with_all(mut self, layers: impl IntoIterator<Item = Layer>) -> Panel {
+        self.layers.extend(layers);
+        self
+    }
+    pub fn x_range(mut self, lo: f64, hi: f64) -> Panel {
+        self.x_range = Some((lo, hi));
+        self
+    }
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Panel {
+        self.y_range = Some((lo, hi));
+        self
+    }
+    pub fn log_y(mut self, on: bool) -> Panel {
+        self.log_y = on;
+        self
+    }
+    pub fn legend(mut self, position: Legend) -> Panel {
+        self.legend = position;
+        self
+    }
+
+    /// The data's x and y extents, padded by 4% (y from zero when bars are drawn).
+    fn ranges(&self) -> ((f64, f64), (f64, f64), bool) {
+        let pts: Vec<(f64, f64)> = self.layers.iter().flat_map(|l| l.extent()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let span = |v: &mut dyn Iterator<Item = f64>| v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let (mut x0, mut x1) = span(&mut pts.iter().map(|p| p.0));
+        let (mut y0, mut y1) = span(&mut pts.iter().map(|p| p.1));
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let log_y = self.log_y && y0 > 0.0 && y1 > 10.0 * y0;
+        let pad = |lo: f64, hi: f64| {
+            let d = if hi > lo { 0.04 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+            (lo - d, hi + d)
+        };
+        let has_bars = self.layers.iter().any(|l| matches!(l.shape, Shape::Bars(_)));
+        let x = self.x_range.unwrap_or_else(|| pad(x0, x1));
+        let y = self.y_range.unwrap_or_else(|| {
+            if log_y {
+                let r = (y1 / y0).max(1.0001).powf(0.04);
+                (y0 / r, y1 * r)
+            } else if has_bars && y0 >= 0.0 {
+                (0.0, pad(y0, y1).1)
+            } else {
+                pad(y0, y1)
+            }
+        });
+        (x, y, log_y)
+    }
+}
+
+type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Compact tick labels: `0.25`, `1200`, `3.0e-5`.
+pub fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let s = format!("{v:.3}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" { "0".into() } else { s.into() }
+    }
+}
+
+fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, panel: &Panel) -> DrawResult<()> {
+    let ((x0, x1), (y0, y1), log_y) = panel.ranges();
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12).margin_right(22).caption(&panel.title, ("sans-serif", 20)).x_label_area_size(48).y_label_area_size(72);
+    if log_y {
+        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
+        draw_layers(&mut chart, panel)
+    } else {
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
+        draw_layers(&mut chart, panel)
+    }
+}
+
+fn draw_layers<'a, 'b: 'a, Y>(chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>, panel: &Panel) -> DrawResult<()>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let fmt = |v: &f64| tick(*v);
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label.as_str())
+        .y_desc(panel.y_label.as_str())
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    for layer in &panel.layers {
+        let c = layer.color;
+        let (alpha, size) = (layer.alpha, layer.size);
+        let anno = match &layer.shape {
+            Shape::Line(p) => chart.draw_series(LineSeries::new(p.iter().copied(), c.mix(alpha).stroke_width(size)))?,
+            Shape::Points(p) => chart.draw_series(p.iter().map(|&xy| Circle::new(xy, size, c.mix(alpha).filled())))?,
+            Shape::Band(r) => {
+                let poly: Vec<(f64, f64)> = r.iter().map(|&(x, _, h)| (x, h)).chain(r.iter().rev().map(|&(x, l, _)| (x, l))).collect();
+                chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(alpha).filled())))?
+            }
+            Shape::ErrorBars(r) => {
+                chart.draw_series(r.iter().map(|&(x, l, _, h)| PathElement::new(vec![(x, l), (x, h)], c.mix(0.6 * alpha).stroke_width(1))))?;
+                chart.draw_series(r.iter().map(|&(x, _, m, _)| Circle::new((x, m), size, c.mix(alpha).filled())))?
+            }
+            Shape::Bars(r) => chart.draw_series(r.iter().map(|&(a, b, h)| Rectangle::new([(a, 0.0), (b, h)], c.mix(alpha).filled())))?,
+        };
+        if let Some(label) = &layer.label {
+            match layer.shape {
+                Shape::Line(_) => anno.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(size))),
+                Shape::Points(_) | Shape::ErrorBars(_) => anno.label(label).legend(move |(x, y)| Circle::new((x + 10, y), size.max(3), c.filled())),
+                Shape::Band(_) | Shape::Bars(_) => anno.label(label).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], c.mix(alpha.max(0.3)).filled())),
+            };
+        }
+    }
+    if panel.layers.iter().any(|l| l.label.is_some()) {
+        chart
+            .configure_series_labels()
+            .position(panel.legend.clone())
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// Draws `panels` on a `grid` of (rows, columns) into a PNG of `size` pixels at `path`;
+/// returns the path.
+pub fn save(path: impl AsRef<Path>, size: (u32, u32), grid: (usize, usize), panels: &[Panel]) -> Result<PathBuf> {
+    register_font();
+    let path = path.as_ref().to_path_buf();
+    let draw = || -> DrawResult<()> {
+        let root = BitMapBackend::new(&path, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
+            draw_panel(area, panel)?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
+    Ok(path)
+}
+
+/// SVI losses against step, one line per `(label, losses)`, log y axis when every loss is
+/// positive.
+pub fn loss_curve(path: impl AsRef<Path>, title: &str, curves: &[(&str, &[f64])]) -> Result<PathBuf> {
+    let mut panel = Panel::new(title, "SVI step", "ELBO loss").log_y(true);
+    for (i, (label, losses)) in curves.iter().enumerate() {
+        let pts = losses.iter().enumerate().map(|(s, &l)| (s as f64 + 1.0, l)).collect();
+        let layer = Layer::line(pts, PALETTE[i % PALETTE.len()]).size(1);
+        panel = panel.with(if curves.len() > 1 { layer.label(*label) } else { layer });
+    }
+    save(path, (900, 540), (1, 1), &[panel])
+}
+
+/// A density-normalised histogram: `(left, right, density)` per bin.
+pub fn histogram(samples: &[f64], bins: usize) -> Vec<(f64, f64, f64)> {
+    let (lo, hi) = samples.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    if samples.is_empty() || bins == 0 || !lo.is_finite() {
+        return vec![];
+    }
+    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let mut counts = vec![0usize; bins];
+    for &x in samples {
+        counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+    }
+    let n = samples.len() as f64;
+    counts.iter().enumerate().map(|(i, &c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, c as f64 / (n * width))).collect()
+}
+
+/// A Gaussian kernel density estimate (Silverman's bandwidth) on 200 points spanning the
+/// samples and three bandwidths either side.
+pub fn kde(samples: &[f64]) -> Vec<(f64, f64)> {
+    let n = samples.len() as f64;
+    if samples.len() < 2 {
+        return vec![];
+    }
+    let mean = samples.iter().sum::<f64>() / n;
+    let sd = (samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| sorted[((p * (n - 1.0)).round() as usize).min(sorted.len() - 1)];
+    let iqr = q(0.75) - q(0.25);
+    let spread = if iqr > 0.0 { sd.min(iqr / 1.34) } else { sd };
+    let h = (0.9 * spread * n.powf(-0.2)).max(1e-12);
+    let (lo, hi) = (sorted[0] - 3.0 * h, sorted[sorted.len() - 1] + 3.0 * h);
+    let norm = 1.0 / (n * h * (2.0 * std::f64::consts::PI).sqrt());
+    (0..200)
+        .map(|i| {
+            let x = lo + (hi - lo) * i as f64 / 199.0;
+            (x, norm * samples.iter().map(|s| (-0.5 * ((x - s) / h).powi(2)).exp()).sum::<f64>())
+        })
+        .collect()
+}
+
+/// The density of `samples`: a translucent histogram and a KDE line, labelled once.
+pub fn density(samples: &[f64], color: RGBColor, label: &str) -> [Layer; 2] {
+    [Layer::histogram(samples, 30, color).alpha(0.22), Layer::line(kde(samples), color).label(label)]
+}
+
+/// The values of a tensor, flattened, as f64.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap_or_default()
+}
+
+/// `(x, y)` pairs.
+pub fn zip(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
+    x.iter().copied().zip(y.iter().copied()).collect()
+}

@@ -1,0 +1,18 @@
+//! Tests of inference (`pyrite-infer`): SVI with Trace_ELBO against closed-form posteriors and
+//! ELBOs, the score-function path, optimizers and their saved state, `Predictive`, autoguides and
+//! the typed errors raised on bad input.
+//!
+//! Every test seeds libtorch's generator inside `seed(...)` and uses a fresh param store; runs are
+//! short (vectorised particles, a few hundred steps) so that the module stays fast in debug.
+
+// `sample`, `param` and `plate` return tensors that a model often does not use.
+#![allow(unused_must_use)]
+
+mod common;
+
+mod autoguides;
+mod elbo;
+mod errors;
+mod optim;
+mod posteriors;
+mod predictive;
