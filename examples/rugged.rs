@@ -8,6 +8,7 @@
 //! `cargo run --release --example rugged -- --data-dir ../shared/data --out out/rugged`
 
 use pyrite::prelude::*;
+use pyrite_examples::plots::{self, Layer, Legend, Panel, PALETTE};
 use pyrite_examples::{report_checks, scalar, within, Flags};
 
 struct Data {
@@ -89,6 +90,7 @@ fn main() -> Result<()> {
     // 2. Bayesian regression with two autoguides.
     let mut report = serde_json::json!({"guides": {}, "final_loss": {}});
     let mut checks = Vec::new();
+    let mut fits: Vec<Fit> = Vec::new();
     for name in ["AutoNormal", "AutoMultivariateNormal"] {
         set_rng_seed(flags.seed);
         let store = new_param_store();
@@ -141,6 +143,8 @@ fn main() -> Result<()> {
             let obs = &s["obs"];
             let inside = rugged.log_gdp.ge_tensor(&obs.q05.to_kind(Kind::Float)).logical_and(&rugged.log_gdp.le_tensor(&obs.q95.to_kind(Kind::Float)));
             println!("  posterior predictive: {:.0}% of countries inside the 90% band", 100.0 * scalar(&inside.to_kind(Kind::Double).mean(Kind::Double)));
+            let v = plots::values;
+            fits.push(Fit { name, losses: losses.clone(), b_a: v(&samples["bA"]), b_r: v(&samples["bR"]), b_ar: v(&samples["bAR"]), mean: v(&obs.mean), q05: v(&obs.q05), q95: v(&obs.q95) });
             Ok(())
         })?;
     }
@@ -148,9 +152,11 @@ fn main() -> Result<()> {
     // 3. The tutorial's custom mean-field guide.
     set_rng_seed(flags.seed);
     let store = new_param_store();
+    let mut custom_losses = Vec::new();
     with_param_store(&store, || -> Result<()> {
         let mut svi = Svi::new(&model, &custom_guide, Optimizer::adam(0.02), TraceElbo::new());
         let losses = svi.run(steps, &d)?;
+        custom_losses = losses.clone();
         let s = pyrite::core::param_store::lock(&store);
         println!("\ncustom_guide: final loss {:.1}, a_loc {:.3}, weights_loc {:?}", losses[steps - 1], scalar(&s.get("a_loc")?), Vec::<f64>::try_from(s.get("weights_loc")?.to_kind(Kind::Double)).unwrap_or_default());
         Ok(())
@@ -165,5 +171,76 @@ fn main() -> Result<()> {
     report_checks(&flags, &checks)?;
     flags.write_summary(&report)?;
     println!("wrote {}", flags.out.join("summary.json").display());
+    for path in write_plots(&flags, &rugged, &fits, &custom_losses)? {
+        println!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// What the plots need from one autoguide's fit.
+struct Fit {
+    name: &'static str,
+    losses: Vec<f64>,
+    b_a: Vec<f64>,
+    b_r: Vec<f64>,
+    b_ar: Vec<f64>,
+    /// Posterior predictive mean and 5% / 95% quantiles of `obs`, per country.
+    mean: Vec<f64>,
+    q05: Vec<f64>,
+    q95: Vec<f64>,
+}
+
+/// Loss curves; the slope densities inside and outside Africa; the posterior predictive 90%
+/// bands against the data; the bA-bR and bR-bAR cross-sections of the posterior.
+fn write_plots(flags: &Flags, rugged: &pyrite::data::Rugged, fits: &[Fit], custom_losses: &[f64]) -> Result<Vec<std::path::PathBuf>> {
+    let out = &flags.out;
+    let mut paths = Vec::new();
+    let mut curves: Vec<(&str, &[f64])> = fits.iter().map(|f| (f.name, f.losses.as_slice())).collect();
+    curves.push(("custom_guide", custom_losses));
+    paths.push(plots::loss_curve(out.join("rugged_loss.png"), "Rugged: SVI loss (Adam lr 0.02)", &curves)?);
+
+    let slopes: Vec<Panel> = fits
+        .iter()
+        .map(|f| {
+            let inside: Vec<f64> = f.b_r.iter().zip(&f.b_ar).map(|(r, ar)| r + ar).collect();
+            Panel::new(format!("{}: slope of log GDP on ruggedness", f.name), "slope (bR outside Africa, bR + bAR inside)", "density")
+                .with_all(plots::density(&inside, PALETTE[0], "African nations"))
+                .with_all(plots::density(&f.b_r, PALETTE[1], "non-African nations"))
+        })
+        .collect();
+    paths.push(plots::save(out.join("rugged_slopes.png"), (1300, 520), (1, slopes.len()), &slopes)?);
+
+    let (x, africa, y) = (plots::values(&rugged.rugged), plots::values(&rugged.cont_africa), plots::values(&rugged.log_gdp));
+    for f in fits {
+        let panels: Vec<Panel> = [(1.0, "African nations"), (0.0, "Non-African nations")]
+            .iter()
+            .map(|&(a, title)| {
+                let idx: Vec<usize> = (0..x.len()).filter(|&i| africa[i] == a).collect();
+                let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+                let xs = pick(&x);
+                let mut mean = plots::zip(&xs, &pick(&f.mean));
+                mean.sort_by(|p, q| p.0.total_cmp(&q.0));
+                Panel::new(format!("{}: {title}", f.name), "terrain ruggedness index", "log GDP (2000)")
+                    .with(Layer::band(&xs, &pick(&f.q05), &pick(&f.q95), PALETTE[0]).label("90% posterior predictive"))
+                    .with(Layer::line(mean, PALETTE[0]).label("posterior predictive mean"))
+                    .with(Layer::points(plots::zip(&xs, &pick(&y)), PALETTE[3]).size(3).label("data"))
+            })
+            .collect();
+        paths.push(plots::save(out.join(format!("rugged_predictive_{}.png", f.name)), (1300, 520), (1, 2), &panels)?);
+    }
+
+    let cross = |title: &str, xl: &str, yl: &str, pick: &dyn Fn(&Fit) -> (Vec<f64>, Vec<f64>)| {
+        let mut p = Panel::new(title, xl, yl).legend(Legend::UpperRight);
+        for (i, f) in fits.iter().enumerate() {
+            let (a, b) = pick(f);
+            p = p.with(Layer::points(plots::zip(&a, &b), PALETTE[i]).size(2).alpha(0.35).label(f.name));
+        }
+        p
+    };
+    let panels = [
+        cross("Cross-section of the posterior: bA and bR", "bA", "bR", &|f| (f.b_a.clone(), f.b_r.clone())),
+        cross("Cross-section of the posterior: bR and bAR", "bR", "bAR", &|f| (f.b_r.clone(), f.b_ar.clone())),
+    ];
+    paths.push(plots::save(out.join("rugged_cross_sections.png"), (1300, 560), (1, 2), &panels)?);
+    Ok(paths)
 }

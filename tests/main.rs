@@ -1,4 +1,5 @@
 //! The workspace's cross-crate test binary: one `mod` per area.
 
 mod inference;
+mod enumeration;
 mod language;

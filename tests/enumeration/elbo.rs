@@ -15,10 +15,10 @@ fn cat(name: &str, probs: &Tensor) -> Result<Tensor> {
     SampleSite::new(name, Categorical::new(probs)?).enumerate().run()
 }
 
-const MIX_X: [f64; 4] = [-1.3, 0.4, 2.2, 0.9];
+pub const MIX_X: [f64; 4] = [-1.3, 0.4, 2.2, 0.9];
 
 /// (a) A mixture of three Normals: `z_i ~ Cat(probs)`, `x_i ~ N(locs[z_i], scale)`, N = 4.
-fn mixture() -> Result<()> {
+pub fn mixture() -> Result<()> {
     let probs = param("probs", f64t(&[0.2, 0.3, 0.5]), Constraint::Simplex)?;
     let locs = param("locs", f64t(&[-1.0, 0.5, 2.0]), Constraint::Real)?;
     let scale = param("scale", Tensor::from(0.8f64), Constraint::Positive)?;
@@ -30,7 +30,7 @@ fn mixture() -> Result<()> {
     Ok(())
 }
 
-fn mixture_joint(p: &Params, a: &[i64]) -> Tensor {
+pub fn mixture_joint(p: &Params, a: &[i64]) -> Tensor {
     let (probs, locs, scale) = (p.get("probs"), p.get("locs"), p.get("scale"));
     let mut lp = Tensor::from(0.0f64);
     for (i, &z) in a.iter().enumerate() {
@@ -127,11 +127,11 @@ fn two_independent_enumerated_sites() {
     check_enum_elbo(&TraceEnumElbo::new(), &two_sites, &no_guide, &[3, 2, 2], &joint);
 }
 
-const C_X: [f64; 3] = [-1.2, 0.3, 1.8];
+pub const C_X: [f64; 3] = [-1.2, 0.3, 1.8];
 
 /// (c) A site enumerated outside a plate (`z`) feeding enumerated sites inside it (`w_i`), and
 /// the observations depending on both.
-fn global_feeds_plate() -> Result<()> {
+pub fn global_feeds_plate() -> Result<()> {
     let pg = param("pg", f64t(&[0.35, 0.65]), Constraint::Simplex)?;
     let trans = param("trans", f64m(&[&[0.6, 0.3, 0.1], &[0.2, 0.2, 0.6]]), Constraint::Simplex)?;
     let locs = param("locs", f64t(&[-1.5, 0.0, 1.5]), Constraint::Real)?;
@@ -161,7 +161,7 @@ fn a_site_outside_a_plate_feeding_sites_inside_it() {
     check_enum_elbo(&TraceEnumElbo::new(), &global_feeds_plate, &no_guide, &[2, 3, 3, 3], &joint);
 }
 
-const D_X: [[f64; 3]; 2] = [[-0.7, 0.1, -1.1], [1.4, 0.6, 2.0]];
+pub const D_X: [[f64; 3]; 2] = [[-0.7, 0.1, -1.1], [1.4, 0.6, 2.0]];
 
 /// (d) Nested plates: an outer plate of 2 groups (dim -2) each with an enumerated site, an inner
 /// plate of 3 observations (dim -1) depending on it.
@@ -196,7 +196,7 @@ fn nested_plates_with_an_enumerated_site_in_the_outer_plate() {
 
 /// (d) with enumerated sites in both plates: `z_g` per group, `w_gj ~ Cat(trans[z_g])` per
 /// observation, `x_gj ~ N(locs[w_gj] + offs[z_g], 1)`.
-fn nested_both() -> Result<()> {
+pub fn nested_both() -> Result<()> {
     let probs = param("probs", f64t(&[0.3, 0.7]), Constraint::Simplex)?;
     let trans = param("trans", f64m(&[&[0.8, 0.2], &[0.25, 0.75]]), Constraint::Simplex)?;
     let locs = param("locs", f64t(&[-0.5, 1.0]), Constraint::Real)?;

@@ -16,3 +16,4 @@ mod errors;
 mod optim;
 mod posteriors;
 mod predictive;
+mod scratch;

@@ -116,14 +116,14 @@ fn gamma_poisson_with_a_gamma_guide_recovers_the_posterior() {
 }
 
 /// Bayesian linear regression with known noise and correlated predictors.
-struct Regression {
+pub struct Regression {
     x: Tensor,
     y: Tensor,
 }
 
 const NOISE: f64 = 0.5;
 
-fn regression_data() -> Regression {
+pub fn regression_data() -> Regression {
     // Two predictors with correlation about 0.9, so that the weights' posterior is strongly
     // (negatively) correlated.
     let x1 = t64(&[-1.2, -0.7, -0.3, 0.1, 0.4, 0.9, 1.3, -0.2, 0.6, -0.9, 1.1, 0.0]);
@@ -136,7 +136,7 @@ fn regression_data() -> Regression {
     Regression { x, y }
 }
 
-fn regression_model(d: &Regression) -> Result<()> {
+pub fn regression_model(d: &Regression) -> Result<()> {
     let w = sample("w", Normal::new(Tensor::zeros([2], (Kind::Double, Device::Cpu)), c64(1.0))?.to_event(1)?)?;
     let mean = d.x.matmul(&w.unsqueeze(-1)).squeeze_dim(-1);
     plate("data", d.y.size()[0], |_| observe("obs", Normal::new(&mean, c64(NOISE))?, &d.y))?;
@@ -144,7 +144,7 @@ fn regression_model(d: &Regression) -> Result<()> {
 }
 
 /// The exact posterior of `regression_model`: mean and covariance.
-fn regression_posterior(d: &Regression) -> (Tensor, Tensor) {
+pub fn regression_posterior(d: &Regression) -> (Tensor, Tensor) {
     let prec = d.x.transpose(0, 1).matmul(&d.x) / (NOISE * NOISE) + Tensor::eye(2, (Kind::Double, Device::Cpu));
     let cov = prec.inverse();
     let mean = cov.matmul(&d.x.transpose(0, 1).matmul(&d.y.unsqueeze(-1))).squeeze_dim(-1) / (NOISE * NOISE);
