@@ -66,12 +66,15 @@ fn mixture_latent_locs(data: &Tensor) -> Result<()> {
 fn mixture_with_autodelta_guide_for_the_continuous_part() {
     let data = f64t(&MIX_X);
     let blocked = |d: &Tensor| block(BlockSpec::expose(&["mu"]), || mixture_latent_locs(d));
-    let mut init = SiteValues::new();
-    init.insert("mu".into(), f64t(&[-1.0, 0.5, 2.0]));
+    let init = || {
+        let mut v = SiteValues::new();
+        v.insert("mu".into(), f64t(&[-1.0, 0.5, 2.0]));
+        InitStrategy::Value(v)
+    };
     // the guide is built (and its param created) inside the fresh store of the check
     let guide_cell: std::cell::OnceCell<AutoDelta> = std::cell::OnceCell::new();
     let model = || mixture_latent_locs(&data);
-    let guide = || guide_cell.get_or_init(|| AutoDelta::with_init(&blocked, &data, InitStrategy::Value(init.clone())).unwrap()).sample_sites();
+    let guide = || guide_cell.get_or_init(|| AutoDelta::with_init(&blocked, &data, init()).unwrap()).sample_sites();
     let joint = |p: &Params, a: &[i64]| {
         let (probs, mu) = (p.get("probs"), p.get("AutoDelta.mu"));
         let mut lp = Tensor::from(0.0f64);
