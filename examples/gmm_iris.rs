@@ -10,6 +10,7 @@
 //! `cargo run --release --example gmm_iris -- --out out/gmm`
 
 use pyrite::prelude::*;
+use pyrite_examples::plots::{self, Layer, Legend, Panel, RGBColor, PALETTE};
 use pyrite_examples::{report_checks, scalar, within, Flags};
 
 const K: i64 = 2;
@@ -102,5 +103,43 @@ fn main() -> Result<()> {
         "weights": p, "locs": mu, "scales": sigma, "assignment": assignment, "final_loss": losses[steps - 1],
     }))?;
     let _ = scalar;
+    for path in write_plots(&flags, &data, &p, &mu, &sigma, &assignment)? {
+        println!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// The two weighted component densities over a histogram of petal lengths; the
+/// flowers coloured by inferred cluster, petal length against index and against petal width.
+fn write_plots(flags: &Flags, data: &Tensor, p: &[f64], mu: &[f64], sigma: &[f64], assignment: &[i64]) -> Result<Vec<std::path::PathBuf>> {
+    let x = plots::values(data);
+    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let grid: Vec<f64> = (0..400).map(|i| lo - 0.5 + (hi - lo + 1.0) * i as f64 / 399.0).collect();
+    let normal = |x: f64, m: f64, s: f64| (-0.5 * ((x - m) / s).powi(2)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt());
+    let mut fit = Panel::new("Iris petal lengths and the fitted two-component mixture", "petal length (cm)", "density").with(Layer::histogram(&x, 40, RGBColor(120, 120, 120)).alpha(0.35).label("data"));
+    for k in 0..p.len() {
+        // Each curve within four scales of its mean, so the tails don't draw along the axis.
+        let curve = grid.iter().filter(|&&g| (g - mu[k]).abs() <= 4.0 * sigma[k]).map(|&g| (g, p[k] * normal(g, mu[k], sigma[k]))).collect();
+        fit = fit.with(Layer::line(curve, PALETTE[k]).label(format!("cluster {k}: {:.2} × N({:.2}, {:.2})", p[k], mu[k], sigma[k])));
+    }
+
+    let features = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?.features;
+    let width = plots::values(&features.select(1, 3));
+    let by_cluster = |xs: &[f64]| -> Vec<Layer> {
+        (0..p.len())
+            .map(|k| {
+                let pts = (0..x.len()).filter(|&i| assignment[i] == k as i64).map(|i| (xs[i], x[i])).collect();
+                Layer::points(pts, PALETTE[k]).size(4).label(format!("cluster {k}"))
+            })
+            .collect()
+    };
+    let index: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
+    let clusters = [
+        Panel::new("Inferred cluster of each flower", "flower index (0-49 setosa, 50-99 versicolor, 100-149 virginica)", "petal length (cm)").with_all(by_cluster(&index)).legend(Legend::UpperLeft),
+        Panel::new("Inferred cluster: petal length against petal width", "petal width (cm)", "petal length (cm)").with_all(by_cluster(&width)).legend(Legend::UpperLeft),
+    ];
+    Ok(vec![
+        plots::save(flags.out.join("gmm_iris_mixture.png"), (1000, 560), (1, 1), &[fit])?,
+        plots::save(flags.out.join("gmm_iris_clusters.png"), (1300, 540), (1, 2), &clusters)?,
+    ])
 }

@@ -182,15 +182,19 @@ impl Panel {
             (lo - d, hi + d)
         };
         let has_bars = self.layers.iter().any(|l| matches!(l.shape, Shape::Bars(_)));
+        // Room above the data for a legend in an upper corner: about a line per entry.
+        let labels = self.layers.iter().filter(|l| l.label.is_some()).count() as f64;
+        let upper = matches!(self.legend, Legend::UpperLeft | Legend::UpperMiddle | Legend::UpperRight);
+        let head = |(lo, hi): (f64, f64)| if upper && labels > 0.0 { (lo, hi + (hi - lo) * (0.03 + 0.055 * labels)) } else { (lo, hi) };
         let x = self.x_range.unwrap_or_else(|| pad(x0, x1));
         let y = self.y_range.unwrap_or_else(|| {
             if log_y {
                 let r = (y1 / y0).max(1.0001).powf(0.04);
                 (y0 / r, y1 * r)
             } else if has_bars && y0 >= 0.0 {
-                (0.0, pad(y0, y1).1)
+                head((0.0, pad(y0, y1).1))
             } else {
-                pad(y0, y1)
+                head(pad(y0, y1))
             }
         });
         (x, y, log_y)
@@ -213,12 +217,23 @@ pub fn tick(v: f64) -> String {
     }
 }
 
+/// Tick values for a log axis over `[lo, hi]`: 1, 2, 5 times powers of ten (every integer
+/// multiple when that gives fewer than four), and 1..9 times powers of ten for the light grid.
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let decades = (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32);
+    let multiples = |ms: &[f64]| -> Vec<f64> { decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (lo..=hi).contains(v)).collect() };
+    let all = multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    let bold = multiples(&[1.0, 2.0, 5.0]);
+    (if bold.len() >= 4 { bold } else { all.clone() }, all)
+}
+
 fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, panel: &Panel) -> DrawResult<()> {
     let ((x0, x1), (y0, y1), log_y) = panel.ranges();
     let mut builder = ChartBuilder::on(area);
     builder.margin(12).margin_right(22).caption(&panel.title, ("sans-serif", 20)).x_label_area_size(48).y_label_area_size(72);
     if log_y {
-        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
+        let (bold, light) = log_ticks(y0, y1);
+        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale().with_key_points(bold).with_light_points(light))?;
         draw_layers(&mut chart, panel)
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
@@ -230,13 +245,17 @@ fn draw_layers<'a, 'b: 'a, Y>(chart: &mut ChartContext<'a, BitMapBackend<'b>, Ca
 where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let fmt = |v: &f64| tick(*v);
+    // Values within a billionth of the axis span of zero are zero (not -1.1e-16).
+    let (x_span, y_span) = (chart.x_range(), chart.y_range());
+    let (x_eps, y_eps) = (1e-9 * (x_span.end - x_span.start).abs(), 1e-9 * (y_span.end - y_span.start).abs());
+    let fmt_x = move |v: &f64| tick(if v.abs() < x_eps { 0.0 } else { *v });
+    let fmt_y = move |v: &f64| tick(if v.abs() < y_eps { 0.0 } else { *v });
     chart
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
+        .x_label_formatter(&fmt_x)
+        .y_label_formatter(&fmt_y)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .max_light_lines(1)

@@ -229,18 +229,19 @@ fn write_plots(flags: &Flags, rugged: &pyrite::data::Rugged, fits: &[Fit], custo
         paths.push(plots::save(out.join(format!("rugged_predictive_{}.png", f.name)), (1300, 520), (1, 2), &panels)?);
     }
 
-    let cross = |title: &str, xl: &str, yl: &str, pick: &dyn Fn(&Fit) -> (Vec<f64>, Vec<f64>)| {
-        let mut p = Panel::new(title, xl, yl).legend(Legend::UpperRight);
+    let site = |f: &Fit, name: &str| match name {
+        "bA" => f.b_a.clone(),
+        "bR" => f.b_r.clone(),
+        _ => f.b_ar.clone(),
+    };
+    let cross = |xs: &str, ys: &str| {
+        let mut p = Panel::new(format!("Cross-section of the posterior: {xs} and {ys}"), xs, ys).legend(Legend::UpperRight);
         for (i, f) in fits.iter().enumerate() {
-            let (a, b) = pick(f);
-            p = p.with(Layer::points(plots::zip(&a, &b), PALETTE[i]).size(2).alpha(0.35).label(f.name));
+            p = p.with(Layer::points(plots::zip(&site(f, xs), &site(f, ys)), PALETTE[i]).size(2).alpha(0.35).label(f.name));
         }
         p
     };
-    let panels = [
-        cross("Cross-section of the posterior: bA and bR", "bA", "bR", &|f| (f.b_a.clone(), f.b_r.clone())),
-        cross("Cross-section of the posterior: bR and bAR", "bR", "bAR", &|f| (f.b_r.clone(), f.b_ar.clone())),
-    ];
+    let panels = [cross("bA", "bR"), cross("bR", "bAR")];
     paths.push(plots::save(out.join("rugged_cross_sections.png"), (1300, 560), (1, 2), &panels)?);
     Ok(paths)
 }

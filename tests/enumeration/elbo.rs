@@ -50,6 +50,34 @@ fn one_enumerated_site_in_a_plate_mixture_of_normals() {
     assert_rel(more, loss, 1e-12, "loss with max_plate_nesting 3");
 }
 
+/// (a) with the data plate subsampled: 2 of 4 data, fixed indices, each log-density scaled by 2.
+pub const SUBSAMPLE: [i64; 2] = [3, 1];
+
+pub fn mixture_subsampled() -> Result<()> {
+    let probs = param("probs", f64t(&[0.2, 0.3, 0.5]), Constraint::Simplex)?;
+    let locs = param("locs", f64t(&[-1.0, 0.5, 2.0]), Constraint::Real)?;
+    let scale = param("scale", Tensor::from(0.8f64), Constraint::Positive)?;
+    let data = f64t(&MIX_X);
+    Plate::new("data", 4).subsample(&Tensor::from_slice(&SUBSAMPLE)).run(|p| {
+        let z = cat("z", &probs)?;
+        observe("x", Normal::new(locs.index(&[Some(&z)]), &scale)?, &p.subsample(&data, 0))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn a_subsampled_plate_scales_the_log_marginal_not_the_terms_inside_it() {
+    let joint = |p: &Params, a: &[i64]| {
+        let (probs, locs, scale) = (p.get("probs"), p.get("locs"), p.get("scale"));
+        let mut lp = Tensor::from(0.0f64);
+        for (&i, &z) in SUBSAMPLE.iter().zip(a) {
+            lp = lp + at(probs, z).log() + normal_lp(MIX_X[i as usize], &at(locs, z), scale);
+        }
+        lp
+    };
+    check_enum_elbo_scaled(&TraceEnumElbo::new(), &mixture_subsampled, &no_guide, &[3, 3], &joint, 2.0);
+}
+
 /// (a) with the component means latent (`mu_k ~ N(0, 3)` in a plate of 3) and fitted by
 /// `AutoDelta` on the blocked model: the ELBO is `log p(mu) + log p(x | mu)` at the guide's point.
 fn mixture_latent_locs(data: &Tensor) -> Result<()> {

@@ -126,3 +126,25 @@ fn a_discrete_latent_neither_enumerated_nor_in_the_guide_is_a_missing_guide_site
         assert!(lp.loss.is_finite());
     });
 }
+
+#[test]
+fn enumerated_sites_of_different_scales_are_an_error() {
+    // a global enumerated site (scale 1) feeding sites in a subsampled plate (scale 3 / 2):
+    // Pyro's `TraceEnum_ELBO` rejects this too
+    let model = || -> Result<()> {
+        let probs = f64t(&[0.4, 0.6]);
+        let locs = f64t(&[-1.0, 1.0]);
+        let z = SampleSite::new("z", Categorical::new(&probs)?).enumerate().run()?;
+        let data = f64t(&[0.1, 0.9, -0.3]);
+        Plate::new("data", 3).subsample(&Tensor::from_slice(&[0i64, 2])).run(|p| {
+            let w = SampleSite::new("w", Bernoulli::new(Tensor::from(0.3f64))?).enumerate().run()?;
+            let loc = locs.index(&[Some(&z)]) + w;
+            observe("x", Normal::new(loc, Tensor::from(1.0f64))?, &p.subsample(&data, 0))
+        })?;
+        Ok(())
+    };
+    fresh(|| {
+        let err = TraceEnumElbo::new().loss_and_params(&model, &no_guide).err().expect("an error");
+        assert!(matches!(err, PyriteError::Enumerate { ref site, ref problem } if site == "w" && problem.contains("scale")), "{err}");
+    });
+}

@@ -9,8 +9,9 @@ use super::common::*;
 const K: i64 = 2;
 /// Random starts per seed (the release example uses 20).
 const INITS: u64 = 5;
-/// Adam steps at lr 0.05 (the release example uses 1500).
-const STEPS: usize = 1500;
+/// Adam steps at lr 0.05 (the release example uses 1500; every seed here is within 0.01 of the
+/// answer after at most 150).
+const STEPS: usize = 300;
 
 fn model(data: &Tensor) -> Result<()> {
     let p = sample("p", Dirichlet::new(Tensor::ones([K], (Kind::Float, Device::Cpu)))?)?;
@@ -106,6 +107,7 @@ fn iris_gmm_recovers_the_seed_article_for_ten_seeds() {
         ] {
             assert!((got - want).abs() <= 0.02, "{name}: {got} vs {want}; {what}");
         }
+        assert!((f.final_loss - 210.21).abs() < 0.05, "the loss at convergence is Pyro's 210.21; {what}");
         assert_eq!(f.z.len(), 150);
         assert!(f.z[..50].iter().all(|&c| c == small as i64), "the 50 setosa in the small cluster: {:?}; {what}", f.z);
         assert!(f.z[50..].iter().all(|&c| c == big as i64), "the other 100 in the large cluster: {:?}; {what}", f.z);

@@ -37,7 +37,12 @@ pub fn assert_rel(what: &str, a: f64, b: f64, tol: f64) {
 }
 
 /// Runs `f` with a fresh, empty param store and libtorch's generator seeded.
+///
+/// libtorch runs on one intra-op thread here: the tests' tensors are tiny, and on a small,
+/// busy machine the OpenMP/MKL pool's waiting makes each small matmul or triangular solve (as
+/// in `MultivariateNormal`) cost milliseconds instead of microseconds.
 pub fn seeded<R>(s: u64, f: impl FnOnce() -> R) -> R {
+    tch::set_num_threads(1);
     seed(s, || {
         set_rng_seed(s);
         with_param_store(&new_param_store(), f)

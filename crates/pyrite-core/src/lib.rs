@@ -18,6 +18,7 @@
 //! # Ok::<(), PyriteError>(())
 //! ```
 
+pub mod device;
 pub mod error;
 pub mod handlers;
 pub mod message;
@@ -34,6 +35,7 @@ pub use error::{PyriteError, Result};
 
 /// What a model author imports.
 pub mod prelude {
+    pub use crate::device::{cuda_available, device_from_flag};
     pub use crate::error::{PyriteError, Result};
     pub use crate::handlers::{
         block, condition, config_enumerate, enumerate, get_trace, mask, replay, scale, seed, set_rng_seed, substitute,

@@ -194,10 +194,22 @@ fn expand_left(t: &Tensor, rank: usize) -> Tensor {
     t.reshape(shape.as_slice())
 }
 
+/// A model trace's log-density split for contraction.
+#[derive(Debug)]
+pub struct ModelFactors {
+    /// The log-factors that depend on enumerated variables, masked but not scaled.
+    pub factors: Vec<Factor>,
+    /// The scale (`scale`, subsampling) those factors share: as in Pyro, it multiplies their
+    /// contraction, outside the log-sum-exp (scaling each term inside would temper the sum).
+    pub scale: f64,
+    /// The log-factors that depend on no enumerated variable, scaled.
+    pub other: Vec<Factor>,
+    pub layout: Layout,
+}
+
 /// The factors and layout of a model trace run under `enumerate(first_enum_dim, ...)`.
-pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<(Vec<Factor>, Layout)> {
+pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<ModelFactors> {
     let mut layout = Layout::default();
-    let mut factors = Vec::new();
     for s in tr.nodes.values() {
         for f in &s.plates {
             if !layout.plates.iter().any(|p| p.0 == *f.name) {
@@ -208,15 +220,44 @@ pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<(Vec<Factor>, La
             layout.vars.push((d, s.name.clone(), s.plates.iter().map(|f| f.name.to_string()).collect()));
         }
     }
+    let (mut factors, mut other) = (Vec::new(), Vec::new());
+    let mut scale: Option<(f64, &str)> = None;
     for s in tr.sample_sites() {
-        let log = s.scaled_log_prob()?;
+        // A plate at or left of the first enumeration dim would share a dim with an enumerated
+        // variable and be summed as one (a silently wrong answer when the sizes agree).
+        if let Some(f) = s.plates.iter().find(|f| f.dim <= first_enum_dim) {
+            return Err(PyriteError::Enumerate {
+                site: s.name.clone(),
+                problem: format!("plate `{}` uses dim {} but enumeration starts at dim {first_enum_dim}; raise max_plate_nesting", f.name, f.dim),
+            });
+        }
+        let log = s.log_prob()?;
         let vars = enum_dims(&log, first_enum_dim);
         for v in &vars {
             if !layout.vars.iter().any(|x| x.0 == *v) {
                 return Err(PyriteError::Enumerate { site: s.name.clone(), problem: format!("depends on dim {v}, which no enumerated site owns; raise max_plate_nesting") });
             }
         }
-        factors.push(Factor { log, ordinal: s.plates.iter().map(|f| f.name.to_string()).collect(), vars });
+        let ordinal = s.plates.iter().map(|f| f.name.to_string()).collect();
+        if vars.is_empty() {
+            other.push(Factor { log: s.scaled_log_prob()?, ordinal, vars });
+            continue;
+        }
+        match scale {
+            None => scale = Some((s.scale, s.name.as_str())),
+            Some((c, first)) if (c - s.scale).abs() > 1e-12 * c.abs().max(s.scale.abs()) => {
+                return Err(PyriteError::Enumerate {
+                    site: s.name.clone(),
+                    problem: format!(
+                        "its log-density has scale {} but that of `{first}` has scale {c}; the sites that depend on enumerated \
+                         variables must share one scale (subsampling or `scale`)",
+                        s.scale
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+        factors.push(Factor { log, ordinal, vars });
     }
-    Ok((factors, layout))
+    Ok(ModelFactors { factors, scale: scale.map(|s| s.0).unwrap_or(1.0), other, layout })
 }

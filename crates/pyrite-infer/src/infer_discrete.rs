@@ -16,10 +16,13 @@ pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, 
     }
     let values = tch::no_grad(|| -> Result<SiteValues> {
         let tr = get_trace(|| enumerate(first_available_dim, model))?;
-        let (factors, layout) = model_factors(&tr, first_available_dim)?;
+        // Unscaled factors, as in Pyro: a subsample's scale does not temper the posterior; the
+        // sites that depend on no enumerated variable are constants here.
+        let m = model_factors(&tr, first_available_dim)?;
+        let layout = m.layout;
         let mut tables = Vec::new();
         let reduce = if temperature == 0.0 { Reduce::Max } else { Reduce::Sum };
-        let _ = contract(factors, &layout, reduce, Some(&mut tables))?;
+        let _ = contract(m.factors, &layout, reduce, Some(&mut tables))?;
         let chosen = backtrack(&tables, temperature);
         let mut values = SiteValues::new();
         for (dim, name, _) in &layout.vars {

@@ -32,6 +32,10 @@ pub enum Rule {
 
 /// An optimizer: a rule, a learning rate and schedule, optional global gradient-norm clipping,
 /// and per-param state keyed by param name.
+///
+/// All params are updated together: their gradients are concatenated into one flat vector and
+/// the rule runs once on it (a dozen tensor operations per step however many params there are),
+/// then each param takes its slice of the update.
 #[derive(Debug)]
 pub struct Optimizer {
     pub rule: Rule,
@@ -40,12 +44,20 @@ pub struct Optimizer {
     /// Rescale all gradients together so that their global L2 norm is at most this.
     pub max_grad_norm: Option<f64>,
     step: u64,
+    /// Per-param state (moments), used when the flat state is not built.
     state: IndexMap<String, Vec<Tensor>>,
+    /// State over the flat vector of the params last updated: their names and shapes, and the
+    /// flat moment buffers.
+    flat: Option<(Vec<(String, Vec<i64>)>, Vec<Tensor>)>,
+}
+
+fn numel(shape: &[i64]) -> i64 {
+    shape.iter().product()
 }
 
 impl Optimizer {
     fn with(rule: Rule, lr: f64) -> Self {
-        Optimizer { rule, lr, schedule: LrSchedule::Constant, max_grad_norm: None, step: 0, state: IndexMap::new() }
+        Optimizer { rule, lr, schedule: LrSchedule::Constant, max_grad_norm: None, step: 0, state: IndexMap::new(), flat: None }
     }
     /// `Adam({"lr": lr})` with betas (0.9, 0.999).
     pub fn adam(lr: f64) -> Self {
@@ -78,61 +90,118 @@ impl Optimizer {
         self.step
     }
 
-    /// Updates each `(name, leaf)` from its gradient; params without a gradient are skipped.
-    pub fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
-        self.step += 1;
-        let t = self.step as f64;
-        let grads: Vec<Option<Tensor>> = params.iter().map(|(_, p)| {
-            let g = p.grad();
-            g.defined().then_some(g)
-        }).collect();
-        let clip = match self.max_grad_norm {
-            Some(max) => {
-                let sq: Vec<Tensor> = grads.iter().flatten().map(|g| g.square().sum(g.kind())).collect();
-                if sq.is_empty() {
-                    1.0
-                } else {
-                    let norm = Tensor::stack(&sq, 0).sum(tch::Kind::Double).sqrt().double_value(&[]);
-                    if norm > max { max / (norm + 1e-6) } else { 1.0 }
-                }
+    fn num_buffers(&self) -> usize {
+        match self.rule {
+            Rule::Adam { .. } | Rule::ClippedAdam { .. } => 2,
+            Rule::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+        }
+    }
+
+    /// Moves the flat state back into per-param state.
+    fn unpack(&mut self) {
+        if let Some((layout, bufs)) = self.flat.take() {
+            let mut off = 0;
+            for (name, shape) in layout {
+                let n = numel(&shape);
+                let per: Vec<Tensor> = bufs.iter().map(|b| b.narrow(0, off, n).reshape(shape.as_slice()).copy()).collect();
+                self.state.insert(name, per);
+                off += n;
             }
-            None => 1.0,
-        };
-        tch::no_grad(|| {
-            for ((name, p), g) in params.iter().zip(grads) {
-                let Some(mut g) = g else { continue };
-                if clip != 1.0 {
-                    g = g * clip;
+        }
+    }
+
+    /// Makes the flat state match `layout`, carrying over each param's moments.
+    fn pack(&mut self, layout: Vec<(String, Vec<i64>)>, like: &Tensor) {
+        if self.flat.as_ref().map(|(l, _)| *l == layout).unwrap_or(false) {
+            return;
+        }
+        self.unpack();
+        let bufs = (0..self.num_buffers())
+            .map(|i| {
+                let parts: Vec<Tensor> = layout
+                    .iter()
+                    .map(|(name, shape)| match self.state.get(name) {
+                        Some(st) if st.len() > i && st[i].size() == *shape => st[i].to_kind(like.kind()).reshape([-1]),
+                        _ => Tensor::zeros([numel(shape)], (like.kind(), like.device())),
+                    })
+                    .collect();
+                Tensor::cat(&parts, 0)
+            })
+            .collect();
+        for (name, _) in &layout {
+            self.state.shift_remove(name);
+        }
+        self.flat = Some((layout, bufs));
+    }
+
+    /// Updates each `(name, leaf)` from its `.grad()`; params without a gradient are skipped.
+    pub fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
+        let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).collect();
+        self.step_with_grads(params, &grads)
+    }
+
+    /// Updates each `(name, leaf)` with the matching gradient (undefined gradients are skipped).
+    /// A non-finite gradient is an error naming the param, and nothing is updated.
+    pub fn step_with_grads(&mut self, params: &[(String, Tensor)], grads: &[Tensor]) -> Result<()> {
+        let t = (self.step + 1) as f64;
+        let used: Vec<(&String, &Tensor, &Tensor)> =
+            params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), g)| (n, p, g)).collect();
+        if let Some(&(_, p0, _)) = used.first() {
+            let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p, _)| ((*n).clone(), p.size())).collect();
+            tch::no_grad(|| -> Result<()> {
+                let flat_grads: Vec<Tensor> = used.iter().map(|(_, _, g)| g.reshape([-1])).collect();
+                let mut g = if flat_grads.len() == 1 { flat_grads[0].shallow_clone() } else { Tensor::cat(&flat_grads, 0) };
+                if !g.sum(tch::Kind::Double).double_value(&[]).is_finite() {
+                    let bad = used.iter().find(|(_, _, g)| !bool::try_from(g.isfinite().all()).unwrap_or(false));
+                    let site = bad.map(|(n, _, _)| (*n).clone()).unwrap_or_else(|| "<params>".into());
+                    return Err(PyriteError::NonFinite { site, what: "the gradient".into() });
                 }
-                let mut p = p.shallow_clone();
-                match self.rule {
+                if let Some(max) = self.max_grad_norm {
+                    let norm = g.norm().double_value(&[]);
+                    if norm > max {
+                        g = g * (max / (norm + 1e-6));
+                    }
+                }
+                self.pack(layout, p0);
+                let lr = self.lr;
+                let bufs = &mut self.flat.as_mut().unwrap().1;
+                let update = match self.rule {
                     Rule::Adam { beta1, beta2, eps, weight_decay } => {
                         if weight_decay != 0.0 {
-                            g = g + &p * weight_decay;
+                            let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
+                            g = g + Tensor::cat(&flat_p, 0) * weight_decay;
                         }
-                        self.adam_update(name, &mut p, &g, beta1, beta2, eps, self.lr, t);
+                        adam_update(bufs, &g, beta1, beta2, eps, lr, t)
                     }
                     Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => {
                         let g = g.clamp(-clip_norm, clip_norm);
-                        self.adam_update(name, &mut p, &g, beta1, beta2, eps, self.lr, t);
+                        adam_update(bufs, &g, beta1, beta2, eps, lr, t)
                     }
                     Rule::Sgd { momentum, nesterov, weight_decay } => {
                         if weight_decay != 0.0 {
-                            g = g + &p * weight_decay;
+                            let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
+                            g = g + Tensor::cat(&flat_p, 0) * weight_decay;
                         }
                         let d = if momentum != 0.0 {
-                            let st = self.state.entry(name.clone()).or_insert_with(|| vec![g.zeros_like()]);
-                            let buf = &mut st[0];
-                            let _ = buf.g_mul_scalar_(momentum).g_add_(&g);
-                            if nesterov { &g + &*buf * momentum } else { buf.shallow_clone() }
+                            let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
+                            if nesterov { &g + &bufs[0] * momentum } else { bufs[0].shallow_clone() }
                         } else {
                             g
                         };
-                        let _ = p.g_add_(&(d * -self.lr));
+                        d * -lr
                     }
+                };
+                let mut off = 0;
+                for (_, p, _) in &used {
+                    let n = p.numel() as i64;
+                    let mut p = (*p).shallow_clone();
+                    let _ = p.g_add_(&update.narrow(0, off, n).view(p.size().as_slice()));
+                    off += n;
                 }
-            }
-        });
+                Ok(())
+            })?;
+        }
+        self.step += 1;
         if let Rule::ClippedAdam { lrd, .. } = self.rule {
             self.lr *= lrd;
         }
@@ -148,19 +217,9 @@ impl Optimizer {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn adam_update(&mut self, name: &str, p: &mut Tensor, g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64) {
-        let st = self.state.entry(name.to_string()).or_insert_with(|| vec![g.zeros_like(), g.zeros_like()]);
-        let _ = st[0].lerp_(g, 1.0 - beta1);
-        let _ = st[1].g_mul_scalar_(beta2).g_add_(&(g.square() * (1.0 - beta2)));
-        let bias1 = 1.0 - beta1.powf(t);
-        let bias2 = 1.0 - beta2.powf(t);
-        let denom = (&st[1] / bias2).sqrt() + eps;
-        let _ = p.g_add_(&(&st[0] / denom * (-lr / bias1)));
-    }
-
     /// The optimizer state as JSON (rule, lr, step count, per-param moment tensors).
-    pub fn state_json(&self) -> Value {
+    pub fn state_json(&mut self) -> Value {
+        self.unpack();
         let mut state = serde_json::Map::new();
         for (name, ts) in &self.state {
             state.insert(name.clone(), Value::Array(ts.iter().map(|t| tensor_json(t, None)).collect()));
@@ -180,6 +239,17 @@ impl Optimizer {
             state.insert(name.clone(), ts.map_err(|e| bad(&e))?);
         }
         self.state = state;
+        self.flat = None;
         Ok(())
     }
+}
+
+/// One Adam step on the flat moments; returns the update to add to the params.
+fn adam_update(bufs: &mut [Tensor], g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64) -> Tensor {
+    let _ = bufs[0].lerp_(g, 1.0 - beta1);
+    let _ = bufs[1].g_mul_scalar_(beta2).g_add_(&(g.square() * (1.0 - beta2)));
+    let bias1 = 1.0 - beta1.powf(t);
+    let bias2 = 1.0 - beta2.powf(t);
+    let denom = (&bufs[1] * (1.0 / bias2)).sqrt() + eps;
+    &bufs[0] / denom * (-lr / bias1)
 }

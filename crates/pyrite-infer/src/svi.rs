@@ -100,20 +100,9 @@ impl<'a, A: ?Sized> Svi<'a, A> {
         if !lp.loss.is_finite() {
             return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({})", lp.loss) });
         }
-        for (_, p) in &lp.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        lp.surrogate.backward();
-        for (name, p) in &lp.params {
-            let g = p.grad();
-            if g.defined() && !bool::try_from(g.isfinite().all()).unwrap_or(false) {
-                return Err(PyriteError::NonFinite { site: name.clone(), what: "the gradient".into() });
-            }
-        }
-        self.optim.step(&lp.params)?;
+        let leaves: Vec<&tch::Tensor> = lp.params.iter().map(|(_, p)| p).collect();
+        let grads = if leaves.is_empty() { Vec::new() } else { tch::Tensor::run_backward(&[&lp.surrogate], &leaves, false, false) };
+        self.optim.step_with_grads(&lp.params, &grads)?;
         Ok(lp.loss)
     }
 
@@ -144,7 +133,7 @@ impl<'a, A: ?Sized> Svi<'a, A> {
 
     /// Saves the current param store and the optimizer state in one file (atomically), so that
     /// training resumes exactly after `load`.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+    pub fn save(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let store = get_param_store();
         let params = lock(&store).to_json();
         write_json_atomic(path.as_ref(), &json!({ "params": params, "optimizer": self.optim.state_json() }))

@@ -62,8 +62,12 @@ impl AutoNormal {
             let loc = subsample_param(&loc, site, &built, ued, &self.proto.plates);
             let scale = subsample_param(&scale, site, &built, ued, &self.proto.plates);
             let base = Normal::new(loc, scale)?.to_event(ued)?;
-            let dist = TransformedDistribution::new(base, vec![site.transform.clone()])?;
-            let dist: DistRef = std::rc::Rc::new(dist);
+            // Real-valued sites need no transform (and no Jacobian term).
+            let dist: DistRef = if matches!(site.support.base(), Constraint::Real) {
+                std::rc::Rc::new(base)
+            } else {
+                std::rc::Rc::new(TransformedDistribution::new(base, vec![site.transform.clone()])?)
+            };
             let _ = within_plates(&built, &site.plates, &mut || sample(&site.name, &dist))?;
         }
         Ok(())

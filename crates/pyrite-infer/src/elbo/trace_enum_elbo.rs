@@ -50,8 +50,10 @@ impl TraceEnumElbo {
         let guide_tr = get_trace(guide)?;
         let model_tr = get_trace(|| enumerate(first, || replay(&guide_tr, model)))?;
         check_model_guide(&model_tr, &guide_tr)?;
-        let (factors, layout) = model_factors(&model_tr, first)?;
-        Ok((contract(factors, &layout, Reduce::Sum, None)?, model_tr, guide_tr))
+        let m = model_factors(&model_tr, first)?;
+        let enumerated = contract(m.factors, &m.layout, Reduce::Sum, None)? * m.scale;
+        let rest = contract(m.other, &m.layout, Reduce::Sum, None)?;
+        Ok((enumerated + rest, model_tr, guide_tr))
     }
 }
 
