@@ -49,35 +49,131 @@ impl TraceElbo {
         Ok(n)
     }
 
-    /// One (possibly vectorised) particle: the ELBO, its surrogate and the traces.
-    fn particle(&self, model: Program, guide: Program) -> Result<(Tensor, Tensor, Trace, Trace)> {
+    /// One (possibly vectorised) particle: the ELBO, its surrogate and the traces. With
+    /// `particle_dim`, the particles' plate dim, every site must broadcast within it.
+    fn particle(&self, model: Program, guide: Program, particle_dim: Option<i64>) -> Result<(Tensor, Tensor, Trace, Trace)> {
         let guide_tr = get_trace(guide)?;
         let model_tr = get_trace(|| replay(&guide_tr, model))?;
         check_model_guide(&model_tr, &guide_tr)?;
-        let mut elbo = model_tr.log_prob_sum()?;
-        let mut score: Option<Tensor> = None;
-        for s in guide_tr.sample_sites() {
-            if s.is_observed {
-                continue;
-            }
-            let lq = s.log_prob_sum()?;
-            let reparam = s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true);
-            if !reparam {
-                score = Some(match score {
-                    None => lq.shallow_clone(),
-                    Some(t) => t + &lq,
-                });
-            }
-            elbo = elbo - lq;
+        if let Some(dim) = particle_dim {
+            check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
-        let surrogate = match score {
+        let mut elbo = model_tr.log_prob_sum()?;
+        for s in guide_tr.sample_sites() {
+            if !s.is_observed {
+                elbo = elbo - s.log_prob_sum()?;
+            }
+        }
+        if !bool::try_from(elbo.isfinite()).unwrap_or(false) {
+            return Err(non_finite_site(&model_tr, &guide_tr));
+        }
+        let surrogate = match score_function_term(&model_tr, &guide_tr)? {
             None => elbo.shallow_clone(),
-            Some(sc) => &elbo + sc * elbo.detach(),
+            Some(sc) => &elbo + sc,
         };
         Ok((elbo, surrogate, model_tr, guide_tr))
     }
 }
 
+/// Under vectorised particles (an outer plate at `dim`), a site whose log-density has dims left
+/// of `dim` did not broadcast over the particles: typically the model combined a value that has
+/// the particle dim with a tensor on the wrong side (`x.matmul(w)` where `(x * w).sum(-1)` was
+/// meant), and the log-density would silently pair every particle with every other.
+pub(crate) fn check_particle_dims(model_tr: &Trace, guide_tr: &Trace, dim: i64) -> Result<()> {
+    for (who, tr) in [("model", model_tr), ("guide", guide_tr)] {
+        for s in tr.sample_sites() {
+            let lp = s.log_prob()?;
+            if lp.dim() as i64 > -dim {
+                return Err(PyriteError::Shape {
+                    site: s.name.clone(),
+                    detail: format!(
+                        "in the {who}, the log-density has shape {:?}, with dims left of the vectorised particles' dim {dim}: \
+                         the {who} does not broadcast over a batch dim on the left (align batch dims to the right, \
+                         e.g. `(x * w).sum(-1)` rather than `x.matmul(w)`)",
+                        lp.size()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a non-finite ELBO: names the first model site, then guide site, whose (scaled)
+/// log-density is not finite.
+pub(crate) fn non_finite_site(model_tr: &Trace, guide_tr: &Trace) -> PyriteError {
+    for (who, tr) in [("model", model_tr), ("guide", guide_tr)] {
+        for s in tr.sample_sites() {
+            if let Ok(lp) = s.log_prob_sum() {
+                let v = lp.double_value(&[]);
+                if !v.is_finite() {
+                    return PyriteError::NonFinite { site: s.name.clone(), what: format!("the {who}'s log-density ({v})") };
+                }
+            }
+        }
+    }
+    PyriteError::NonFinite { site: "<loss>".into(), what: "the ELBO".into() }
+}
+
+/// Sums `term` (a site's scaled log-density, batch-shaped, lying in `frames`) over every dim
+/// that is not the dim of one of `target`'s plates that the term also lies in (keeping dims).
+fn sum_to(term: &Tensor, frames: &[PlateFrame], target: &[PlateFrame]) -> Tensor {
+    let r = term.dim() as i64;
+    let dims: Vec<i64> = (0..r)
+        .filter(|&i| {
+            let d = i - r;
+            !target.iter().any(|f| f.dim == d && frames.iter().any(|g| g.dim == d && g.name == f.name))
+        })
+        .collect();
+    if dims.is_empty() {
+        term.shallow_clone()
+    } else {
+        term.sum_dim_intlist(dims.as_slice(), true, term.kind())
+    }
+}
+
+/// The score-function (REINFORCE) part of the surrogate ELBO, as Pyro's `Trace_ELBO`: for each
+/// guide site without `rsample`, `sum(log q(z) * log r)` where `log r = log p - log q` over all
+/// sites is summed down to the site's plates, detached. Summing down to the plates keeps each
+/// plate element's (and each vectorised particle's) score paired with its own cost rather than
+/// with the whole ELBO, which is unbiased either way but far less noisy. `None` when every
+/// guide site is reparameterised.
+pub(crate) fn score_function_term(model_tr: &Trace, guide_tr: &Trace) -> Result<Option<Tensor>> {
+    let non_reparam: Vec<&Site> = guide_tr
+        .sample_sites()
+        .filter(|s| !s.is_observed && !s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true))
+        .collect();
+    if non_reparam.is_empty() {
+        return Ok(None);
+    }
+    // The terms of log r: model sites' scaled log p, minus guide latent sites' scaled log q.
+    let mut terms: Vec<(Tensor, &[PlateFrame])> = Vec::new();
+    for s in model_tr.sample_sites() {
+        terms.push((s.scaled_log_prob()?.detach(), &s.plates));
+    }
+    for s in guide_tr.sample_sites().filter(|s| !s.is_observed) {
+        terms.push((-s.scaled_log_prob()?.detach(), &s.plates));
+    }
+    let mut total: Option<Tensor> = None;
+    for site in non_reparam {
+        let mut log_r: Option<Tensor> = None;
+        for (t, frames) in &terms {
+            let t = sum_to(t, frames, &site.plates);
+            log_r = Some(match log_r {
+                None => t,
+                Some(acc) => acc + t,
+            });
+        }
+        let Some(log_r) = log_r else { continue };
+        let prod = site.scaled_log_prob()? * log_r;
+        let term = prod.sum(prod.kind());
+        total = Some(match total {
+            None => term,
+            Some(acc) => acc + term,
+        });
+    }
+    Ok(total)
+}
 impl Elbo for TraceElbo {
     fn loss_and_params(&self, model: Program, guide: Program) -> Result<LossAndParams> {
         let mut params = Vec::new();
@@ -86,7 +182,7 @@ impl Elbo for TraceElbo {
             let n = self.num_particles as i64;
             let vec_guide = || Plate::new("num_particles_vectorized", n).dim(dim).run(|_| guide());
             let vec_model = || Plate::new("num_particles_vectorized", n).dim(dim).run(|_| model());
-            let (elbo, surrogate, mt, gt) = self.particle(&vec_model, &vec_guide)?;
+            let (elbo, surrogate, mt, gt) = self.particle(&vec_model, &vec_guide, Some(dim))?;
             collect_params(&[&mt, &gt], &mut params);
             let k = self.num_particles as f64;
             let loss = -elbo.double_value(&[]) / k;
@@ -96,7 +192,7 @@ impl Elbo for TraceElbo {
         let mut total: Option<Tensor> = None;
         let k = self.num_particles as f64;
         for _ in 0..self.num_particles {
-            let (elbo, surrogate, mt, gt) = self.particle(model, guide)?;
+            let (elbo, surrogate, mt, gt) = self.particle(model, guide, None)?;
             collect_params(&[&mt, &gt], &mut params);
             loss -= elbo.double_value(&[]) / k;
             let s = if self.num_particles == 1 { -surrogate } else { -surrogate / k };
