@@ -29,10 +29,10 @@ fn model(d: &Data) -> Result<()> {
 
 /// The tutorial's maximum-likelihood model: the coefficients are params.
 fn simple_model(d: &Data) -> Result<()> {
-    let a = param("a", 0.0, Constraint::Real)?;
-    let b_a = param("bA", 0.0, Constraint::Real)?;
-    let b_r = param("bR", 0.0, Constraint::Real)?;
-    let b_ar = param("bAR", 0.0, Constraint::Real)?;
+    let a = param("a", lazy(|| Tensor::randn([], (Kind::Float, Device::Cpu))), Constraint::Real)?;
+    let b_a = param("bA", lazy(|| Tensor::randn([], (Kind::Float, Device::Cpu))), Constraint::Real)?;
+    let b_r = param("bR", lazy(|| Tensor::randn([], (Kind::Float, Device::Cpu))), Constraint::Real)?;
+    let b_ar = param("bAR", lazy(|| Tensor::randn([], (Kind::Float, Device::Cpu))), Constraint::Real)?;
     let sigma = param("sigma", 1.0, Constraint::Positive)?;
     let mean = a + b_a * &d.is_cont_africa + b_r * &d.ruggedness + b_ar * &d.is_cont_africa * &d.ruggedness;
     plate("data", d.ruggedness.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_gdp.as_ref()).map(drop))
@@ -83,11 +83,11 @@ fn main() -> Result<()> {
     set_rng_seed(flags.seed);
     let mle_store = new_param_store();
     let mle = with_param_store(&mle_store, || -> Result<Vec<f64>> {
-        let mut svi = Svi::new(&simple_model, &simple_guide, Optimizer::adam(0.005), TraceElbo::new());
-        svi.run(steps, &d)
+        let mut svi = Svi::new(&simple_model, &simple_guide, Optimizer::adam(0.1), TraceElbo::new());
+        svi.run(2 * steps, &d)
     })?;
     let ps = pyrite::core::param_store::lock(&mle_store);
-    println!("maximum likelihood ({} steps, final loss {:.1}):", steps, mle[steps - 1]);
+    println!("maximum likelihood ({} steps, final loss {:.1}):", mle.len(), mle[mle.len() - 1]);
     for n in ["a", "bA", "bR", "bAR", "sigma"] {
         println!("  {n:<6} {:>8.3}", scalar(&ps.get(n)?));
     }

@@ -16,4 +16,3 @@ mod errors;
 mod optim;
 mod posteriors;
 mod predictive;
-mod scratch;

@@ -24,7 +24,9 @@ pub enum Rule {
     /// Adam (Kingma & Ba).
     Adam { beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
     /// Pyro's ClippedAdam: each param's gradient clipped elementwise to `clip_norm`, and the
-    /// learning rate decayed by `lrd` each step.
+    /// learning rate multiplied by `lrd` at the start of each step (the first step already uses
+    /// `lr * lrd`), with `eps` added to `sqrt(v)` before the bias correction, as in
+    /// `pyro.optim.clipped_adam.ClippedAdam`.
     ClippedAdam { beta1: f64, beta2: f64, eps: f64, clip_norm: f64, lrd: f64 },
     /// SGD with (optionally Nesterov) momentum.
     Sgd { momentum: f64, nesterov: bool, weight_decay: f64 },
@@ -144,6 +146,11 @@ impl Optimizer {
     /// A non-finite gradient is an error naming the param, and nothing is updated.
     pub fn step_with_grads(&mut self, params: &[(String, Tensor)], grads: &[Tensor]) -> Result<()> {
         let t = (self.step + 1) as f64;
+        // ClippedAdam decays its learning rate before the update (Pyro's `group["lr"] *= lrd`).
+        let lr = match self.rule {
+            Rule::ClippedAdam { lrd, .. } => self.lr * lrd,
+            _ => self.lr,
+        };
         let used: Vec<(&String, &Tensor, &Tensor)> =
             params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), g)| (n, p, g)).collect();
         if let Some(&(_, p0, _)) = used.first() {
@@ -163,7 +170,6 @@ impl Optimizer {
                     }
                 }
                 self.pack(layout, p0);
-                let lr = self.lr;
                 let bufs = &mut self.flat.as_mut().unwrap().1;
                 let update = match self.rule {
                     Rule::Adam { beta1, beta2, eps, weight_decay } => {
@@ -171,11 +177,11 @@ impl Optimizer {
                             let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
                             g = g + Tensor::cat(&flat_p, 0) * weight_decay;
                         }
-                        adam_update(bufs, &g, beta1, beta2, eps, lr, t)
+                        adam_update(bufs, &g, beta1, beta2, eps, lr, t, false)
                     }
                     Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => {
                         let g = g.clamp(-clip_norm, clip_norm);
-                        adam_update(bufs, &g, beta1, beta2, eps, lr, t)
+                        adam_update(bufs, &g, beta1, beta2, eps, lr, t, true)
                     }
                     Rule::Sgd { momentum, nesterov, weight_decay } => {
                         if weight_decay != 0.0 {
@@ -202,9 +208,7 @@ impl Optimizer {
             })?;
         }
         self.step += 1;
-        if let Rule::ClippedAdam { lrd, .. } = self.rule {
-            self.lr *= lrd;
-        }
+        self.lr = lr;
         match self.schedule {
             LrSchedule::Constant => {}
             LrSchedule::Exponential { gamma } => self.lr *= gamma,
@@ -244,12 +248,20 @@ impl Optimizer {
     }
 }
 
-/// One Adam step on the flat moments; returns the update to add to the params.
-fn adam_update(bufs: &mut [Tensor], g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64) -> Tensor {
+/// One Adam step on the flat moments; returns the update to add to the params. `pyro_eps`:
+/// `eps` is added to `sqrt(v)` before the bias correction (Pyro's ClippedAdam), not after
+/// (torch's Adam).
+#[allow(clippy::too_many_arguments)]
+fn adam_update(bufs: &mut [Tensor], g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64, pyro_eps: bool) -> Tensor {
     let _ = bufs[0].lerp_(g, 1.0 - beta1);
     let _ = bufs[1].g_mul_scalar_(beta2).g_add_(&(g.square() * (1.0 - beta2)));
     let bias1 = 1.0 - beta1.powf(t);
     let bias2 = 1.0 - beta2.powf(t);
-    let denom = (&bufs[1] * (1.0 / bias2)).sqrt() + eps;
-    &bufs[0] / denom * (-lr / bias1)
+    if pyro_eps {
+        let denom = bufs[1].sqrt() + eps;
+        &bufs[0] / denom * (-lr * bias2.sqrt() / bias1)
+    } else {
+        let denom = (&bufs[1] * (1.0 / bias2)).sqrt() + eps;
+        &bufs[0] / denom * (-lr / bias1)
+    }
 }
