@@ -15,6 +15,7 @@ use pyrite_examples::{report_checks, scalar, within, Flags};
 
 const K: i64 = 2;
 
+// ANCHOR: model
 fn model(data: &Tensor) -> Result<()> {
     let p = sample("p", Dirichlet::new(Tensor::ones([K], (Kind::Float, Device::Cpu)))?)?;
     let (mu, sigma) = plate("cluster_param_plate", K, |_| {
@@ -28,10 +29,13 @@ fn model(data: &Tensor) -> Result<()> {
         observe("x", Normal::new(mu.index(&[z.as_ref()]), sigma.index(&[z.as_ref()]))?, data).map(drop)
     })
 }
+// ANCHOR_END: model
 
+// ANCHOR: blocked
 fn blocked(data: &Tensor) -> Result<()> {
     block(BlockSpec::expose(&["p", "mu", "sigma"]), || model(data))
 }
+// ANCHOR_END: blocked
 
 fn init_values(data: &Tensor) -> SiteValues {
     let n = data.size()[0];
@@ -72,8 +76,10 @@ fn main() -> Result<()> {
     let map = guide.median()?;
 
     // The cluster of each flower: MAP assignment given the fitted parameters.
+    // ANCHOR: infer_discrete
     let guide_tr = get_trace(|| guide.sample_sites())?;
     let tr = infer_discrete(&|| replay(&guide_tr, || model(&data)), -2, 0.0)?;
+    // ANCHOR_END: infer_discrete
     let z = tr.site("z").map(|s| s.value.shallow_clone()).ok_or_else(|| PyriteError::UnknownSite("z".into()))?;
     let sizes: Vec<i64> = Vec::try_from(z.bincount(None::<Tensor>, K)).unwrap_or_default();
 

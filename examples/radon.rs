@@ -16,6 +16,7 @@ struct Radon {
     num_counties: i64,
 }
 
+// ANCHOR: model
 /// county_scale ~ HalfNormal(1); intercept, floor_weight ~ Normal(0, 1); sigma ~ HalfNormal(1);
 /// county_effect ~ Normal(0, county_scale) per county; log_radon ~ Normal(mean, sigma).
 fn model(d: &Radon) -> Result<()> {
@@ -27,7 +28,9 @@ fn model(d: &Radon) -> Result<()> {
     let mean = intercept + floor_weight * &d.floor + county_effect.index_select(-1, &d.county);
     plate("data", d.floor.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_radon.as_ref()).map(drop))
 }
+// ANCHOR_END: model
 
+// ANCHOR: model_uranium
 /// The same model with the county's log uranium as a group-level predictor.
 fn model_uranium(d: &(Radon, Tensor)) -> Result<()> {
     let (d, uranium) = d;
@@ -41,6 +44,7 @@ fn model_uranium(d: &(Radon, Tensor)) -> Result<()> {
     let mean = intercept + floor_weight * &d.floor + county_mean.index_select(-1, &d.county);
     plate("data", d.floor.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_radon.as_ref()).map(drop))
 }
+// ANCHOR_END: model_uranium
 
 fn check_input(d: &Radon) -> Result<()> {
     let n = d.county.size()[0];
@@ -62,9 +66,11 @@ fn main() -> Result<()> {
     let d = Radon { floor: data.floor.shallow_clone(), county: data.county.shallow_clone(), log_radon: Some(data.log_radon.shallow_clone()), num_counties: data.num_counties };
     check_input(&d)?;
 
+    // ANCHOR: fit
     let guide = AutoNormal::new(&model, &d)?;
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
     let losses = svi.run(steps, &d)?;
+    // ANCHOR_END: fit
     let post = guide.sample_posterior(2000)?;
     let m = |k: &str| scalar(&post[k].mean(Kind::Double));
     let sd = |k: &str| scalar(&post[k].std(true));

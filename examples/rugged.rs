@@ -17,6 +17,7 @@ struct Data {
     log_gdp: Option<Tensor>,
 }
 
+// ANCHOR: model
 fn model(d: &Data) -> Result<()> {
     let a = sample("a", Normal::new(0.0, 10.0)?)?;
     let b_a = sample("bA", Normal::new(0.0, 1.0)?)?;
@@ -26,7 +27,9 @@ fn model(d: &Data) -> Result<()> {
     let mean = a + b_a * &d.is_cont_africa + b_r * &d.ruggedness + b_ar * &d.is_cont_africa * &d.ruggedness;
     plate("data", d.ruggedness.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_gdp.as_ref()).map(drop))
 }
+// ANCHOR_END: model
 
+// ANCHOR: simple_model
 /// The tutorial's maximum-likelihood model: the coefficients are params.
 fn simple_model(d: &Data) -> Result<()> {
     let a = param("a", lazy(|| Tensor::randn([], (Kind::Float, Device::Cpu))), Constraint::Real)?;
@@ -37,11 +40,13 @@ fn simple_model(d: &Data) -> Result<()> {
     let mean = a + b_a * &d.is_cont_africa + b_r * &d.ruggedness + b_ar * &d.is_cont_africa * &d.ruggedness;
     plate("data", d.ruggedness.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_gdp.as_ref()).map(drop))
 }
+// ANCHOR_END: simple_model
 
 fn simple_guide(_d: &Data) -> Result<()> {
     Ok(())
 }
 
+// ANCHOR: custom_guide
 /// The tutorial's `custom_guide`: independent Normals for the weights, a Normal on sigma's
 /// location... as written there, sigma gets `Normal(sigma_loc, 0.05)`.
 fn custom_guide(_d: &Data) -> Result<()> {
@@ -57,6 +62,7 @@ fn custom_guide(_d: &Data) -> Result<()> {
     let _ = sample("sigma", Normal::new(&sigma_loc, 0.05)?)?;
     Ok(())
 }
+// ANCHOR_END: custom_guide
 
 fn site_json(samples: &Samples) -> serde_json::Value {
     let mut out = serde_json::Map::new();
@@ -101,6 +107,7 @@ fn main() -> Result<()> {
         set_rng_seed(flags.seed);
         let store = new_param_store();
         with_param_store(&store, || -> Result<()> {
+            // ANCHOR: fit
             let (losses, samples, median) = if name == "AutoNormal" {
                 let guide = AutoNormal::new(&model, &d)?;
                 let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
@@ -112,6 +119,7 @@ fn main() -> Result<()> {
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             };
+            // ANCHOR_END: fit
             println!("\n{name}: final loss {:.1}", losses[steps - 1]);
             println!("  {:<6} {:>8} {:>8} {:>8}   (Pyro AutoNormal medians: a 9.17, bA -1.86, bR -0.20, bAR 0.34, sigma 0.99)", "site", "median", "mean", "sd");
             for n in ["a", "bA", "bR", "bAR", "sigma"] {
@@ -144,9 +152,11 @@ fn main() -> Result<()> {
 
             // Posterior predictive 90% bands (the model with obs = None).
             let dp = Data { is_cont_africa: d.is_cont_africa.shallow_clone(), ruggedness: d.ruggedness.shallow_clone(), log_gdp: None };
+            // ANCHOR: predictive
             let pred = Predictive::from_samples(&model, &samples).return_sites(&["obs"]).call(&dp)?;
             let s = summary(&pred);
             let obs = &s["obs"];
+            // ANCHOR_END: predictive
             let inside = rugged.log_gdp.ge_tensor(&obs.q05.to_kind(Kind::Float)).logical_and(&rugged.log_gdp.le_tensor(&obs.q95.to_kind(Kind::Float)));
             println!("  posterior predictive: {:.0}% of countries inside the 90% band", 100.0 * scalar(&inside.to_kind(Kind::Double).mean(Kind::Double)));
             let v = plots::values;

@@ -10,3 +10,4 @@ fi
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check
+python3 scripts/sync_docs.py --check

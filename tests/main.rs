@@ -3,3 +3,4 @@
 mod inference;
 mod enumeration;
 mod language;
+mod docs;
