@@ -10,4 +10,13 @@ fi
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check
+cargo run --example gmm_iris -- --out target/ci-out/gmm --check
+if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
+  cargo run --example rugged -- --out target/ci-out/rugged --check
+elif [ "${CI:-}" = "true" ]; then
+  echo "rugged_data.csv not found (PYRITE_DATA=${PYRITE_DATA:-unset}): required under CI" >&2
+  exit 1
+else
+  echo "skipping the rugged example: set PYRITE_DATA to the directory holding rugged_data.csv"
+fi
 python3 scripts/sync_docs.py --check
