@@ -3,7 +3,10 @@
 use std::cell::Cell;
 
 use pyrite_core::prelude::*;
+use pyrite_core::runtime::{with_handler, Messenger};
 use tch::Tensor;
+
+use crate::autoguide::InitStrategy;
 
 use super::{check_model_guide, collect_params, max_plate_nesting, Elbo, LossAndParams, Program};
 
@@ -42,9 +45,7 @@ impl TraceElbo {
         if let Some(n) = self.max_plate_nesting.or(self.detected_nesting.get()) {
             return Ok(n);
         }
-        let guide_tr = block(BlockSpec::All, || get_trace(guide))?;
-        let model_tr = block(BlockSpec::All, || get_trace(|| replay(&guide_tr, model)))?;
-        let n = max_plate_nesting(&model_tr).max(max_plate_nesting(&guide_tr));
+        let n = detect_plate_nesting(model, guide)?;
         self.detected_nesting.set(Some(n));
         Ok(n)
     }
@@ -73,6 +74,57 @@ impl TraceElbo {
         };
         Ok((elbo, surrogate, model_tr, guide_tr))
     }
+}
+
+/// Supplies every latent sample site and plate subsample without drawing random numbers:
+/// continuous sites take `biject_to(support)(0)` (`init_to_feasible`), discrete ones zeros, and
+/// subsampled plates their first indices.
+struct NoDraw;
+
+impl Messenger for NoDraw {
+    fn process_message(&mut self, msg: &mut Message) -> Result<()> {
+        if msg.value.is_some() {
+            return Ok(());
+        }
+        match msg.kind {
+            SiteKind::Sample if !msg.is_observed => {
+                let Some(dist) = msg.dist.as_ref() else { return Ok(()) };
+                let v = if dist.support().is_discrete() {
+                    Tensor::zeros(dist.shape(&[]).as_slice(), dist.options())
+                } else {
+                    InitStrategy::Feasible.init_value(&msg.name, dist.as_ref())?
+                };
+                msg.value = Some(v);
+            }
+            SiteKind::Subsample => {
+                if let Some((_, n)) = msg.subsample {
+                    msg.value = Some(Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// The plate nesting of a model and guide, from one run of each hidden from outer handlers.
+/// The run draws no random numbers, so that finding the nesting on the first step does not
+/// shift the random stream (a run resumed from `Svi::save` then draws what an uninterrupted
+/// run would have drawn).
+pub(crate) fn detect_plate_nesting(model: Program, guide: Program) -> Result<usize> {
+    tch::no_grad(|| {
+        block(BlockSpec::All, || {
+            with_handler(NoDraw, || -> Result<usize> {
+                let guide_tr = get_trace(guide)?;
+                let model_tr = get_trace(|| replay(&guide_tr, model))?;
+                Ok(max_plate_nesting(&model_tr).max(max_plate_nesting(&guide_tr)))
+            })
+            .0
+        })
+    })
 }
 
 /// Under vectorised particles (an outer plate at `dim`), a site whose log-density has dims left
