@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Training epochs of the digits network.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 150)]
     digits_epochs: usize,
     /// Read the full MNIST from the four IDX files in this directory instead of the subset.
     #[arg(long)]
@@ -58,6 +58,7 @@ struct Args {
 /// A tch module whose variables get priors: `fc1` (input -> hidden, ReLU) and `out`.
 struct Net {
     vs: nn::VarStore,
+    input: i64,
 }
 
 impl Net {
@@ -66,7 +67,7 @@ impl Net {
         let root = vs.root();
         let _ = nn::linear(&root / "fc1", input, hidden, Default::default());
         let _ = nn::linear(&root / "out", hidden, classes, Default::default());
-        Net { vs }
+        Net { vs, input }
     }
     /// The variables in name order.
     fn variables(&self) -> Vec<(String, Tensor)> {
@@ -89,6 +90,7 @@ struct Data {
 /// data plate, subsampled to the minibatch. When predicting (no labels) the class probabilities
 /// are recorded as the deterministic site `probs`.
 fn model(net: &Net, d: &Data) -> Result<Tensor> {
+    check_images(&d.x, net.input)?;
     let params = random_module("module", &net.vs, |_, w| Ok(Normal::new(w.zeros_like(), 1.0)?.to_event(w.dim())?.into_dist()))?;
     let hidden = linear_from(&params, "fc1", &d.x)?.relu();
     let logits = linear_from(&params, "out", &hidden)?;
@@ -114,7 +116,17 @@ fn guide(net: &Net, init_scale: f64) -> Result<()> {
         let loc = param(&format!("{name}.loc"), lazy(move || init.copy()), Constraint::Real)?;
         let (shape, device) = (w.size(), w.device());
         let scale = param(&format!("{name}.scale"), lazy(move || Tensor::full(shape.as_slice(), init_scale, (Kind::Float, device))), Constraint::Positive)?;
-        let _ = sample(&format!("module.{name}"), Normal::new(loc, scale)?.to_event(w.dim() as usize)?)?;
+        let _ = sample(&format!("module.{name}"), Normal::new(loc, scale)?.to_event(w.dim())?)?;
+    }
+    Ok(())
+}
+
+/// Images must be `[n, width]` for the network's first layer: anything else is
+/// `InvalidInput`, not a libtorch shape panic.
+fn check_images(x: &Tensor, width: i64) -> Result<()> {
+    let s = x.size();
+    if s.len() != 2 || s[1] != width {
+        return Err(PyriteError::InvalidInput { what: "images".into(), problem: format!("shape {s:?}, expected [n, {width}]") });
     }
     Ok(())
 }
@@ -144,6 +156,9 @@ struct Fit {
     predicted: Vec<i64>,
     probs: Tensor,
     epoch_loss: Vec<f64>,
+    /// Loss per training image of every SVI step.
+    step_loss: Vec<f64>,
+    steps_per_epoch: usize,
     epoch_seconds: Vec<f64>,
     test_images: Tensor,
     test_labels: Vec<i64>,
@@ -186,7 +201,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     let g = |_: &Data| guide(&net, s.init_scale);
     let mut svi = Svi::new(&m, &g, Optimizer::adam(s.lr), TraceElbo::new());
     svi.progress = false;
-    let (mut epoch_loss, mut epoch_seconds) = (vec![], vec![]);
+    let (mut epoch_loss, mut epoch_seconds, mut step_loss) = (vec![], vec![], vec![]);
     let mut steps = 0usize;
     'epochs: for epoch in 0..s.epochs {
         let mut bar = bnn_plots::Progress::new(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as usize);
@@ -197,6 +212,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
             let (x, y) = (it.next().unwrap(), it.next().unwrap());
             let loss = svi.step(&Data { x, y: Some(y), indices: Some(batch.indices), size: n })?;
             total += loss;
+            step_loss.push(loss / n as f64);
             batches += 1;
             steps += 1;
             bar.inc(&format!("loss/image {:.3}", loss / n as f64));
@@ -208,7 +224,9 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
         let secs = t.elapsed().as_secs_f64();
         epoch_loss.push(total / batches as f64 / n as f64);
         epoch_seconds.push(secs);
-        println!("  {} epoch {}: mean minibatch loss per image {:.3} ({secs:.2} s)", s.name, epoch + 1, epoch_loss[epoch]);
+        if s.epochs <= 10 || (epoch + 1) % (s.epochs / 10) == 0 || epoch + 1 == s.epochs {
+            println!("  {} epoch {}: mean minibatch loss per image {:.3} ({secs:.2} s)", s.name, epoch + 1, epoch_loss[epoch]);
+        }
         if max_steps.is_some_and(|m| steps >= m) {
             break 'epochs;
         }
@@ -230,6 +248,8 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
         predicted: Vec::<i64>::try_from(pred.to_device(Device::Cpu)).unwrap_or_default(),
         probs: probs.to_device(Device::Cpu),
         epoch_loss,
+        step_loss,
+        steps_per_epoch: loader.num_batches() as usize,
         epoch_seconds,
         test_images: test.images().shallow_clone(),
         test_labels: Vec::<i64>::try_from(test.labels()).unwrap_or_default(),
@@ -276,13 +296,12 @@ fn main() -> Result<()> {
         }
     };
     println!("BNN 784-1024-10 on the {source}: {} train / {} test images, batch 128, {} epochs", mnist_train.len(), mnist_test.len(), args.epochs);
-    let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.01, batch: 128 };
-    let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, if std::env::var("SKIPM").is_ok() { Some(1) } else { flags.steps }, args.samples))?;
+    let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
+    let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, flags.steps, args.samples))?;
 
     let (digits_train, digits_test) = pyrite::data::digits().map_err(data_err("digits"))?.shuffled_split(0.8, flags.seed).map_err(data_err("digits"))?;
     println!("BNN 64-100-10 on the 8x8 digits: {} train / {} test images, batch 128, {} epochs", digits_train.len(), digits_test.len(), args.digits_epochs);
-    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(d);
-    let digits_setup = Setup { name: "digits", hidden: env("DH", 100.0) as i64, epochs: args.digits_epochs, lr: env("DLR", 0.01), init_scale: env("DS", 0.01), batch: 128 };
+    let digits_setup = Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;
 
     let (bins_mnist, ece_mnist) = bnn_plots::reliability(&mnist.confidence, &mnist.correct, 10);
@@ -393,14 +412,14 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[bnn_plots
         .collect();
     out.push(bnn_plots::image_grid(flags.out.join("bnn_uncertain.png"), "The most uncertain MNIST test images (label y, prediction ŷ, its probability p, entropy H)", &imgs, side, 8, 5, &captions)?);
 
-    let curve = |v: &[f64]| v.iter().enumerate().map(|(i, &l)| (i as f64 + 1.0, l)).collect::<Vec<_>>();
+    let curve = |f: &Fit| f.step_loss.iter().enumerate().map(|(i, &l)| ((i + 1) as f64 / f.steps_per_epoch as f64, l)).collect::<Vec<_>>();
     out.push(plots::save(
         flags.out.join("bnn_loss.png"),
         (1300, 480),
         (1, 2),
         &[
-            Panel::new("MNIST: mean minibatch loss per training image", "epoch", "-ELBO / N").with(Layer::line(curve(&mnist.epoch_loss), PALETTE[0]).size(2)).with(Layer::points(curve(&mnist.epoch_loss), PALETTE[0])),
-            Panel::new("8x8 digits: mean minibatch loss per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(&digits.epoch_loss), PALETTE[1]).size(2)),
+            Panel::new("MNIST: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").with(Layer::line(curve(mnist), PALETTE[0]).size(1)),
+            Panel::new("8x8 digits: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(digits), PALETTE[1]).size(1)),
         ],
     )?);
     Ok(out)

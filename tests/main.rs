@@ -4,3 +4,4 @@ mod inference;
 mod enumeration;
 mod language;
 mod docs;
+mod bnn;

@@ -18,6 +18,8 @@
 //! # Ok::<(), PyriteError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod device;
 pub mod error;
 pub mod handlers;

@@ -10,6 +10,8 @@
 //! assert_eq!(x.size(), vec![1000]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod constraints;
 pub mod distribution;
 pub mod error;

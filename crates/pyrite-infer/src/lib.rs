@@ -1,5 +1,7 @@
 //! Inference for pyrite: SVI with ELBO losses, optimizers, autoguides and `Predictive`.
 
+#![warn(missing_docs)]
+
 pub mod autoguide;
 pub mod contract;
 pub mod elbo;

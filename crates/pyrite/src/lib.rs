@@ -18,6 +18,8 @@
 //! # Ok::<(), PyriteError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub use pyrite_core as core;
 pub use pyrite_data as data;
 pub use pyrite_distributions as distributions;

@@ -54,8 +54,11 @@ impl TraceElbo {
     /// `particle_dim`, the particles' plate dim, every site must broadcast within it.
     fn particle(&self, model: Program, guide: Program, particle_dim: Option<i64>) -> Result<(Tensor, Tensor, Trace, Trace)> {
         let guide_tr = get_trace(guide)?;
-        let model_tr = get_trace(|| replay(&guide_tr, model))?;
+        let (out, model_tr) = trace(|| replay(&guide_tr, model));
+        // A guide value the model cannot use often fails downstream of its site (a guide site of
+        // the wrong shape breaks the plate of the next site): report the site itself.
         check_model_guide(&model_tr, &guide_tr)?;
+        out?;
         if let Some(dim) = particle_dim {
             check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
