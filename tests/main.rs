@@ -5,3 +5,4 @@ mod enumeration;
 mod language;
 mod docs;
 mod bnn;
+mod glmm;

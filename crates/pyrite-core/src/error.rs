@@ -9,7 +9,9 @@ pub enum PyriteError {
     /// A distribution refused its parameters or a value, at the named site.
     #[error("site `{site}`: {source}")]
     Distribution {
+        /// The site (`"<distribution>"` when raised outside a sample statement).
         site: String,
+        /// The distribution's own error.
         #[source]
         source: DistError,
     },
@@ -19,34 +21,77 @@ pub enum PyriteError {
     /// A shape that does not fit: an observation against its distribution, a sample against its
     /// plates.
     #[error("site `{site}`: {detail}")]
-    Shape { site: String, detail: String },
+    Shape {
+        /// The site.
+        site: String,
+        /// The shapes involved and what was expected.
+        detail: String,
+    },
     /// A param used inconsistently (another shape or constraint, a bad init).
     #[error("param `{name}`: {problem}")]
-    Param { name: String, problem: String },
+    Param {
+        /// The param's name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A plate misused (dimension conflict, bad subsample).
     #[error("plate `{plate}`: {problem}")]
-    Plate { plate: String, problem: String },
+    Plate {
+        /// The plate's name.
+        plate: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A handler or inference algorithm was given a site name the model does not have.
     #[error("unknown site `{0}`")]
     UnknownSite(String),
     /// The guide does not sample a latent site of the model.
     #[error("the guide has no site `{site}`, which is a latent (unobserved) sample site of the model")]
-    MissingGuideSite { site: String },
+    MissingGuideSite {
+        /// The model's latent site that the guide lacks.
+        site: String,
+    },
     /// Model and guide disagree about a site.
     #[error("site `{site}`: model and guide disagree: {detail}")]
-    GuideMismatch { site: String, detail: String },
+    GuideMismatch {
+        /// The site.
+        site: String,
+        /// How model and guide differ (shape, support, observed status).
+        detail: String,
+    },
     /// NaN or infinity where a finite number is needed (data, a loss, a gradient).
     #[error("site `{site}`: {what} is not finite")]
-    NonFinite { site: String, what: String },
+    NonFinite {
+        /// The site (or param, or loss) concerned.
+        site: String,
+        /// Which quantity is not finite (value, log-density, gradient).
+        what: String,
+    },
     /// Enumeration of a discrete site failed.
     #[error("site `{site}`: cannot enumerate: {problem}")]
-    Enumerate { site: String, problem: String },
+    Enumerate {
+        /// The discrete site.
+        site: String,
+        /// Why it cannot be enumerated.
+        problem: String,
+    },
     /// Invalid data handed to an example or a helper (with the column or argument named).
     #[error("invalid input `{what}`: {problem}")]
-    InvalidInput { what: String, problem: String },
+    InvalidInput {
+        /// The column, argument or input concerned.
+        what: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {problem}")]
-    Io { path: String, problem: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying I/O or parse error.
+        problem: String,
+    },
     /// A device that is not available.
     #[error("device {0} is not available")]
     Device(String),

@@ -22,6 +22,7 @@
 
 pub mod device;
 pub mod error;
+pub mod glmm;
 pub mod handlers;
 pub mod message;
 pub mod param_store;

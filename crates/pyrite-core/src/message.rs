@@ -51,9 +51,13 @@ pub struct InferConfig {
 /// the size of the current subsample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlateFrame {
+    /// The plate's name.
     pub name: Rc<str>,
+    /// The batch dimension the plate owns, counted from the right (`-1` is the rightmost).
     pub dim: i64,
+    /// The full size of the plate (the number of data points it stands for).
     pub size: i64,
+    /// The size of the current subsample (equal to `size` when not subsampling).
     pub subsample_size: i64,
 }
 
@@ -98,7 +102,9 @@ pub fn lazy(f: impl FnOnce() -> Tensor + 'static) -> ParamInit {
 /// A message: what a `sample`, `param` or plate statement says, as handlers see and change it.
 #[derive(Debug)]
 pub struct Message {
+    /// The site's name.
     pub name: String,
+    /// Which statement sent the message.
     pub kind: SiteKind,
     /// The distribution of a sample site (broadcast to its plates before sampling).
     pub dist: Option<DistRef>,
@@ -112,9 +118,11 @@ pub struct Message {
     pub mask: Option<Tensor>,
     /// The plates this site lies in, innermost first.
     pub plates: Vec<PlateFrame>,
+    /// Per-site inference options (Pyro's `msg["infer"]`).
     pub infer: InferConfig,
-    /// Param sites: the constraint and the initial value.
+    /// Param sites: the constraint of the param's support.
     pub constraint: Option<Constraint>,
+    /// Param sites: the initial value, used only if the param is not in the store yet.
     pub init: Option<ParamInit>,
     /// Param sites: the unconstrained leaf tensor from the param store.
     pub unconstrained: Option<Tensor>,

@@ -16,7 +16,9 @@ use crate::message::{Message, ParamInit};
 /// One param: its unconstrained leaf tensor (which the optimizer updates) and its constraint.
 #[derive(Debug)]
 pub struct ParamEntry {
+    /// The unconstrained leaf tensor (`requires_grad`), which optimizers update.
     pub unconstrained: Tensor,
+    /// The constraint of the param's value; `biject_to(constraint)` maps `unconstrained` onto it.
     pub constraint: Constraint,
 }
 

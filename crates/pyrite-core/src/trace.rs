@@ -13,16 +13,24 @@ use crate::message::{InferConfig, Message, PlateFrame, SiteKind};
 /// One recorded site.
 #[derive(Debug)]
 pub struct Site {
+    /// The site's name.
     pub name: String,
+    /// Sample, param or subsample.
     pub kind: SiteKind,
     /// The distribution (sample sites), broadcast to its plates.
     pub dist: Option<DistRef>,
+    /// The value: the sample or observation, the constrained param value, or the subsample
+    /// indices.
     pub value: Tensor,
+    /// Whether the value is data (`obs=`).
     pub is_observed: bool,
+    /// Multiplier of the log-density (subsampling, `scale`).
     pub scale: f64,
+    /// Boolean mask of the log-density (`mask`); `None` means all true.
     pub mask: Option<Tensor>,
     /// Plates, innermost first.
     pub plates: Vec<PlateFrame>,
+    /// Per-site inference options the site ran with.
     pub infer: InferConfig,
     /// Param sites: the unconstrained leaf tensor.
     pub unconstrained: Option<Tensor>,
@@ -108,6 +116,7 @@ impl Site {
 /// The ordered sites of one run, as `poutine.trace(...).get_trace()` returns.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
+    /// The sites by name, in execution order.
     pub nodes: IndexMap<String, Site>,
 }
 

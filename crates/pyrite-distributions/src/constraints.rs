@@ -5,7 +5,9 @@ use tch::{Kind, Tensor};
 /// A bound of an interval constraint: a number, or a tensor that broadcasts with the value.
 #[derive(Debug)]
 pub enum Bound {
+    /// A fixed number.
     Scalar(f64),
+    /// A tensor (one bound per element, broadcasting with the value).
     Tensor(Tensor),
 }
 

@@ -90,6 +90,7 @@ pub trait Distribution: AsAny + fmt::Debug {
 
 /// Lets a type-erased distribution be downcast to its family.
 pub trait AsAny {
+    /// `self` as `Any`, for `downcast_ref`.
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
@@ -104,6 +105,7 @@ impl<T: std::any::Any> AsAny for T {
 /// Numbers become 0-dim `f32` tensors on the CPU (torch's default dtype); they combine with
 /// tensors of any dtype and device without changing them.
 pub trait IntoParam {
+    /// The parameter as a tensor.
     fn into_param(self) -> Tensor;
 }
 
@@ -253,6 +255,7 @@ pub(crate) fn expand_param(t: &Tensor, batch_shape: &[i64], event_shape: &[i64])
 
 /// Any distribution as a [`DistRef`].
 pub trait IntoDist {
+    /// Wraps (or shares) the distribution as a [`DistRef`].
     fn into_dist(self) -> DistRef;
 }
 

@@ -10,24 +10,44 @@ pub enum DistError {
     /// not sum to one, a NaN).
     #[error("{dist}: parameter `{param}` {problem}")]
     InvalidParameter {
+        /// The distribution or transform.
         dist: &'static str,
+        /// The parameter.
         param: &'static str,
+        /// What is wrong with it.
         problem: String,
     },
     /// A value passed to `log_prob` lies outside the support or has the wrong shape.
     #[error("{dist}: value {problem}")]
-    InvalidValue { dist: &'static str, problem: String },
+    InvalidValue {
+        /// The distribution.
+        dist: &'static str,
+        /// What is wrong with the value.
+        problem: String,
+    },
     /// Shapes that do not broadcast together.
     #[error("{dist}: shapes do not broadcast: {detail}")]
-    Shape { dist: &'static str, detail: String },
+    Shape {
+        /// The distribution or transform.
+        dist: &'static str,
+        /// The shapes involved.
+        detail: String,
+    },
     /// The operation does not exist for this family (for example `rsample` of a Categorical).
     #[error("{dist}: {op} is not supported")]
-    Unsupported { dist: &'static str, op: &'static str },
+    Unsupported {
+        /// The distribution or transform.
+        dist: &'static str,
+        /// The operation.
+        op: &'static str,
+    },
     /// libtorch refused an operation; `context` says which.
     #[error("{context}: {source}")]
     Torch {
+        /// The operation that failed.
         context: String,
         #[source]
+        /// libtorch's error.
         source: tch::TchError,
     },
 }

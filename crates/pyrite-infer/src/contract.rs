@@ -16,8 +16,11 @@ use tch::{Kind, Tensor};
 /// A log-factor: its tensor, the plates it lies in (name → dim, size) and its enumerated dims.
 #[derive(Debug)]
 pub struct Factor {
+    /// The log-factor tensor.
     pub log: Tensor,
+    /// Names of the plates it lies in.
     pub ordinal: BTreeSet<String>,
+    /// The enumerated dims it depends on.
     pub vars: BTreeSet<i64>,
 }
 
@@ -52,7 +55,9 @@ pub enum Reduce {
 /// before the variable was reduced (it depends on the variable and on variables reduced later).
 #[derive(Debug)]
 pub struct Eliminated {
+    /// The variable's enumerated dim.
     pub dim: i64,
+    /// Its log-table, before reduction.
     pub table: Tensor,
 }
 
@@ -204,6 +209,7 @@ pub struct ModelFactors {
     pub scale: f64,
     /// The log-factors that depend on no enumerated variable, scaled.
     pub other: Vec<Factor>,
+    /// Where the plates and enumerated variables live.
     pub layout: Layout,
 }
 

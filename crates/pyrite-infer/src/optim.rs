@@ -13,23 +13,58 @@ pub enum LrSchedule {
     /// Constant.
     Constant,
     /// `lr *= gamma` every step.
-    Exponential { gamma: f64 },
+    Exponential {
+        /// Decay factor per step.
+        gamma: f64,
+    },
     /// `lr *= gamma` every `step_size` steps.
-    Step { step_size: u64, gamma: f64 },
+    Step {
+        /// Steps between decays.
+        step_size: u64,
+        /// Decay factor.
+        gamma: f64,
+    },
 }
 
 /// The update rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
     /// Adam (Kingma & Ba).
-    Adam { beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+    Adam {
+        /// Decay rate of the first-moment (mean) estimate.
+        beta1: f64,
+        /// Decay rate of the second-moment (uncentred variance) estimate.
+        beta2: f64,
+        /// Added to the denominator for numerical stability.
+        eps: f64,
+        /// L2 penalty: `weight_decay * param` is added to the gradient.
+        weight_decay: f64,
+    },
     /// Pyro's ClippedAdam: each param's gradient clipped elementwise to `clip_norm`, and the
     /// learning rate multiplied by `lrd` at the start of each step (the first step already uses
     /// `lr * lrd`), with `eps` added to `sqrt(v)` before the bias correction, as in
     /// `pyro.optim.clipped_adam.ClippedAdam`.
-    ClippedAdam { beta1: f64, beta2: f64, eps: f64, clip_norm: f64, lrd: f64 },
+    ClippedAdam {
+        /// Decay rate of the first-moment estimate.
+        beta1: f64,
+        /// Decay rate of the second-moment estimate.
+        beta2: f64,
+        /// Added to `sqrt(v)` for numerical stability.
+        eps: f64,
+        /// Gradients are clamped elementwise to `[-clip_norm, clip_norm]`.
+        clip_norm: f64,
+        /// Learning-rate decay factor per step.
+        lrd: f64,
+    },
     /// SGD with (optionally Nesterov) momentum.
-    Sgd { momentum: f64, nesterov: bool, weight_decay: f64 },
+    Sgd {
+        /// Momentum factor (`0` for plain SGD).
+        momentum: f64,
+        /// Use Nesterov momentum.
+        nesterov: bool,
+        /// L2 penalty: `weight_decay * param` is added to the gradient.
+        weight_decay: f64,
+    },
 }
 
 /// An optimizer: a rule, a learning rate and schedule, optional global gradient-norm clipping,
@@ -40,8 +75,11 @@ pub enum Rule {
 /// then each param takes its slice of the update.
 #[derive(Debug)]
 pub struct Optimizer {
+    /// The update rule and its hyperparameters.
     pub rule: Rule,
+    /// The current learning rate (changed by the schedule, and by ClippedAdam's `lrd`).
     pub lr: f64,
+    /// How `lr` changes after each step.
     pub schedule: LrSchedule,
     /// Rescale all gradients together so that their global L2 norm is at most this.
     pub max_grad_norm: Option<f64>,

@@ -23,6 +23,7 @@ pub enum Posterior<'a, A: ?Sized> {
 pub struct Predictive<'a, A: ?Sized, R> {
     model: &'a dyn Fn(&A) -> Result<R>,
     posterior: Posterior<'a, A>,
+    /// Number of posterior samples drawn (the size of the leading dimension).
     pub num_samples: i64,
     /// Sites to return (default: every sample site, latent and observed, and deterministic ones).
     pub return_sites: Option<Vec<String>>,
@@ -142,9 +143,13 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
 /// Mean, standard deviation and 5% / 95% quantiles over the leading sample dimension.
 #[derive(Debug)]
 pub struct SiteSummary {
+    /// Mean over samples.
     pub mean: Tensor,
+    /// Standard deviation over samples (unbiased).
     pub std: Tensor,
+    /// 5% quantile.
     pub q05: Tensor,
+    /// 95% quantile.
     pub q95: Tensor,
 }
 

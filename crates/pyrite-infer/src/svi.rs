@@ -32,6 +32,7 @@ use crate::optim::Optimizer;
 pub struct Svi<'a, A: ?Sized> {
     model: Box<dyn Fn(&A) -> Result<()> + 'a>,
     guide: Box<dyn Fn(&A) -> Result<()> + 'a>,
+    /// The optimizer that updates the params.
     pub optim: Optimizer,
     loss: Box<dyn Elbo + 'a>,
     /// Show a progress bar in `run` (on a terminal).

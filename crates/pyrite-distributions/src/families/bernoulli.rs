@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `Bernoulli(probs)` or `Bernoulli::from_logits(logits)`, over `{0., 1.}`.
 #[derive(Debug)]
 pub struct Bernoulli {
+    /// Probability of `1`.
     pub probs: Tensor,
+    /// Log-odds of `1`: `log(probs / (1 - probs))`.
     pub logits: Tensor,
     batch_shape: Vec<i64>,
 }

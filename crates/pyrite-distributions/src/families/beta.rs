@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `Beta(concentration1, concentration0)` on `[0, 1]`; reparameterised through two Gammas.
 #[derive(Debug)]
 pub struct Beta {
+    /// `alpha > 0` (weight of 1).
     pub concentration1: Tensor,
+    /// `beta > 0` (weight of 0).
     pub concentration0: Tensor,
     batch_shape: Vec<i64>,
 }

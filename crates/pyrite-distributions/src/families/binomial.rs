@@ -11,8 +11,11 @@ use crate::error::{DistError, Result};
 /// `Binomial(total_count, probs)` or `Binomial::from_logits`: successes in `total_count` trials.
 #[derive(Debug)]
 pub struct Binomial {
+    /// Number of trials (a nonnegative integer, stored as a float).
     pub total_count: Tensor,
+    /// Success probability of each trial.
     pub probs: Tensor,
+    /// Log-odds of success.
     pub logits: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `Cauchy(loc, scale)`.
 #[derive(Debug)]
 pub struct Cauchy {
+    /// Location (the median).
     pub loc: Tensor,
+    /// Half width at half maximum (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -12,7 +12,9 @@ use crate::error::{DistError, Result};
 /// so gradients flow to it (AutoDelta relies on this).
 #[derive(Debug)]
 pub struct Delta {
+    /// The point where all the mass lies.
     pub v: Tensor,
+    /// Added to `log_prob` at `v` (`0` unless built `with_log_density`).
     pub log_density: Tensor,
     batch_shape: Vec<i64>,
     event_shape: Vec<i64>,

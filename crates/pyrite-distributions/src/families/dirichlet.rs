@@ -11,6 +11,7 @@ use crate::error::{DistError, Result};
 /// `Dirichlet(concentration)` over the simplex; the last dimension of `concentration` is the event.
 #[derive(Debug)]
 pub struct Dirichlet {
+    /// Concentrations `alpha > 0`, `batch_shape ++ [K]`.
     pub concentration: Tensor,
     batch_shape: Vec<i64>,
     event_shape: Vec<i64>,

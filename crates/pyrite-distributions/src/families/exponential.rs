@@ -11,6 +11,7 @@ use crate::error::Result;
 /// `Exponential(rate)`: density `rate * exp(-rate x)` on `[0, inf)`.
 #[derive(Debug)]
 pub struct Exponential {
+    /// Rate (`> 0`); the mean is `1 / rate`.
     pub rate: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -13,7 +13,9 @@ use crate::error::Result;
 /// `rsample` is reparameterised (implicit gradients through libtorch's `_standard_gamma`).
 #[derive(Debug)]
 pub struct Gamma {
+    /// Shape `a > 0`.
     pub concentration: Tensor,
+    /// Rate (`> 0`, inverse scale); the mean is `a / rate`.
     pub rate: Tensor,
     batch_shape: Vec<i64>,
 }

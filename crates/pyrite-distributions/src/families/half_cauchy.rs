@@ -12,6 +12,7 @@ use crate::error::Result;
 /// `HalfCauchy(scale)`: `|X|` for `X ~ Cauchy(0, scale)`.
 #[derive(Debug)]
 pub struct HalfCauchy {
+    /// Scale of the underlying Cauchy (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -13,6 +13,7 @@ const LN_2: f64 = std::f64::consts::LN_2;
 /// `HalfNormal(scale)`: `|X|` for `X ~ Normal(0, scale)`, on `[0, inf)`.
 #[derive(Debug)]
 pub struct HalfNormal {
+    /// Scale of the underlying normal (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -12,6 +12,7 @@ use crate::shape::concat;
 /// The `n` rightmost batch dimensions of `base` treated as one event: `log_prob` sums over them.
 #[derive(Debug)]
 pub struct Independent {
+    /// The distribution whose batch dimensions are reinterpreted.
     pub base: DistRef,
     reinterpreted: usize,
     batch_shape: Vec<i64>,

@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `InverseGamma(concentration, rate)`: `1 / X` for `X ~ Gamma(concentration, rate)`, as in Pyro.
 #[derive(Debug)]
 pub struct InverseGamma {
+    /// Shape `a > 0`.
     pub concentration: Tensor,
+    /// Scale (`> 0`): the rate of the Gamma of `1 / X`.
     pub rate: Tensor,
     batch_shape: Vec<i64>,
 }

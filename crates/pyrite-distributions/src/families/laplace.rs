@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `Laplace(loc, scale)`: density `exp(-|x - loc| / scale) / (2 scale)`.
 #[derive(Debug)]
 pub struct Laplace {
+    /// Location (mean and median).
     pub loc: Tensor,
+    /// Scale `b > 0`; the variance is `2 b^2`.
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -11,7 +11,9 @@ use crate::error::Result;
 /// `LogNormal(loc, scale)`: `exp(X)` for `X ~ Normal(loc, scale)`.
 #[derive(Debug)]
 pub struct LogNormal {
+    /// Mean of the underlying normal (of `log X`).
     pub loc: Tensor,
+    /// Standard deviation of the underlying normal (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -13,8 +13,11 @@ use crate::shape::{broadcast_shapes, concat};
 /// `W` of shape `[d, r]`; log densities use the Woodbury identity, at `O(d r^2)` cost.
 #[derive(Debug)]
 pub struct LowRankMultivariateNormal {
+    /// Mean, `batch_shape ++ [d]`.
     pub loc: Tensor,
+    /// Low-rank factor `W` of the covariance, `batch_shape ++ [d, r]`.
     pub cov_factor: Tensor,
+    /// Diagonal `D` of the covariance (`> 0`), `batch_shape ++ [d]`.
     pub cov_diag: Tensor,
     batch_shape: Vec<i64>,
     event_shape: Vec<i64>,

@@ -12,7 +12,9 @@ use crate::shape::broadcast_shapes;
 /// there); the batch shape is the broadcast of the base's and the mask's.
 #[derive(Debug)]
 pub struct Masked {
+    /// The masked distribution, expanded to the broadcast batch shape.
     pub base: DistRef,
+    /// Boolean mask: `log_prob` is kept where true, `0` where false.
     pub mask: Tensor,
     batch_shape: Vec<i64>,
 }

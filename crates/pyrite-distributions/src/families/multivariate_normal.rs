@@ -12,6 +12,7 @@ use crate::shape::broadcast_shapes;
 /// `MultivariateNormal(loc, scale_tril)`, also built from a covariance or a precision matrix.
 #[derive(Debug)]
 pub struct MultivariateNormal {
+    /// Mean, `batch_shape ++ [d]`.
     pub loc: Tensor,
     /// Lower-triangular Cholesky factor of the covariance.
     pub scale_tril: Tensor,

@@ -12,8 +12,11 @@ use crate::error::Result;
 /// failures, each trial succeeding with probability `probs` (torch's convention).
 #[derive(Debug)]
 pub struct NegativeBinomial {
+    /// Number of failures that stops the trials (`> 0`; need not be an integer).
     pub total_count: Tensor,
+    /// Success probability of each trial.
     pub probs: Tensor,
+    /// Log-odds of success.
     pub logits: Tensor,
     batch_shape: Vec<i64>,
 }

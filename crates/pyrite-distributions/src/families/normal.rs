@@ -17,7 +17,9 @@ use crate::error::Result;
 /// ```
 #[derive(Debug)]
 pub struct Normal {
+    /// Mean.
     pub loc: Tensor,
+    /// Standard deviation (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

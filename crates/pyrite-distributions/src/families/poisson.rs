@@ -11,6 +11,7 @@ use crate::error::Result;
 /// `Poisson(rate)` on the nonnegative integers (values are floats, as in torch).
 #[derive(Debug)]
 pub struct Poisson {
+    /// Rate, the mean (`> 0`).
     pub rate: Tensor,
     batch_shape: Vec<i64>,
 }

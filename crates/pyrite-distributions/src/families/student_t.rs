@@ -11,8 +11,11 @@ use crate::error::Result;
 /// `StudentT(df, loc, scale)`.
 #[derive(Debug)]
 pub struct StudentT {
+    /// Degrees of freedom (`> 0`).
     pub df: Tensor,
+    /// Location.
     pub loc: Tensor,
+    /// Scale (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -16,7 +16,9 @@ use crate::transforms::{ComposeTransform, Transform, TransformRef};
 /// transform cache does), which keeps autoguides exact and cheap.
 #[derive(Debug)]
 pub struct TransformedDistribution {
+    /// The distribution of `X` (made `Independent` if the transforms need more event dims).
     pub base: DistRef,
+    /// The transforms, applied in order: `transforms[0]` first.
     pub transforms: Vec<TransformRef>,
     batch_shape: Vec<i64>,
     event_shape: Vec<i64>,

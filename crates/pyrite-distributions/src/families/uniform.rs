@@ -12,7 +12,9 @@ use crate::validation::validation_enabled;
 /// `Uniform(low, high)` on `[low, high)`.
 #[derive(Debug)]
 pub struct Uniform {
+    /// Lower bound (inclusive).
     pub low: Tensor,
+    /// Upper bound (exclusive).
     pub high: Tensor,
     batch_shape: Vec<i64>,
 }

@@ -120,8 +120,11 @@ impl Transform for SigmoidTransform {
 /// `y = loc + scale * x`, with `event_dim` rightmost dimensions forming one event.
 #[derive(Debug, Clone)]
 pub struct AffineTransform {
+    /// Shift.
     pub loc: Bound,
+    /// Multiplier (nonzero).
     pub scale: Bound,
+    /// Number of rightmost dimensions forming one event (summed in the log-Jacobian).
     pub event_dim: usize,
 }
 
@@ -184,7 +187,9 @@ impl Transform for AffineTransform {
 /// is summed over them.
 #[derive(Debug, Clone)]
 pub struct IndependentTransform {
+    /// The wrapped transform.
     pub base: TransformRef,
+    /// Number of extra rightmost dimensions moved into the event.
     pub reinterpreted: usize,
 }
 

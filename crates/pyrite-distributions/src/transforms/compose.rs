@@ -10,6 +10,7 @@ use crate::families::common::sum_rightmost;
 /// event dims of the chain at its position (torch's `ComposeTransform`).
 #[derive(Debug, Clone)]
 pub struct ComposeTransform {
+    /// The transforms, applied in order: `parts[0]` first.
     pub parts: Vec<TransformRef>,
     codomain: Option<Constraint>,
 }

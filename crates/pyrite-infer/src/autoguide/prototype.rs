@@ -10,8 +10,11 @@ use pyrite_core::runtime::{with_handler, Messenger};
 /// A latent site of the model, as found by the prototype run.
 #[derive(Debug)]
 pub struct LatentSite {
+    /// The site's name.
     pub name: String,
+    /// The support of the site's distribution.
     pub support: Constraint,
+    /// `biject_to(support)`: maps the guide's unconstrained value onto the support.
     pub transform: TransformRef,
     /// Full (not subsampled) shape of the constrained value: batch ++ event.
     pub shape: Vec<i64>,
@@ -30,17 +33,24 @@ pub struct LatentSite {
 /// A plate of the model: name, size, subsample size, dim.
 #[derive(Debug, Clone)]
 pub struct PlateInfo {
+    /// The plate's name.
     pub name: String,
+    /// Full size.
     pub size: i64,
+    /// Subsample size in the prototype run.
     pub subsample_size: i64,
+    /// The batch dimension it owns (negative, counted from the right).
     pub dim: i64,
 }
 
 /// The latent sites and plates of a model.
 #[derive(Debug)]
 pub struct Prototype {
+    /// The continuous latent sites, in execution order (enumerated sites are left out).
     pub sites: Vec<LatentSite>,
+    /// Every plate met, in order of first appearance.
     pub plates: Vec<PlateInfo>,
+    /// The deepest plate nesting: the number of batch dims plates use (`-min(dim)`).
     pub max_plate_nesting: usize,
 }
 

@@ -18,7 +18,9 @@ use super::{check_model_guide, collect_params, max_plate_nesting, Elbo, LossAndP
 /// with `vectorize_particles`, all at once in an extra outer plate.
 #[derive(Debug, Clone)]
 pub struct TraceElbo {
+    /// Number of particles (samples of the guide) averaged per estimate.
     pub num_particles: usize,
+    /// Draw all particles at once in an extra outer plate (the model and guide must broadcast), instead of one after another.
     pub vectorize_particles: bool,
     /// Plate dims used by the model; found on first use when `None`.
     pub max_plate_nesting: Option<usize>,
