@@ -4,27 +4,16 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::Instant;
 
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use pyrite::prelude::*;
-
-static FONT: Once = Once::new();
-
-/// Registers the embedded font under "sans-serif" (the same file `plots.rs` uses).
-fn register_font() {
-    FONT.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("assets/DejaVuSans.ttf"));
-    });
-}
 
 /// Draws `images` (`[n, side * side]` with values in `[0, 1]`, ink dark on white) in a grid of
 /// `cols` columns, each pixel a `pixel` x `pixel` square, with an optional caption under each
 /// image and a title on top. Writes a PNG at `path` and returns the path.
 pub fn image_grid(path: impl AsRef<Path>, title: &str, images: &Tensor, side: i64, cols: usize, pixel: u32, captions: &[String]) -> Result<PathBuf> {
-    register_font();
+    pyrite_examples::plots::register_font();
     let path = path.as_ref().to_path_buf();
     let n = images.size()[0] as usize;
     let values: Vec<f64> = Vec::try_from(images.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1])).unwrap_or_default();

@@ -34,7 +34,8 @@ pub const PALETTE: [RGBColor; 8] = [
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+/// Registers the embedded font (once); every figure calls it before drawing text.
+pub fn register_font() {
     FONT.call_once(|| {
         // The font is compiled in; parsing it cannot fail at run time unless the file is corrupt.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("assets/DejaVuSans.ttf"));

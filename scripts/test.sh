@@ -11,6 +11,8 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check
 cargo run --example gmm_iris -- --out target/ci-out/gmm --check
+cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check
+cargo run --example vae -- --out target/ci-out/vae --device cpu --check
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
 elif [ "${CI:-}" = "true" ]; then

@@ -43,7 +43,6 @@ pub fn assert_rel(what: &str, a: f64, b: f64, tol: f64) {
 /// in `MultivariateNormal`) cost milliseconds instead of microseconds.
 pub fn seeded<R>(s: u64, f: impl FnOnce() -> R) -> R {
     tch::set_num_threads(1);
-    let s = s + std::env::var("PYRITE_SEED_OFFSET").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1000;
     seed(s, || {
         set_rng_seed(s);
         with_param_store(&new_param_store(), f)

@@ -174,10 +174,11 @@ fn the_score_function_gradient_matches_the_analytic_gradient() {
 fn the_score_function_is_paired_with_each_plate_elements_own_cost() {
     seeded(14, || {
         // 50 independent Bernoulli latents in a plate, one observation each: the gradient of each
-        // element's logit depends only on its own datum. With the score of every element paired
-        // with the whole ELBO the noise grows with the plate's size; paired with its own cost
-        // (Pyro's plate-wise Rao-Blackwellisation) 4000 particles give every element's gradient
-        // to within about 0.02.
+        // element's logit depends only on its own datum. Paired with its own cost (Pyro's
+        // plate-wise Rao-Blackwellisation) each element's score term has sd at most 1.8 per
+        // particle, so 4000 particles give standard errors below 0.03; tolerance 0.15 (over 5
+        // standard errors, for 50 elements). Paired with the whole ELBO, the noise grows with the
+        // plate's size and the errors are in the hundreds.
         let n = 50;
         let xs = Tensor::linspace(-2.0, 2.0, n, (Kind::Double, Device::Cpu));
         let model = || -> Result<()> {
@@ -200,7 +201,7 @@ fn the_score_function_is_paired_with_each_plate_elements_own_cost() {
         for (i, x) in to_vec(&xs).into_iter().enumerate() {
             let post_logit = logit(PRIOR) - 0.5 * (x - 1.0).powi(2) + 0.5 * (x + 1.0).powi(2);
             let want = -0.25 * (post_logit - 0.0);
-            assert_near(&format!("gradient of element {i}"), g[i], want, 0.1);
+            assert_near(&format!("gradient of element {i}"), g[i], want, 0.15);
         }
     });
 }

@@ -23,12 +23,40 @@ pub fn sample(name: &str, dist: impl IntoDist) -> Result<Tensor> {
 }
 
 /// An observed sample site: `obs` is data scored under `dist` (`pyro.sample(name, dist, obs=obs)`).
+/// Returns the data.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let y = tch::Tensor::from_slice(&[0.5f32, -0.2]);
+/// let tr = get_trace(|| plate("data", 2, |_| observe("y", Normal::new(0.0, 1.0)?, &y)))?;
+/// let site = tr.site("y").unwrap();
+/// assert!(site.is_observed);
+/// assert!(site.value.equal(&y));
+/// # Ok::<(), PyriteError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PyriteError::Shape`] if `obs` does not fit the distribution's shape (with its plates);
+/// [`PyriteError::NonFinite`] if it holds NaN or infinity (while validation is on).
 pub fn observe(name: &str, dist: impl IntoDist, obs: &Tensor) -> Result<Tensor> {
     SampleSite::new(name, dist).obs(Some(obs)).run()
 }
 
 /// `pyro.sample(name, dist, obs=obs)` with an optional observation: `None` makes the site latent,
 /// as the rugged tutorial's `obs=log_gdp` does when the model is used for prediction.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use tch::Tensor;
+/// let model = |y: Option<&Tensor>| -> Result<Tensor> { sample_obs("y", Normal::new(0.0, 1.0)?, y) };
+/// let y = Tensor::from(0.5f32);
+/// assert!(get_trace(|| model(Some(&y)))?.site("y").unwrap().is_observed);
+/// assert!(get_trace(|| model(None))?.site("y").unwrap().is_latent());
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn sample_obs(name: &str, dist: impl IntoDist, obs: Option<&Tensor>) -> Result<Tensor> {
     SampleSite::new(name, dist).obs(obs).run()
 }
@@ -108,7 +136,24 @@ pub fn param(name: &str, init: impl Into<ParamInit>, constraint: Constraint) -> 
 }
 
 /// Records a value computed from other sites, so traces and `Predictive` report it
-/// (`pyro.deterministic`); it adds nothing to the log-density.
+/// (`pyro.deterministic`); it adds nothing to the log-density. `event_dim` is the number of
+/// rightmost dimensions of `value` that form one event.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let tr = get_trace(|| -> Result<()> {
+///     let x = sample("x", Normal::new(0.0, 1.0)?)?;
+///     deterministic("x2", &(&x * 2.0), 0)?;
+///     Ok(())
+/// })?;
+/// let (x, x2) = (tr.site("x").unwrap(), tr.site("x2").unwrap());
+/// assert!(x2.value.equal(&(&x.value * 2.0)));
+/// // Recorded, but not scored.
+/// assert!(!x2.is_scored());
+/// assert!(tr.log_prob_sum()?.equal(&x.log_prob()?));
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn deterministic(name: &str, value: &Tensor, event_dim: usize) -> Result<Tensor> {
     let dist = Delta::new(value.detach(), event_dim).map_err(|e| PyriteError::at_site(name, e))?;
     let dist = dist.mask(&Tensor::from(false)).map_err(|e| PyriteError::at_site(name, e))?;
@@ -122,6 +167,13 @@ pub fn deterministic(name: &str, value: &Tensor, event_dim: usize) -> Result<Ten
 }
 
 /// Adds `log_factor` to the model's log-density (`pyro.factor`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// let tr = get_trace(|| factor("penalty", &tch::Tensor::from(-1.5f32)))?;
+/// assert_eq!(tr.log_prob_sum()?.double_value(&[]), -1.5);
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn factor(name: &str, log_factor: &Tensor) -> Result<()> {
     let unit = Unit::new(log_factor);
     let mut msg = Message::new(name, SiteKind::Sample);
@@ -136,6 +188,21 @@ pub fn factor(name: &str, log_factor: &Tensor) -> Result<()> {
 /// Registers the variables of a tch `VarStore` (the parameters of an `nn` module) in the param
 /// store as `"{name}$$${variable}"`, sharing their storage: optimizer updates change the module
 /// (`pyro.module`). Each variable also passes through the handler stack as a param site.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use tch::nn;
+/// let vs = nn::VarStore::new(tch::Device::Cpu);
+/// let _fc = nn::linear(vs.root() / "fc", 3, 2, Default::default());
+/// let store = new_param_store();
+/// with_param_store(&store, || module("net", &vs))?;
+/// assert_eq!(store.lock().unwrap().names(), vec!["net$$$fc.bias", "net$$$fc.weight"]);
+/// # Ok::<(), PyriteError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PyriteError::Param`] if the store already holds one of the names with another shape.
 pub fn module(name: &str, vs: &tch::nn::VarStore) -> Result<()> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));

@@ -15,6 +15,26 @@ use crate::primitives::sample;
 ///
 /// The prior should make the whole weight one event (`.to_event(w.dim())`), so that the sites
 /// have no batch dimensions and broadcast under outer plates (`Predictive`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use tch::{nn, Tensor};
+/// let vs = nn::VarStore::new(tch::Device::Cpu);
+/// let _fc = nn::linear(vs.root() / "fc", 3, 2, Default::default());
+/// let x = Tensor::ones([4, 3], (tch::Kind::Float, tch::Device::Cpu));
+/// let tr = get_trace(|| -> Result<()> {
+///     let prior = |_: &str, w: &Tensor| -> Result<DistRef> {
+///         Ok(Normal::new(w.zeros_like(), 1.0)?.to_event(w.dim())?.into_dist())
+///     };
+///     let sampled = random_module("bnn", &vs, prior)?;
+///     let y = linear_from(&sampled, "fc", &x)?;
+///     assert_eq!(y.size(), vec![4, 2]);
+///     Ok(())
+/// })?;
+/// assert_eq!(tr.names(), vec!["bnn.fc.bias", "bnn.fc.weight"]);
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn random_module(
     name: &str,
     vs: &tch::nn::VarStore,

@@ -52,6 +52,28 @@ impl Messenger for EnumMessenger {
 /// Runs `f` with each discrete site marked for parallel enumeration taking all its values at
 /// once, in a new dimension: the first such site at `first_available_dim` (e.g. `-2` when the
 /// model has one plate), the next one to its left, and so on (`poutine.enum`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use tch::Tensor;
+/// let probs = Tensor::from_slice(&[0.3f32, 0.7]);
+/// let locs = Tensor::from_slice(&[-1.0f32, 1.0]);
+/// let data = Tensor::from_slice(&[0.9f32, 1.1, 1.3]);
+/// let model = || -> Result<()> {
+///     let z = SampleSite::new("z", Categorical::new(&probs)?).enumerate().run()?;
+///     plate("data", 3, |_| observe("x", Normal::new(locs.index(&[Some(&z)]), 1.0)?, &data))?;
+///     Ok(())
+/// };
+/// // The plate uses dim -1, so enumeration starts at dim -2.
+/// let tr = get_trace(|| enumerate(-2, model))?;
+/// let z = tr.site("z").unwrap();
+/// assert_eq!(z.value.size(), vec![2, 1]);
+/// assert_eq!(z.infer.enumerate_dim, Some(-2));
+/// // One row of log-densities per value of `z`.
+/// assert_eq!(tr.site("x").unwrap().log_prob()?.size(), vec![2, 3]);
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn enumerate<R>(first_available_dim: i64, f: impl FnOnce() -> R) -> R {
     with_handler(EnumMessenger { first_available_dim, next_dim: first_available_dim }, f).0
 }
@@ -75,6 +97,23 @@ impl Messenger for ConfigEnumerateMessenger {
 }
 
 /// Marks every discrete latent site inside `f` for parallel enumeration (`config_enumerate`).
+/// Handlers see a message innermost first, so `config_enumerate` goes inside `enumerate`.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let model = || -> Result<()> {
+///     sample("z", Bernoulli::new(0.3)?)?;
+///     sample("x", Normal::new(0.0, 1.0)?)?;
+///     Ok(())
+/// };
+/// let tr = get_trace(|| enumerate(-1, || config_enumerate(model)))?;
+/// let (z, x) = (tr.site("z").unwrap(), tr.site("x").unwrap());
+/// assert_eq!(z.infer.enumerate, Some(Enumerate::Parallel));
+/// assert_eq!(z.value.size(), vec![2]); // both values of the Bernoulli
+/// assert_eq!(x.infer.enumerate, None); // continuous: left alone
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn config_enumerate<R>(f: impl FnOnce() -> R) -> R {
     with_handler(ConfigEnumerateMessenger, f).0
 }

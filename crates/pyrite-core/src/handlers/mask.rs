@@ -26,6 +26,23 @@ impl Messenger for MaskMessenger {
 }
 
 /// Runs `f` with every sample site's log-density masked by the boolean `mask` (`poutine.mask`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let x = tch::Tensor::from_slice(&[0.0f32, 100.0]);
+/// let keep = tch::Tensor::from_slice(&[true, false]);
+/// let tr = get_trace(|| mask(&keep, || plate("data", 2, |_| observe("x", Normal::new(0.0, 1.0)?, &x))))?;
+/// // The outlier's log-density is zeroed.
+/// let lp = tr.site("x").unwrap().log_prob()?;
+/// assert_eq!(lp.double_value(&[1]), 0.0);
+/// assert!(lp.double_value(&[0]) < 0.0);
+/// # Ok::<(), PyriteError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PyriteError::InvalidInput`] if `mask` is not a bool tensor; otherwise `f`'s errors.
 pub fn mask<R>(mask: &Tensor, f: impl FnOnce() -> Result<R>) -> Result<R> {
     if mask.kind() != Kind::Bool {
         return Err(PyriteError::InvalidInput { what: "mask".into(), problem: format!("must be a bool tensor, got {:?}", mask.kind()) });

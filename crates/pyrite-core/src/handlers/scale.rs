@@ -21,6 +21,21 @@ impl Messenger for ScaleMessenger {
 }
 
 /// Runs `f` with every sample site's log-density multiplied by `factor > 0` (`poutine.scale`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let x = tch::Tensor::from(0.5f32);
+/// let tr = get_trace(|| scale(10.0, || observe("x", Normal::new(0.0, 1.0)?, &x)))?;
+/// let site = tr.site("x").unwrap();
+/// assert_eq!(site.scale, 10.0);
+/// assert!(tr.log_prob_sum()?.allclose(&(site.log_prob()? * 10.0), 1e-6, 1e-6, false));
+/// # Ok::<(), PyriteError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PyriteError::InvalidInput`] if `factor` is not positive and finite; otherwise `f`'s errors.
 pub fn scale<R>(factor: f64, f: impl FnOnce() -> Result<R>) -> Result<R> {
     if !(factor > 0.0 && factor.is_finite()) {
         return Err(PyriteError::InvalidInput { what: "scale".into(), problem: format!("factor must be positive and finite, got {factor}") });

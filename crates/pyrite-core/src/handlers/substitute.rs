@@ -27,6 +27,22 @@ impl Messenger for SubstituteMessenger {
 
 /// Runs `f` with the named latent sample sites and params set to the given values, which stay
 /// latent (unlike `condition`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let model = || -> Result<tch::Tensor> {
+///     let loc = param("loc", 0.0, Constraint::Real)?;
+///     sample("x", Normal::new(&loc, 1.0)?)
+/// };
+/// let v = tch::Tensor::from(2.0f32);
+/// let tr = get_trace(|| substitute(values(&[("loc", &v), ("x", &v)]), model))?;
+/// assert_eq!(tr.site("loc").unwrap().value.double_value(&[]), 2.0);
+/// let x = tr.site("x").unwrap();
+/// assert_eq!(x.value.double_value(&[]), 2.0);
+/// assert!(x.is_latent());
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub fn substitute<R>(data: SiteValues, f: impl FnOnce() -> R) -> R {
     with_handler(SubstituteMessenger { data }, f).0
 }
