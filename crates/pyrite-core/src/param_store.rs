@@ -173,12 +173,37 @@ impl ParamStore {
     }
 
     /// Saves to `path` atomically (written beside it, then renamed), so a crash mid-save leaves
-    /// the old file.
+    /// the old file. Values are written exactly: [`load`](Self::load) restores them bit for bit.
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// let store = new_param_store();
+    /// with_param_store(&store, || param("scale", 2.0, Constraint::Positive))?;
+    /// let path = std::env::temp_dir().join(format!("pyrite-doc-params-{}.json", std::process::id()));
+    /// store.lock().unwrap().save(&path)?;
+    ///
+    /// let mut restored = ParamStore::default();
+    /// restored.load(&path)?;
+    /// assert_eq!(restored.names(), vec!["scale"]);
+    /// assert!(restored.get("scale")?.equal(&store.lock().unwrap().get("scale")?));
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Io`] if the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         write_json_atomic(path.as_ref(), &self.to_json())
     }
 
-    /// Loads from a file written by `save`.
+    /// Replaces the store's content with a file written by [`save`](Self::save) (see there).
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Io`] if the file cannot be read or is not a saved param store; the store is
+    /// left unchanged then.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let v = read_json(path.as_ref())?;
         self.load_json(&v)

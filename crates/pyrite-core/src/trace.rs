@@ -159,6 +159,26 @@ impl Trace {
     }
 
     /// `sum over sample sites of sum(scale * mask * log_prob)`: the joint log-density.
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// let x = tch::Tensor::from_slice(&[0.5f32, 1.5]);
+    /// let tr = get_trace(|| -> Result<()> {
+    ///     let mu = sample("mu", Normal::new(0.0, 1.0)?)?;
+    ///     plate("data", 2, |_| observe("x", Normal::new(&mu, 1.0)?, &x))?;
+    ///     Ok(())
+    /// })?;
+    /// let mu = &tr.site("mu").unwrap().value;
+    /// let expected = Normal::new(0.0, 1.0)?.log_prob(mu)? + Normal::new(mu, 1.0)?.log_prob(&x)?.sum(tch::Kind::Float);
+    /// assert!(tr.log_prob_sum()?.allclose(&expected, 1e-5, 1e-6, false));
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A site's log-density failed: [`PyriteError::Distribution`] naming the site (a value
+    /// outside the support, for example).
     pub fn log_prob_sum(&self) -> Result<Tensor> {
         let mut total: Option<Tensor> = None;
         for s in self.sample_sites() {
@@ -184,7 +204,32 @@ impl Trace {
     }
 
     /// A table of each site's distribution and value shapes, split into batch | event, as Pyro's
-    /// `trace.format_shapes()`; useful to debug broadcasting.
+    /// `trace.format_shapes()`; useful to debug broadcasting. Log-probability shapes appear once
+    /// computed ([`compute_log_prob`](Self::compute_log_prob)).
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// let tr = get_trace(|| -> Result<()> {
+    ///     let p = sample("p", Dirichlet::new(tch::Tensor::ones([3], (tch::Kind::Float, tch::Device::Cpu)))?)?;
+    ///     plate("data", 5, |_| sample("x", Categorical::new(&p)?))?;
+    ///     Ok(())
+    /// })?;
+    /// tr.compute_log_prob()?;
+    /// assert_eq!(tr.format_shapes(), "\
+    /// Trace Shapes:
+    ///  Param Sites:
+    /// Sample Sites:
+    ///             p dist       | 3
+    ///               value      | 3
+    ///               log_prob   |
+    ///          data plate    5 |
+    ///             x dist     5 |
+    ///               value    5 |
+    ///               log_prob 5 |
+    /// ");
+    /// # Ok::<(), PyriteError>(())
+    /// ```
     pub fn format_shapes(&self) -> String {
         let mut rows: Vec<(String, String, String, String)> = Vec::new();
         let dims = |s: &[i64]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ");

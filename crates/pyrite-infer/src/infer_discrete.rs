@@ -10,6 +10,33 @@ use crate::contract::{backtrack, contract, model_factors, Reduce};
 /// posterior sample at `temperature == 1` (forward filtering, backward sampling). Returns the
 /// trace of that run. Compose with `replay` to condition on a fitted guide, as the GMM tutorial
 /// does: `infer_discrete(&|| replay(&guide_tr, || model(&data)), -2, 0.0)`.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_infer::prelude::*;
+/// use tch::Tensor;
+/// let data = Tensor::from_slice(&[-1.1f32, 0.9, 1.2]);
+/// let locs = Tensor::from_slice(&[-1.0f32, 1.0]);
+/// let model = || -> Result<()> {
+///     plate("data", 3, |_| {
+///         let z = SampleSite::new("z", Categorical::new(Tensor::from_slice(&[0.5f32, 0.5]))?).enumerate().run()?;
+///         observe("x", Normal::new(locs.index(&[Some(&z)]), 0.5)?, &data)
+///     })?;
+///     Ok(())
+/// };
+/// // The MAP assignment; the plate uses dim -1, so enumeration starts at dim -2.
+/// let tr = infer_discrete(&model, -2, 0.0)?;
+/// let z = &tr.site("z").unwrap().value;
+/// assert!(z.reshape([-1]).equal(&Tensor::from_slice(&[0i64, 1, 1])));
+/// # Ok::<(), PyriteError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PyriteError::InvalidInput`] for a temperature other than 0 or 1;
+/// [`PyriteError::Enumerate`] if a marked site cannot be enumerated (continuous, or its
+/// dimension would collide with a plate's); the model's errors.
 pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, temperature: f64) -> Result<Trace> {
     if !(temperature == 0.0 || temperature == 1.0) {
         return Err(PyriteError::InvalidInput { what: "temperature".into(), problem: format!("must be 0 or 1, got {temperature}") });

@@ -88,6 +88,34 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
     }
 
     /// Draws the samples: site name → tensor of shape `[num_samples, ...]`.
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// use pyrite_infer::prelude::*;
+    /// use tch::Tensor;
+    /// // `obs` is observed when data is given, sampled when not.
+    /// let model = |y: &Option<Tensor>| -> Result<()> {
+    ///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    ///     plate("data", 3, |_| sample_obs("obs", Normal::new(&mu, 1.0)?, y.as_ref()))?;
+    ///     Ok(())
+    /// };
+    /// let data = Some(Tensor::from_slice(&[1.0f32, 2.0, 3.0]));
+    /// let guide = AutoNormal::new(&model, &data)?;
+    /// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new());
+    /// for _ in 0..30 {
+    ///     svi.step(&data)?;
+    /// }
+    /// // The posterior predictive: 100 draws of `mu` and of new data.
+    /// let samples = Predictive::new(&model, &guide, 100).call(&None)?;
+    /// assert_eq!(samples["mu"].size(), vec![100]);
+    /// assert_eq!(samples["obs"].size(), vec![100, 3]);
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The model's or guide's errors, a panic inside them as [`PyriteError::Model`].
     pub fn call(&self, args: &A) -> Result<IndexMap<String, Tensor>> {
         pyrite_core::runtime::catch_panics(|| self.call_inner(args))
     }
@@ -154,6 +182,15 @@ pub struct SiteSummary {
 }
 
 /// Summaries of each site of `samples` (as `Predictive::call` returns them).
+///
+/// ```
+/// use pyrite_infer::prelude::*;
+/// use tch::{Device, Kind, Tensor};
+/// let samples: Samples = [("x".to_string(), Tensor::arange(101, (Kind::Float, Device::Cpu)))].into_iter().collect();
+/// let s = &summary(&samples)["x"];
+/// assert_eq!(s.mean.double_value(&[]), 50.0);
+/// assert_eq!((s.q05.double_value(&[]), s.q95.double_value(&[])), (5.0, 95.0));
+/// ```
 pub fn summary(samples: &IndexMap<String, Tensor>) -> IndexMap<String, SiteSummary> {
     samples
         .iter()

@@ -72,6 +72,41 @@ impl<'a, A: ?Sized> Svi<'a, A> {
 
     /// One gradient step; returns the loss. On any error (a model error, a non-finite loss or
     /// gradient) the params are left as they were and params created during the step are removed.
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// use pyrite_infer::prelude::*;
+    /// use tch::Tensor;
+    /// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    /// let model = |x: &Tensor| -> Result<()> {
+    ///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    ///     plate("data", 3, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+    ///     Ok(())
+    /// };
+    /// let guide = |_: &Tensor| -> Result<()> {
+    ///     let loc = param("loc", 0.0, Constraint::Real)?;
+    ///     let scale = param("scale", 1.0, Constraint::Positive)?;
+    ///     sample("mu", Normal::new(&loc, &scale)?)?;
+    ///     Ok(())
+    /// };
+    /// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new());
+    /// for _ in 0..50 {
+    ///     let loss = svi.step(&data)?;
+    ///     assert!(loss.is_finite());
+    /// }
+    /// // `loc` moved from 0 towards the posterior mean (about 2).
+    /// let loc = get_param_store().lock().unwrap().get("loc")?;
+    /// assert!(loc.double_value(&[]) > 1.0);
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The model's or guide's errors; [`PyriteError::MissingGuideSite`] or
+    /// [`PyriteError::GuideMismatch`] if the guide does not fit the model;
+    /// [`PyriteError::NonFinite`] if the loss or a gradient is not finite; [`PyriteError::Model`]
+    /// for a panic inside the model or guide (libtorch refusing shapes, for example).
     pub fn step(&mut self, args: &A) -> Result<f64> {
         let store = get_param_store();
         let before = lock(&store).len();
@@ -108,6 +143,32 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     }
 
     /// The loss without updating anything (`svi.evaluate_loss`).
+    ///
+    /// ```
+    /// # use pyrite_core::prelude::*;
+    /// # use pyrite_distributions::prelude::*;
+    /// # use pyrite_infer::prelude::*;
+    /// # use tch::Tensor;
+    /// # let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    /// # let model = |x: &Tensor| -> Result<()> {
+    /// #     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    /// #     plate("data", 3, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+    /// #     Ok(())
+    /// # };
+    /// # let guide = |_: &Tensor| -> Result<()> {
+    /// #     let loc = param("loc", 0.0, Constraint::Real)?;
+    /// #     let scale = param("scale", 1.0, Constraint::Positive)?;
+    /// #     sample("mu", Normal::new(&loc, &scale)?)?;
+    /// #     Ok(())
+    /// # };
+    /// let svi = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new());
+    /// // The same guide draw gives the same loss: nothing was updated in between.
+    /// let a = seed(0, || svi.evaluate_loss(&data))?;
+    /// let b = seed(0, || svi.evaluate_loss(&data))?;
+    /// assert_eq!(a, b);
+    /// assert_eq!(svi.optim.steps(), 0);
+    /// # Ok::<(), PyriteError>(())
+    /// ```
     pub fn evaluate_loss(&self, args: &A) -> Result<f64> {
         let model = || (self.model)(args);
         let guide = || (self.guide)(args);

@@ -11,6 +11,16 @@ use crate::shape::{broadcast_shapes, concat};
 
 /// `Categorical(probs)` or `Categorical::from_logits(logits)`: the last dimension indexes the
 /// categories; samples are `i64` indices.
+///
+/// ```
+/// use pyrite_distributions::prelude::*;
+/// let d = Categorical::new(tch::Tensor::from_slice(&[0.2f32, 0.3, 0.5]))?;
+/// assert_eq!(d.num_categories(), 3);
+/// let x = d.sample(&[100])?;
+/// assert_eq!((x.size(), x.kind()), (vec![100], tch::Kind::Int64));
+/// assert!((d.log_prob(&tch::Tensor::from(2i64))?.double_value(&[]) - 0.5f64.ln()).abs() < 1e-6);
+/// # Ok::<(), DistError>(())
+/// ```
 #[derive(Debug)]
 pub struct Categorical {
     /// Normalised probabilities, `batch_shape ++ [K]`.
@@ -116,6 +126,22 @@ impl Distribution for Categorical {
         let p_log_p = self.logits.clamp_min(min) * &self.probs;
         Ok(-p_log_p.sum_dim_intlist(-1, false, p_log_p.kind()))
     }
+    /// The values `0..K` in a new leftmost dimension, followed by a size-1 dimension per batch
+    /// dimension (or the batch shape itself with `expand`), as torch's `enumerate_support`.
+    ///
+    /// ```
+    /// use pyrite_distributions::prelude::*;
+    /// // A batch of two categoricals over three values.
+    /// let probs = tch::Tensor::from_slice(&[0.2f32, 0.3, 0.5, 0.6, 0.2, 0.2]).reshape([2, 3]);
+    /// let d = Categorical::new(&probs)?;
+    /// let values = d.enumerate_support(false)?;
+    /// assert_eq!(values.size(), vec![3, 1]);
+    /// assert!(values.reshape([-1]).equal(&tch::Tensor::from_slice(&[0i64, 1, 2])));
+    /// assert_eq!(d.enumerate_support(true)?.size(), vec![3, 2]);
+    /// // Scoring every value at once, one row per value.
+    /// assert_eq!(d.log_prob(&values)?.size(), vec![3, 2]);
+    /// # Ok::<(), DistError>(())
+    /// ```
     fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
         Ok(enumerate_range(self.num_categories(), &self.batch_shape, expand, (Kind::Int64, self.probs.device())))
     }

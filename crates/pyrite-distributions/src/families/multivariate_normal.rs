@@ -10,6 +10,20 @@ use crate::error::{DistError, Result};
 use crate::shape::broadcast_shapes;
 
 /// `MultivariateNormal(loc, scale_tril)`, also built from a covariance or a precision matrix.
+///
+/// ```
+/// use pyrite_distributions::prelude::*;
+/// use tch::Tensor;
+/// let loc = Tensor::from_slice(&[0.0f64, 1.0]);
+/// let cov = Tensor::from_slice(&[2.0f64, 0.5, 0.5, 1.0]).reshape([2, 2]);
+/// let d = MultivariateNormal::from_covariance(&loc, &cov)?;
+/// assert_eq!((d.batch_shape(), d.event_shape()), (&[] as &[i64], &[2i64] as &[i64]));
+/// assert!(d.covariance().allclose(&cov, 1e-12, 1e-12, false));
+/// let x = d.rsample(&[1000])?;
+/// assert_eq!(x.size(), vec![1000, 2]);
+/// assert_eq!(d.log_prob(&x)?.size(), vec![1000]); // one density per vector
+/// # Ok::<(), DistError>(())
+/// ```
 #[derive(Debug)]
 pub struct MultivariateNormal {
     /// Mean, `batch_shape ++ [d]`.

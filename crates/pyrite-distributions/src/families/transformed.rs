@@ -14,6 +14,17 @@ use crate::transforms::{ComposeTransform, Transform, TransformRef};
 /// `Y = f_n(...f_1(X))` for `X ~ base`. `log_prob(y)` inverts the transforms, except for the value
 /// most recently drawn by `rsample`/`sample`, whose intermediate values are cached (as torch's
 /// transform cache does), which keeps autoguides exact and cheap.
+///
+/// ```
+/// use pyrite_distributions::prelude::*;
+/// // exp(X) for X ~ Normal(0, 1) is LogNormal(0, 1).
+/// let d = TransformedDistribution::new(Normal::new(0.0, 1.0)?, vec![biject_to(&Constraint::Positive)?])?;
+/// assert_eq!(d.support(), Constraint::Positive);
+/// let y = tch::Tensor::from_slice(&[0.5f32, 2.0]);
+/// let expected = LogNormal::new(0.0, 1.0)?.log_prob(&y)?;
+/// assert!(d.log_prob(&y)?.allclose(&expected, 1e-5, 1e-6, false));
+/// # Ok::<(), DistError>(())
+/// ```
 #[derive(Debug)]
 pub struct TransformedDistribution {
     /// The distribution of `X` (made `Independent` if the transforms need more event dims).

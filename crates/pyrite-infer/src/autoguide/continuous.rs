@@ -46,6 +46,36 @@ pub type AutoLowRankMultivariateNormal = AutoContinuous;
 
 impl AutoContinuous {
     /// A full-rank multivariate normal guide (`AutoMultivariateNormal`), `init_to_median`.
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// use pyrite_infer::prelude::*;
+    /// use tch::Tensor;
+    /// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    /// let model = |x: &Tensor| -> Result<()> {
+    ///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    ///     let sigma = sample("sigma", LogNormal::new(0.0, 1.0)?)?;
+    ///     plate("data", 3, |_| observe("obs", Normal::new(&mu, &sigma)?, x))?;
+    ///     Ok(())
+    /// };
+    /// let guide = AutoMultivariateNormal::multivariate_normal(&model, &data)?;
+    /// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+    /// for _ in 0..20 {
+    ///     svi.step(&data)?;
+    /// }
+    /// // One Gaussian over the unconstrained (mu, log sigma), with a full covariance.
+    /// assert_eq!(guide.covariance()?.size(), vec![2, 2]);
+    /// let draws = guide.sample_posterior(100)?;
+    /// assert_eq!(draws["sigma"].size(), vec![100]);
+    /// assert!(draws["sigma"].min().double_value(&[]) > 0.0);
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The model's errors in the prototype run; [`PyriteError::Enumerate`] for a discrete latent
+    /// site not marked for enumeration; [`PyriteError::Plate`] for a subsampled plate.
     pub fn multivariate_normal<A: ?Sized, R>(model: &impl Fn(&A) -> Result<R>, args: &A) -> Result<Self> {
         Self::build(model, args, Posterior::MultivariateNormal, InitStrategy::Median, 0.1)
     }
@@ -133,7 +163,7 @@ impl AutoContinuous {
         for site in &self.proto.sites {
             let n: i64 = site.unconstrained_shape.iter().product();
             let mut batch = prefix.to_vec();
-            batch.extend(std::iter::repeat(1).take(site.unconstrained_event_dim));
+            batch.extend(std::iter::repeat_n(1, site.unconstrained_event_dim));
             let shape = broadcast_shapes(&[&site.unconstrained_shape, &batch]).ok_or_else(|| PyriteError::Shape {
                 site: site.name.clone(),
                 detail: format!("the guide's batch shape {prefix:?} does not broadcast with the site's shape {:?}", site.unconstrained_shape),

@@ -11,6 +11,28 @@ use crate::svi::Guide;
 
 /// Pyro's `AutoDelta`: each latent site is a `Delta` at a param `AutoDelta.{site}` kept in the
 /// site's support; fitting it with an ELBO gives the MAP estimate.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_infer::prelude::*;
+/// use tch::Tensor;
+/// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+/// let model = |x: &Tensor| -> Result<()> {
+///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+///     plate("data", 3, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+///     Ok(())
+/// };
+/// let guide = AutoDelta::new(&model, &data)?;
+/// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.2), TraceElbo::new());
+/// for _ in 0..50 {
+///     svi.step(&data)?;
+/// }
+/// // The MAP of `mu` is close to the data mean.
+/// let map = guide.median()?;
+/// assert!((map["mu"].double_value(&[]) - 2.0).abs() < 0.3);
+/// # Ok::<(), PyriteError>(())
+/// ```
 pub struct AutoDelta {
     proto: Prototype,
     names: Vec<String>,

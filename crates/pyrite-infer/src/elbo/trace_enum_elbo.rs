@@ -13,6 +13,39 @@ use crate::contract::{contract, model_factors, Reduce};
 /// exactly by tensor variable elimination (through plates, for several sites, and for sites that
 /// depend on one another); the remaining latent sites come from the guide as in `TraceElbo`,
 /// with score-function terms for guide sites without `rsample`.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_infer::prelude::*;
+/// use tch::{Kind, Tensor};
+/// // A two-component mixture with learnable weights; the assignments are summed out.
+/// let data = Tensor::from_slice(&[-1.1f32, 0.9, 1.2]);
+/// let locs = Tensor::from_slice(&[-1.0f32, 1.0]);
+/// let model = |x: &Tensor| -> Result<()> {
+///     let w = param("weights", Tensor::from_slice(&[0.5f32, 0.5]), Constraint::Simplex)?;
+///     plate("data", 3, |_| {
+///         let z = SampleSite::new("z", Categorical::new(&w)?).enumerate().run()?;
+///         observe("x", Normal::new(locs.index(&[Some(&z)]), 1.0)?, x)
+///     })?;
+///     Ok(())
+/// };
+/// let guide = |_: &Tensor| -> Result<()> { Ok(()) };
+/// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::with_max_plate_nesting(1));
+///
+/// // With no latent site left to the guide, the loss is exactly -log p(x).
+/// let lp = Normal::new(locs.unsqueeze(-1), 1.0)?.log_prob(&data)? + 0.5f64.ln();
+/// let minus_log_evidence = -lp.logsumexp([0], false).sum(Kind::Float).double_value(&[]);
+/// assert!((svi.evaluate_loss(&data)? - minus_log_evidence).abs() < 1e-4);
+///
+/// for _ in 0..50 {
+///     svi.step(&data)?;
+/// }
+/// // Two of the three points lie near +1.
+/// let w = get_param_store().lock().unwrap().get("weights")?;
+/// assert!(w.double_value(&[1]) > 0.5);
+/// # Ok::<(), PyriteError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct TraceEnumElbo {
     /// Plate dims used by the model; found on first use when `None`.
