@@ -48,7 +48,7 @@ pub struct PlateInfo {
 pub struct Prototype {
     /// The continuous latent sites, in execution order (enumerated sites are left out).
     pub sites: Vec<LatentSite>,
-    /// Every plate met, in order of first appearance.
+    /// The plates that hold latent sites, in order of first appearance.
     pub plates: Vec<PlateInfo>,
     /// The deepest plate nesting: the number of batch dims plates use (`-min(dim)`).
     pub max_plate_nesting: usize,
@@ -99,14 +99,18 @@ impl Prototype {
         let mut sites = Vec::new();
         let mut nesting = 0usize;
         for s in tr.nodes.values() {
-            for f in s.plates.iter().rev() {
+            for f in &s.plates {
                 nesting = nesting.max((-f.dim) as usize);
-                if !plates.iter().any(|p| p.name.as_str() == &*f.name) {
-                    plates.push(PlateInfo { name: f.name.to_string(), size: f.size, subsample_size: f.subsample_size, dim: f.dim });
-                }
             }
             if !s.is_latent() || s.infer.enumerate.is_some() {
                 continue;
+            }
+            // Only plates holding latent sites belong to the guide: a plate of observations
+            // alone keeps the subsample the model chooses.
+            for f in s.plates.iter().rev() {
+                if !plates.iter().any(|p| p.name.as_str() == &*f.name) {
+                    plates.push(PlateInfo { name: f.name.to_string(), size: f.size, subsample_size: f.subsample_size, dim: f.dim });
+                }
             }
             let dist = s.dist.as_ref().unwrap();
             let support = dist.support();
