@@ -279,3 +279,18 @@ fn autocontinuous_guides_refuse_subsampling() {
         assert!(matches!(err, PyriteError::Plate { ref plate, .. } if plate == "data"), "{err}");
     });
 }
+
+#[test]
+fn point_mass_and_joint_guides_train_with_vectorised_particles() {
+    seeded(50, || {
+        // The plate nesting is found from a run without random draws: the guides' Delta sites
+        // must keep their own (constrained) values there, or `s = 0` breaks the model's Normal.
+        let x = data();
+        let delta = AutoDelta::new(&model, &x).unwrap();
+        let losses = fit(&model, &delta, &x, 5, 0.01, 1.0, 8);
+        assert!(losses.iter().all(|l| l.is_finite()));
+        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        let losses = fit(&model, &mvn, &x, 5, 0.01, 1.0, 8);
+        assert!(losses.iter().all(|l| l.is_finite()));
+    });
+}

@@ -109,14 +109,37 @@ pub trait IntoParam {
     fn into_param(self) -> Tensor;
 }
 
+thread_local! {
+    /// 0-dim tensors for the numbers models use as constant parameters (`Normal::new(0.0, 10.0)`
+    /// on every step): created once per thread instead of once per call. They are never
+    /// modified in place.
+    static CONSTANTS: std::cell::RefCell<Vec<(u32, Tensor)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A shared 0-dim `f32` tensor holding `x` (cached per thread, up to 64 distinct values).
+fn constant(x: f32) -> Tensor {
+    let bits = x.to_bits();
+    CONSTANTS.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((_, t)) = c.iter().find(|(b, _)| *b == bits) {
+            return t.shallow_clone();
+        }
+        let t = Tensor::from(x);
+        if c.len() < 64 {
+            c.push((bits, t.shallow_clone()));
+        }
+        t
+    })
+}
+
 impl IntoParam for f64 {
     fn into_param(self) -> Tensor {
-        Tensor::from(self as f32)
+        constant(self as f32)
     }
 }
 impl IntoParam for f32 {
     fn into_param(self) -> Tensor {
-        Tensor::from(self)
+        constant(self)
     }
 }
 impl IntoParam for i64 {

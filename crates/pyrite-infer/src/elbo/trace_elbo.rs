@@ -82,8 +82,9 @@ impl TraceElbo {
 }
 
 /// Supplies every latent sample site and plate subsample without drawing random numbers:
-/// continuous sites take `biject_to(support)(0)` (`init_to_feasible`), discrete ones zeros, and
-/// subsampled plates their first indices.
+/// continuous sites take their distribution's mean where it is finite and in the support (a
+/// `Delta`, as autoguides use, its own value), else `biject_to(support)(0)`
+/// (`init_to_feasible`); discrete ones zeros; subsampled plates their first indices.
 struct NoDraw;
 
 impl Messenger for NoDraw {
@@ -97,7 +98,10 @@ impl Messenger for NoDraw {
                 let v = if dist.support().is_discrete() {
                     Tensor::zeros(dist.shape(&[]).as_slice(), dist.options())
                 } else {
-                    InitStrategy::Feasible.init_value(&msg.name, dist.as_ref())?
+                    match dist.mean() {
+                        Ok(m) if bool::try_from(m.isfinite().all()).unwrap_or(false) && dist.support().contains_all(&m) => m,
+                        _ => InitStrategy::Feasible.init_value(&msg.name, dist.as_ref())?,
+                    }
                 };
                 msg.value = Some(v);
             }
