@@ -279,9 +279,7 @@ fn main() -> Result<()> {
     let flags = &args.common;
     std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
     let device = device_from_flag(args.device.as_deref())?;
-    if let Ok(n) = std::thread::available_parallelism() {
-        tch::set_num_threads(n.get() as i32);
-    }
+    flags.set_threads(std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1));
     set_rng_seed(flags.seed);
     println!("device {device:?}, {} threads", tch::get_num_threads());
 

@@ -25,6 +25,10 @@ pub struct Flags {
     /// Exit with an error if the fitted values miss the example's reference figures (used by CI).
     #[arg(long)]
     pub check: bool,
+    /// libtorch CPU threads (default: the example's own choice; small models run fastest on one,
+    /// since each tensor operation is tiny).
+    #[arg(long)]
+    pub threads: Option<i32>,
 }
 
 impl Flags {
@@ -33,6 +37,10 @@ impl Flags {
         let flags = Flags::parse();
         std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
         Ok(flags)
+    }
+    /// Sets libtorch's CPU threads from `--threads`, else to `default`.
+    pub fn set_threads(&self, default: i32) {
+        pyrite::tch::set_num_threads(self.threads.unwrap_or(default));
     }
     /// Writes `summary.json` into the output directory.
     pub fn write_summary(&self, value: &serde_json::Value) -> Result<()> {

@@ -50,6 +50,7 @@ fn init_values(data: &Tensor) -> SiteValues {
 
 fn main() -> Result<()> {
     let flags = Flags::parse_and_prepare()?;
+    flags.set_threads(1);
     let steps = flags.steps.unwrap_or(1500);
     let data = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?.petal_length;
 

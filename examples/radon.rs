@@ -60,6 +60,7 @@ fn check_input(d: &Radon) -> Result<()> {
 
 fn main() -> Result<()> {
     let flags = Flags::parse_and_prepare()?;
+    flags.set_threads(1);
     let steps = flags.steps.unwrap_or(3000);
     set_rng_seed(flags.seed);
     let data = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;

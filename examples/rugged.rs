@@ -75,6 +75,7 @@ fn site_json(samples: &Samples) -> serde_json::Value {
 
 fn main() -> Result<()> {
     let mut flags = Flags::parse_and_prepare()?;
+    flags.set_threads(1);
     // Seed 1 unless asked otherwise, as Pyro's reference script for this model does; with
     // init_to_median some seeds start AutoMultivariateNormal far out and 1,000 steps are not
     // enough (it converges to the same posterior in 5,000).
