@@ -86,6 +86,7 @@ struct Data {
     size: i64,
 }
 
+// ANCHOR: model
 /// Every weight and bias ~ Normal(0, 1); `obs ~ Categorical(logits = out(relu(fc1(x))))` in the
 /// data plate, subsampled to the minibatch. When predicting (no labels) the class probabilities
 /// are recorded as the deterministic site `probs`.
@@ -107,7 +108,9 @@ fn model(net: &Net, d: &Data) -> Result<Tensor> {
     })?;
     Ok(logits)
 }
+// ANCHOR_END: model
 
+// ANCHOR: guide
 /// The mean-field guide: per weight a Normal with a learned loc (initialised at the module's
 /// own initial weights) and scale (initialised at `init_scale`).
 fn guide(net: &Net, init_scale: f64) -> Result<()> {
@@ -120,6 +123,7 @@ fn guide(net: &Net, init_scale: f64) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: guide
 
 /// Images must be `[n, width]` for the network's first layer: anything else is
 /// `InvalidInput`, not a libtorch shape panic.
@@ -182,6 +186,7 @@ fn values(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1])).unwrap_or_default()
 }
 
+// ANCHOR: predict
 /// Averaged class probabilities of `samples` networks drawn from the guide, `[n, classes]`.
 fn predict(net: &Net, init_scale: f64, x: &Tensor, samples: i64) -> Result<Tensor> {
     let m = |d: &Data| model(net, d);
@@ -190,6 +195,7 @@ fn predict(net: &Net, init_scale: f64, x: &Tensor, samples: i64) -> Result<Tenso
     let out = Predictive::new(&m, &g, samples).sequential().return_sites(&["probs"]).call(&d)?;
     Ok(out["probs"].mean_dim(0, false, Kind::Float))
 }
+// ANCHOR_END: predict
 
 /// Trains a network on `train` and evaluates it on `test` and on uniform noise.
 fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: Option<usize>, samples: i64) -> Result<Fit> {

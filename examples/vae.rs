@@ -104,6 +104,7 @@ fn data_plate(d: &Data) -> Plate {
     }
 }
 
+// ANCHOR: model
 /// p(x, z) = Normal(z; 0, I) Bernoulli(x; sigmoid(decoder(z))), one z per image.
 fn model(vae: &Vae, d: &Data) -> Result<Tensor> {
     module("decoder", &vae.dec_vs)?;
@@ -116,7 +117,9 @@ fn model(vae: &Vae, d: &Data) -> Result<Tensor> {
         Ok(logits)
     })
 }
+// ANCHOR_END: model
 
+// ANCHOR: guide
 /// q(z | x) = Normal(z; encoder(x)), amortised over the images.
 fn guide(vae: &Vae, d: &Data) -> Result<()> {
     module("encoder", &vae.enc_vs)?;
@@ -125,6 +128,7 @@ fn guide(vae: &Vae, d: &Data) -> Result<()> {
         sample("latent", Normal::new(loc, scale)?.to_event(1)?).map(drop)
     })
 }
+// ANCHOR_END: guide
 
 /// Pearson correlation of two tensors' elements.
 fn correlation(a: &Tensor, b: &Tensor) -> f64 {
