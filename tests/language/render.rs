@@ -82,6 +82,14 @@ fn render_model_of_the_rugged_model_matches_the_golden_dot() {
     assert!(obs > cluster, "obs inside cluster_data");
     assert!(dot[obs..].lines().next().unwrap().contains("fillcolor=gray style=filled"), "obs is filled grey");
     assert!(!dot[dot.find("\"a\" [").unwrap()..].lines().next().unwrap().contains("filled"));
+    // With Graphviz installed an SVG is written beside the DOT file.
+    let has_dot = std::process::Command::new("dot").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+    if has_dot {
+        let svg = std::fs::read_to_string(out.with_extension("svg")).expect("rugged.svg written beside rugged.dot");
+        assert!(svg.contains("<svg") && svg.contains("obs"), "the SVG shows the graph");
+    } else {
+        eprintln!("Graphviz `dot` not installed: the SVG check is skipped");
+    }
 }
 
 #[test]
