@@ -14,4 +14,5 @@ mod common;
 mod elbo;
 mod errors;
 mod loader;
+mod pyro_module;
 mod training;

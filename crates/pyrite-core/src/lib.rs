@@ -48,7 +48,7 @@ pub mod prelude {
     pub use crate::param_store::{get_param_store, new_param_store, with_param_store, ParamStore, ParamStoreHandle};
     pub use crate::plate::{plate, BuiltPlate, Plate, PlateScope};
     pub use crate::primitives::{deterministic, factor, module, observe, param, sample, sample_obs, SampleSite};
-    pub use crate::random_module::{linear_from, random_module};
+    pub use crate::random_module::{linear_from, random_module, ParamSpec, PyroLinear};
     pub use crate::render::{render_model, RenderOptions};
     pub use crate::trace::{Site, Trace};
 }

@@ -69,3 +69,70 @@ pub fn linear_from(params: &IndexMap<String, Tensor>, prefix: &str, x: &Tensor) 
         None => y,
     })
 }
+
+/// How one parameter of a [`PyroLinear`] is treated: sampled from a prior (Pyro's
+/// `PyroSample`), or learned as a point value (`PyroParam`).
+pub enum ParamSpec {
+    /// `PyroSample(prior)`: the closure gets the parameter's shape and returns its prior, which
+    /// should make the whole tensor one event (`.to_event(shape.len())`).
+    Sample(Box<dyn Fn(&[i64]) -> Result<DistRef>>),
+    /// `PyroParam`: a learnable tensor, initialised by the closure the first time.
+    Param(std::rc::Rc<dyn Fn(&[i64]) -> Tensor>),
+}
+
+/// A linear layer in the `PyroModule` style: each of its parameters is declared as sampled
+/// (with a prior) or learned, and every forward pass sends the sample statements
+/// `"{name}.weight"` / `"{name}.bias"` (or the params of the same names) through the handler
+/// stack, so the same layer serves as the model's network and, replayed, in `Predictive`.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_core::random_module::{ParamSpec, PyroLinear};
+/// use pyrite_distributions::prelude::*;
+/// let prior = || ParamSpec::Sample(Box::new(|shape: &[i64]| {
+///     let zeros = tch::Tensor::zeros(shape, (tch::Kind::Float, tch::Device::Cpu));
+///     Ok(Normal::new(zeros, 1.0)?.to_event(shape.len())?.into_dist())
+/// }));
+/// let layer = PyroLinear::new("fc1", 3, 2, prior(), Some(prior()));
+/// let x = tch::Tensor::ones([5, 3], (tch::Kind::Float, tch::Device::Cpu));
+/// let tr = get_trace(|| layer.forward(&x))?;
+/// assert_eq!(tr.site("fc1.weight").unwrap().value.size(), vec![2, 3]);
+/// assert_eq!(tr.site("fc1.bias").unwrap().value.size(), vec![2]);
+/// # Ok::<(), PyriteError>(())
+/// ```
+pub struct PyroLinear {
+    name: String,
+    weight_shape: [i64; 2],
+    weight: ParamSpec,
+    bias: Option<ParamSpec>,
+}
+
+impl PyroLinear {
+    /// A layer `in_features -> out_features` named `name`, with its weight spec and an optional
+    /// bias spec.
+    pub fn new(name: &str, in_features: i64, out_features: i64, weight: ParamSpec, bias: Option<ParamSpec>) -> Self {
+        PyroLinear { name: name.to_string(), weight_shape: [out_features, in_features], weight, bias }
+    }
+
+    fn value(&self, suffix: &str, shape: &[i64], spec: &ParamSpec) -> Result<Tensor> {
+        let site = format!("{}.{suffix}", self.name);
+        match spec {
+            ParamSpec::Sample(prior) => sample(&site, prior(shape)?),
+            ParamSpec::Param(init) => {
+                let (init, shape) = (init.clone(), shape.to_vec());
+                crate::primitives::param(&site, crate::message::lazy(move || init(&shape)), pyrite_distributions::Constraint::Real)
+            }
+        }
+    }
+
+    /// `x W^T + b` with `W` and `b` drawn (or read) through the handler stack; `W` may carry
+    /// leading sample dimensions under an outer plate.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.value("weight", &self.weight_shape, &self.weight)?;
+        let y = x.matmul(&w.transpose(-1, -2));
+        Ok(match &self.bias {
+            Some(spec) => y + self.value("bias", &self.weight_shape[..1], spec)?.unsqueeze(-2),
+            None => y,
+        })
+    }
+}
