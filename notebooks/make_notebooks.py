@@ -9,7 +9,11 @@ SETUP = [
     ":dep pyrite = { path = \"../crates/pyrite\" }",
     ":dep pyrite-examples = { path = \"../examples\" }",
 ]
-PRELUDE = "use pyrite::prelude::*;\nuse pyrite_examples::plots::{self, Layer, Panel, PALETTE, Legend};"
+PRELUDE = """use pyrite::prelude::*;
+use pyrite_examples::plots::{self, Layer, Panel, PALETTE, Legend};
+// Params live in a param store; the default one is per thread, and the kernel may run cells on
+// different threads, so the notebook keeps its own store and uses it in every cell.
+let store: ParamStoreHandle = new_param_store();"""
 
 NOTEBOOKS = {
     "radon.ipynb": [
@@ -32,12 +36,11 @@ let d: Radon = Radon { floor: r.floor, county: r.county, log_radon: r.log_radon,
 set_rng_seed(0);
 // `svi` borrows the model and guide, so it lives inside a block (evcxr keeps only owned values).
 let guide: AutoNormal = AutoNormal::new(&model, &d).unwrap();
-let losses: Vec<f64> = {
+let (losses, post): (Vec<f64>, Samples) = with_param_store(&store, || {
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
     svi.progress = false;
-    svi.run(3000, &d).unwrap()
-};
-let post: Samples = guide.sample_posterior(2000).unwrap();
+    (svi.run(3000, &d).unwrap(), guide.sample_posterior(2000).unwrap())
+});
 for k in ["intercept", "floor_weight", "county_scale", "sigma"] {
     println!("{k:<14} {:.3}", post[k].mean(Kind::Double).double_value(&[]));
 }"""),
@@ -64,13 +67,13 @@ fn model(d: &Data) -> Result<()> {
 let d: Data = Data { africa: r.cont_africa, rugged: r.rugged, log_gdp: Some(r.log_gdp) };
 set_rng_seed(1);
 let guide: AutoNormal = AutoNormal::new(&model, &d).unwrap();
-let losses: Vec<f64> = {
+let losses: Vec<f64> = with_param_store(&store, || {
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
     svi.progress = false;
     svi.run(1000, &d).unwrap()
-};
-for (k, v) in guide.median().unwrap() { println!("{k:<6} {:.3}", v.double_value(&[])); }"""),
-        ("code", """let s: Samples = guide.sample_posterior(800).unwrap();
+});
+for (k, v) in with_param_store(&store, || guide.median()).unwrap() { println!("{k:<6} {:.3}", v.double_value(&[])); }"""),
+        ("code", """let s: Samples = with_param_store(&store, || guide.sample_posterior(800)).unwrap();
 let outside: Vec<f64> = plots::values(&s["bR"]);
 let inside: Vec<f64> = plots::values(&(&s["bR"] + &s["bAR"]));
 let panel: Panel = Panel::new("slope of log GDP on ruggedness", "slope", "density")
@@ -103,14 +106,14 @@ init.insert("p".into(), Tensor::from_slice(&[0.5f32, 0.5]));
 init.insert("mu".into(), Tensor::from_slice(&[1.5f32, 4.5]));
 init.insert("sigma".into(), Tensor::from_slice(&[1.0f32, 1.0]));
 let guide: AutoDelta = AutoDelta::with_init(&blocked, &data, InitStrategy::Value(init)).unwrap();
-let losses: Vec<f64> = {
+let losses: Vec<f64> = with_param_store(&store, || {
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
     svi.progress = false;
     svi.run(1500, &data).unwrap()
-};
+});
 println!("final loss {:.2}", losses[1499]);
-for (k, v) in guide.median().unwrap() { println!("{k:<6} {:?}", Vec::<f64>::try_from(v.to_kind(Kind::Double)).unwrap()); }"""),
-        ("code", """let guide_tr: Trace = get_trace(|| guide.sample_sites()).unwrap();
+for (k, v) in with_param_store(&store, || guide.median()).unwrap() { println!("{k:<6} {:?}", Vec::<f64>::try_from(v.to_kind(Kind::Double)).unwrap()); }"""),
+        ("code", """let guide_tr: Trace = with_param_store(&store, || get_trace(|| guide.sample_sites())).unwrap();
 let tr: Trace = infer_discrete(&|| replay(&guide_tr, || model(&data)), -2, 0.0).unwrap();
 let z: Tensor = tr.site("z").unwrap().value.shallow_clone();
 println!("cluster sizes {:?}", Vec::<i64>::try_from(z.bincount(None::<Tensor>, 2)).unwrap());
@@ -138,7 +141,7 @@ println!("cluster sizes {:?}", Vec::<i64>::try_from(z.bincount(None::<Tensor>, 2
     Plate::new("data", n).subsample(idx).run(|_| observe("y", Categorical::from_logits(&logits)?, y).map(drop))
 }"""),
         ("code", """// Everything that borrows the network lives in one block (evcxr keeps only owned values).
-let acc: f64 = {
+let acc: f64 = with_param_store(&store, || {
     let (train, test) = pyrite::data::digits().unwrap().shuffled_split(0.8, 0).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
     let _fc1 = nn::linear(vs.root() / "fc1", 64, 64, Default::default());
@@ -168,14 +171,14 @@ let acc: f64 = {
         probs += linear_from(&w, "out", &h).unwrap().softmax(-1, Kind::Float) / 50.0;
     }
     probs.argmax(-1, false).eq_tensor(y).to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
-};
+});
 println!("test accuracy {acc:.3}");"""),
     ],
 }
 
 
-def cell(kind, src):
-    c = {"cell_type": kind, "metadata": {}, "source": src.splitlines(keepends=True)}
+def cell(kind, src, ident):
+    c = {"cell_type": kind, "id": ident, "metadata": {}, "source": src.splitlines(keepends=True)}
     if kind == "code":
         c["execution_count"] = None
         c["outputs"] = []
@@ -184,7 +187,7 @@ def cell(kind, src):
 
 for name, cells in NOTEBOOKS.items():
     nb = {
-        "cells": [cell(k, s) for k, s in cells],
+        "cells": [cell(k, s, f"{name.split('.')[0]}-{i}") for i, (k, s) in enumerate(cells)],
         "metadata": {
             "kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"},
             "language_info": {"name": "Rust", "file_extension": ".rs", "mimetype": "text/rust"},
