@@ -5,7 +5,7 @@ use std::cell::Cell;
 use pyrite_core::prelude::*;
 use tch::Tensor;
 
-use super::{check_model_guide, collect_params, max_plate_nesting, Elbo, LossAndParams, Program};
+use super::{check_model_guide, collect_params, Elbo, LossAndParams, Program};
 use crate::contract::{contract, model_factors, Reduce};
 
 /// Pyro's `TraceEnum_ELBO`: discrete model sites marked for enumeration (`SampleSite::enumerate`
@@ -68,11 +68,9 @@ impl TraceEnumElbo {
         if let Some(n) = self.max_plate_nesting.or(self.detected.get()) {
             return Ok(n);
         }
-        let n = tch::no_grad(|| -> Result<usize> {
-            let guide_tr = block(BlockSpec::All, || get_trace(guide))?;
-            let model_tr = block(BlockSpec::All, || get_trace(|| replay(&guide_tr, model)))?;
-            Ok(max_plate_nesting(&model_tr).max(max_plate_nesting(&guide_tr)))
-        })?;
+        // The same detection as TraceElbo's: a run that draws no random numbers, so a resumed
+        // run (after `Svi::load`) sees the same random stream.
+        let n = super::trace_elbo::detect_plate_nesting(model, guide)?;
         self.detected.set(Some(n));
         Ok(n)
     }
