@@ -34,13 +34,14 @@ fn model(d: &Radon) -> Result<()> {
         ("code", """let r: pyrite::data::Radon = pyrite::data::radon().unwrap();
 let d: Radon = Radon { floor: r.floor, county: r.county, log_radon: r.log_radon, counties: r.num_counties };
 set_rng_seed(0);
-// `svi` borrows the model and guide, so it lives inside a block (evcxr keeps only owned values).
+// `svi` borrows the model and guide, so it lives inside a closure (evcxr keeps only owned values).
 let guide: AutoNormal = AutoNormal::new(&model, &d).unwrap();
-let (losses, post): (Vec<f64>, Samples) = with_param_store(&store, || {
+let losses: Vec<f64> = with_param_store(&store, || {
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
     svi.progress = false;
-    (svi.run(3000, &d).unwrap(), guide.sample_posterior(2000).unwrap())
+    svi.run(3000, &d).unwrap()
 });
+let post: Samples = with_param_store(&store, || guide.sample_posterior(2000)).unwrap();
 for k in ["intercept", "floor_weight", "county_scale", "sigma"] {
     println!("{k:<14} {:.3}", post[k].mean(Kind::Double).double_value(&[]));
 }"""),
