@@ -2,7 +2,9 @@
 //! program that computes the same ELBO estimate, its gradient and the Adam update with no PPL in
 //! between (the floor: what the arithmetic costs).
 //!
-//! `cargo run --release --example scaling -- [--threads N] [--max-n 1000000] [--out DIR]`
+//! `cargo run --release --example scaling -- [--threads N] [--max-n 1000000] [--out DIR] [--device cpu|cuda]`
+//!
+//! On CUDA every step ends with a device synchronisation, so the times are complete steps.
 
 use std::time::Instant;
 
@@ -26,10 +28,10 @@ fn model(d: &Glmm) -> Result<()> {
     plate("data", d.x.size()[0], |_| observe("obs", Normal::new(&mean, &sigma)?, &d.y).map(drop))
 }
 
-fn simulate(n: i64, groups: i64) -> Glmm {
-    let opts = (Kind::Float, Device::Cpu);
+fn simulate(n: i64, groups: i64, device: Device) -> Glmm {
+    let opts = (Kind::Float, device);
     let x = Tensor::randn([n], opts);
-    let group = Tensor::randint(groups, [n], (Kind::Int64, Device::Cpu));
+    let group = Tensor::randint(groups, [n], (Kind::Int64, device));
     let effect = Tensor::randn([groups], opts) * 0.5;
     let y = x.shallow_clone() * -0.7 + 1.5 + effect.index_select(0, &group) + Tensor::randn([n], opts) * 0.8;
     Glmm { x, group, y, groups }
@@ -47,10 +49,10 @@ struct Floor {
 const LN_2PI_HALF: f64 = 0.918_938_533_204_672_8;
 
 impl Floor {
-    fn new(groups: i64) -> Floor {
+    fn new(groups: i64, device: Device) -> Floor {
         // Unconstrained layout: [group_scale, intercept, slope, sigma, effect_0..effect_G].
         let d = groups + 4;
-        let opts = (Kind::Float, Device::Cpu);
+        let opts = (Kind::Float, device);
         Floor {
             loc: Tensor::zeros([d], opts).set_requires_grad(true),
             log_scale: Tensor::full([d], (0.1f64).ln(), opts).set_requires_grad(true),
@@ -91,12 +93,20 @@ impl Floor {
     }
 }
 
-fn per_step(steps: usize, mut f: impl FnMut()) -> f64 {
+/// Microseconds per call of `f` after one warm-up call, waiting for the GPU's queue to drain.
+fn per_step(steps: usize, device: Device, mut f: impl FnMut()) -> f64 {
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            pyrite::tch::Cuda::synchronize(i as i64);
+        }
+    };
     f();
+    sync();
     let t = Instant::now();
     for _ in 0..steps {
         f();
     }
+    sync();
     t.elapsed().as_secs_f64() * 1e6 / steps as f64
 }
 
@@ -108,22 +118,25 @@ fn main() -> Result<()> {
     let threads: i32 = get("--threads", "1").parse().expect("--threads N");
     let max_n: i64 = get("--max-n", "1000000").parse().expect("--max-n N");
     let out = std::path::PathBuf::from(get("--out", "target/bench"));
+    let device = device_from_flag(Some(get("--device", "cpu").as_str()))?;
+    // Numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device.
+    set_default_device(device);
     std::fs::create_dir_all(&out).map_err(|e| PyriteError::Io { path: out.display().to_string(), problem: e.to_string() })?;
     pyrite::tch::set_num_threads(threads);
     set_rng_seed(0);
-    println!("GLMM SVI step (AutoNormal, Trace_ELBO, Adam), {threads} thread(s)");
+    println!("GLMM SVI step (AutoNormal, Trace_ELBO, Adam), {threads} thread(s), device {device:?}");
     println!("{:>9} {:>7} {:>14} {:>14} {:>8}", "N", "groups", "pyrite us", "floor us", "ratio");
     let mut rows = Vec::new();
     for &groups in &[100i64, 1_000, 10_000] {
         let mut n = 1_000i64;
         while n <= max_n {
-            let d = simulate(n, groups);
+            let d = simulate(n, groups, device);
             let steps = (200_000_000 / (n + 200_000)).clamp(10, 400) as usize;
             let t_pyrite = with_param_store(&new_param_store(), || -> Result<f64> {
                 let guide = AutoNormal::new(&model, &d)?;
                 let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
                 let mut err = None;
-                let t = per_step(steps, || {
+                let t = per_step(steps, device, || {
                     if let Err(e) = svi.step(&d) {
                         err.get_or_insert(e);
                     }
@@ -133,8 +146,8 @@ fn main() -> Result<()> {
                     None => Ok(t),
                 }
             })?;
-            let mut floor = Floor::new(groups);
-            let t_floor = per_step(steps, || floor.step(&d));
+            let mut floor = Floor::new(groups, device);
+            let t_floor = per_step(steps, device, || floor.step(&d));
             println!("{n:>9} {groups:>7} {t_pyrite:>14.1} {t_floor:>14.1} {:>8.2}", t_pyrite / t_floor);
             rows.push((n, groups, t_pyrite, t_floor));
             n *= 10;
@@ -154,7 +167,8 @@ fn main() -> Result<()> {
                 .legend(Legend::UpperLeft)
         })
         .collect();
-    let path = save(out.join("scaling.png"), (1500, 450), (1, 3), &panels)?;
+    let name = if device.is_cuda() { "scaling_cuda.png" } else { "scaling.png" };
+    let path = save(out.join(name), (1500, 450), (1, 3), &panels)?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -5,4 +5,5 @@ mod enumeration;
 mod language;
 mod docs;
 mod bnn;
+mod devices;
 mod glmm;

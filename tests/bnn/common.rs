@@ -4,16 +4,7 @@
 use pyrite::prelude::*;
 use tch::nn;
 
-/// The devices to run on: the CPU, and CUDA when libtorch can use a GPU. Says on standard error
-/// when the CUDA cases are skipped.
-pub fn devices(test: &str) -> Vec<Device> {
-    if cuda_available() {
-        vec![Device::Cpu, Device::Cuda(0)]
-    } else {
-        eprintln!("{test}: CUDA is not available on this machine; CUDA cases skipped (CPU only)");
-        vec![Device::Cpu]
-    }
-}
+pub use crate::devices::devices;
 
 /// Runs `f` with a fresh param store and libtorch's generator seeded (held for the whole run).
 pub fn seeded<R>(s: u64, f: impl FnOnce() -> R) -> R {

@@ -3,7 +3,7 @@
 //! pyrite's binaries link `libtorch_cpu` and `libtorch`, not `libtorch_cuda`: the linker drops
 //! the CUDA library because no symbol of it is referenced, and then libtorch reports no CUDA
 //! device even on a GPU machine. [`cuda_available`] loads `libtorch_cuda.so` at run time (once,
-//! `RTLD_NOW | RTLD_GLOBAL`), which registers libtorch's CUDA backend, and then asks libtorch.
+//! `RTLD_GLOBAL`), which registers libtorch's CUDA backend, and then asks libtorch.
 //! On a machine without the library or without a GPU it returns `false`.
 //!
 //! ```
@@ -36,12 +36,17 @@ fn load_libtorch_cuda() -> bool {
         if let Ok(root) = std::env::var("LIBTORCH") {
             candidates.push(format!("{root}/lib/libtorch_cuda.so"));
         }
-        candidates.iter().any(|name| {
-            let Ok(c) = CString::new(name.as_str()) else { return false };
-            // SAFETY: `c` is a valid NUL-terminated string; dlopen has no other preconditions.
-            // A library that fails to load (missing CUDA runtime) returns null, not an error.
-            let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-            !handle.is_null()
+        // Binding every symbol up front fails when an optional CUDA library is older than the
+        // one libtorch was built against (an NCCL without `ncclCommResume`, which only
+        // multi-GPU collectives call); binding lazily still registers the CUDA backend.
+        [libc::RTLD_NOW, libc::RTLD_LAZY].iter().any(|&binding| {
+            candidates.iter().any(|name| {
+                let Ok(c) = CString::new(name.as_str()) else { return false };
+                // SAFETY: `c` is a valid NUL-terminated string; dlopen has no other
+                // preconditions. A library that fails to load (no CUDA runtime) returns null.
+                let handle = unsafe { libc::dlopen(c.as_ptr(), binding | libc::RTLD_GLOBAL) };
+                !handle.is_null()
+            })
         })
     })
 }

@@ -79,7 +79,7 @@ pub fn plate<R>(name: &str, size: i64, f: impl FnOnce(&PlateScope) -> Result<R>)
 impl Plate {
     /// A plate of `size` independent elements, taking the next free dimension from the right.
     pub fn new(name: &str, size: i64) -> Self {
-        Plate { name: name.to_string(), size, subsample_size: None, subsample: None, dim: None, device: Device::Cpu }
+        Plate { name: name.to_string(), size, subsample_size: None, subsample: None, dim: None, device: pyrite_distributions::default_device() }
     }
     /// Draws a random subsample of this size each time (log-densities are scaled by
     /// `size / subsample_size`).
@@ -97,7 +97,8 @@ impl Plate {
         self.dim = Some(dim);
         self
     }
-    /// Device for the indices.
+    /// Device for the indices (default: the thread's default device, see
+    /// [`set_default_device`](pyrite_distributions::set_default_device)).
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
         self

@@ -188,10 +188,11 @@ fn default_process(msg: &mut Message) -> Result<()> {
         SiteKind::Subsample => {
             let (size, subsample_size) = msg.subsample.expect("subsample message without sizes");
             let _rng = rng_guard();
+            let opts = (tch::Kind::Int64, pyrite_distributions::default_device());
             let idx = if subsample_size >= size {
-                tch::Tensor::arange(size, (tch::Kind::Int64, tch::Device::Cpu))
+                tch::Tensor::arange(size, opts)
             } else {
-                tch::Tensor::randperm(size, (tch::Kind::Int64, tch::Device::Cpu)).narrow(0, 0, subsample_size)
+                tch::Tensor::randperm(size, opts).narrow(0, 0, subsample_size)
             };
             msg.value = Some(idx);
         }

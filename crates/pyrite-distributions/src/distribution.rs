@@ -102,8 +102,8 @@ impl<T: std::any::Any> AsAny for T {
 
 /// Something a distribution accepts as a parameter: a number or a tensor.
 ///
-/// Numbers become 0-dim `f32` tensors on the CPU (torch's default dtype); they combine with
-/// tensors of any dtype and device without changing them.
+/// Numbers become 0-dim `f32` tensors on the thread's [default device](crate::device) (torch's
+/// default dtype); they combine with tensors of any dtype without changing them.
 pub trait IntoParam {
     /// The parameter as a tensor.
     fn into_param(self) -> Tensor;
@@ -111,22 +111,24 @@ pub trait IntoParam {
 
 thread_local! {
     /// 0-dim tensors for the numbers models use as constant parameters (`Normal::new(0.0, 10.0)`
-    /// on every step): created once per thread instead of once per call. They are never
-    /// modified in place.
-    static CONSTANTS: std::cell::RefCell<Vec<(u32, Tensor)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// on every step): created once per thread and device instead of once per call. They are
+    /// never modified in place.
+    static CONSTANTS: std::cell::RefCell<Vec<(u32, tch::Device, Tensor)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A shared 0-dim `f32` tensor holding `x` (cached per thread, up to 64 distinct values).
+/// A shared 0-dim `f32` tensor holding `x` on the default device (cached per thread, up to 64
+/// distinct values).
 fn constant(x: f32) -> Tensor {
     let bits = x.to_bits();
+    let device = crate::device::default_device();
     CONSTANTS.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some((_, t)) = c.iter().find(|(b, _)| *b == bits) {
+        if let Some((_, _, t)) = c.iter().find(|(b, d, _)| *b == bits && *d == device) {
             return t.shallow_clone();
         }
-        let t = Tensor::from(x);
+        let t = Tensor::from(x).to_device(device);
         if c.len() < 64 {
-            c.push((bits, t.shallow_clone()));
+            c.push((bits, device, t.shallow_clone()));
         }
         t
     })
@@ -144,7 +146,7 @@ impl IntoParam for f32 {
 }
 impl IntoParam for i64 {
     fn into_param(self) -> Tensor {
-        Tensor::from(self as f32)
+        constant(self as f32)
     }
 }
 impl IntoParam for Tensor {

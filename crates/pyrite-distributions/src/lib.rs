@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod constraints;
+pub mod device;
 pub mod distribution;
 pub mod error;
 mod ext;
@@ -22,6 +23,7 @@ pub mod transforms;
 pub mod validation;
 
 pub use constraints::Constraint;
+pub use device::{default_device, set_default_device};
 pub use distribution::{validate_value, DistRef, Distribution, IntoDist, IntoParam};
 pub use error::DistError;
 pub use ext::DistributionExt;
@@ -39,6 +41,7 @@ pub use validation::{set_validation, validation_enabled, without_validation};
 /// Everything a model author needs from this crate.
 pub mod prelude {
     pub use crate::constraints::{self, Constraint};
+    pub use crate::device::{default_device, set_default_device};
     pub use crate::transforms::{biject_to, Transform, TransformRef};
     pub use crate::{
         Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, DistError, DistRef, Dirichlet, Distribution,

@@ -107,7 +107,7 @@ impl Messenger for NoDraw {
             }
             SiteKind::Subsample => {
                 if let Some((_, n)) = msg.subsample {
-                    msg.value = Some(Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)));
+                    msg.value = Some(Tensor::arange(n, (tch::Kind::Int64, pyrite_distributions::default_device())));
                 }
             }
             _ => {}
