@@ -92,7 +92,7 @@ struct Data {
 /// are recorded as the deterministic site `probs`.
 fn model(net: &Net, d: &Data) -> Result<Tensor> {
     check_images(&d.x, net.input)?;
-    let params = random_module("module", &net.vs, |_, w| Ok(Normal::new(w.zeros_like(), 1.0)?.to_event(w.dim())?.into_dist()))?;
+    let params = random_module("module", &net.vs, |_, w| Ok(Normal::new(0.0, 1.0)?.expand(&w.size())?.to_event(w.dim())?.into_dist()))?;
     let hidden = linear_from(&params, "fc1", &d.x)?.relu();
     let logits = linear_from(&params, "out", &hidden)?;
     let mut data = Plate::new("data", d.size);
@@ -285,6 +285,8 @@ fn main() -> Result<()> {
     let flags = &args.common;
     std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
     let device = device_from_flag(args.device.as_deref())?;
+    // numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device
+    set_default_device(device);
     flags.set_threads(std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1));
     set_rng_seed(flags.seed);
     println!("device {device:?}, {} threads", tch::get_num_threads());

@@ -142,6 +142,8 @@ fn main() -> Result<()> {
     let flags = &args.common;
     std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
     let device = device_from_flag(args.device.as_deref())?;
+    // numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device
+    set_default_device(device);
     if let Ok(n) = std::thread::available_parallelism() {
         tch::set_num_threads(n.get() as i32);
     }

@@ -136,7 +136,7 @@ println!("cluster sizes {:?}", Vec::<i64>::try_from(z.bincount(None::<Tensor>, 2
         ("code", "\n".join(SETUP)),
         ("code", PRELUDE + "\nuse pyrite::tch::nn;"),
         ("code", """fn model(vs: &nn::VarStore, x: &Tensor, y: &Tensor, idx: &Tensor, n: i64) -> Result<()> {
-    let w = random_module("bnn", vs, |_, t| Ok(std::rc::Rc::new(Normal::new(t.zeros_like(), 1.0)?.to_event(t.dim() as usize)?) as DistRef))?;
+    let w = random_module("bnn", vs, |_, t| Ok(std::rc::Rc::new(Normal::new(0.0, 1.0)?.expand(&t.size())?.to_event(t.dim() as usize)?) as DistRef))?;
     let h = linear_from(&w, "fc1", x)?.relu();
     let logits = linear_from(&w, "out", &h)?;
     Plate::new("data", n).subsample(idx).run(|_| observe("y", Categorical::from_logits(&logits)?, y).map(drop))

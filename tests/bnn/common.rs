@@ -55,7 +55,7 @@ pub fn check_images(x: &Tensor, width: i64) -> Result<()> {
 /// subsampled to the minibatch's indices; class probabilities as `probs` when predicting.
 pub fn bnn_model(net: &Net, d: &Data) -> Result<Tensor> {
     check_images(&d.x, net.input)?;
-    let p = random_module("module", &net.vs, |_, w| Ok(Normal::new(w.zeros_like(), 1.0)?.to_event(w.dim())?.into_dist()))?;
+    let p = random_module("module", &net.vs, |_, w| Ok(Normal::new(0.0, 1.0)?.expand(&w.size())?.to_event(w.dim())?.into_dist()))?;
     let logits = linear_from(&p, "out", &linear_from(&p, "fc1", &d.x)?.relu())?;
     let mut plate = Plate::new("data", d.size);
     if let Some(i) = &d.indices {

@@ -25,7 +25,7 @@ use crate::primitives::sample;
 /// let x = Tensor::ones([4, 3], (tch::Kind::Float, tch::Device::Cpu));
 /// let tr = get_trace(|| -> Result<()> {
 ///     let prior = |_: &str, w: &Tensor| -> Result<DistRef> {
-///         Ok(Normal::new(w.zeros_like(), 1.0)?.to_event(w.dim())?.into_dist())
+///         Ok(Normal::new(0.0, 1.0)?.expand(&w.size())?.to_event(w.dim())?.into_dist())
 ///     };
 ///     let sampled = random_module("bnn", &vs, prior)?;
 ///     let y = linear_from(&sampled, "fc", &x)?;

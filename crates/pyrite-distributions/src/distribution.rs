@@ -107,6 +107,10 @@ impl<T: std::any::Any> AsAny for T {
 pub trait IntoParam {
     /// The parameter as a tensor.
     fn into_param(self) -> Tensor;
+    /// The parameter's value when it is a number (families use plain arithmetic for it).
+    fn number(&self) -> Option<f64> {
+        None
+    }
 }
 
 thread_local! {
@@ -138,15 +142,24 @@ impl IntoParam for f64 {
     fn into_param(self) -> Tensor {
         constant(self as f32)
     }
+    fn number(&self) -> Option<f64> {
+        Some(*self)
+    }
 }
 impl IntoParam for f32 {
     fn into_param(self) -> Tensor {
         constant(self)
     }
+    fn number(&self) -> Option<f64> {
+        Some(f64::from(*self))
+    }
 }
 impl IntoParam for i64 {
     fn into_param(self) -> Tensor {
         constant(self as f32)
+    }
+    fn number(&self) -> Option<f64> {
+        Some(*self as f64)
     }
 }
 impl IntoParam for Tensor {

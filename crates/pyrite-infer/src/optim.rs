@@ -209,17 +209,19 @@ impl Optimizer {
                 }
                 self.pack(layout, p0);
                 let bufs = &mut self.flat.as_mut().unwrap().1;
-                let update = match self.rule {
+                // Adam's step is `m / denom` per element (see `adam_denominator`), applied to
+                // each param with one fused `addcdiv_`; SGD's is a flat `update` to add.
+                let (update, denom) = match self.rule {
                     Rule::Adam { beta1, beta2, eps, weight_decay } => {
                         if weight_decay != 0.0 {
                             let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
                             g = g + Tensor::cat(&flat_p, 0) * weight_decay;
                         }
-                        adam_update(bufs, &g, beta1, beta2, eps, lr, t, false)
+                        (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, false)))
                     }
                     Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => {
                         let g = g.clamp(-clip_norm, clip_norm);
-                        adam_update(bufs, &g, beta1, beta2, eps, lr, t, true)
+                        (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, true)))
                     }
                     Rule::Sgd { momentum, nesterov, weight_decay } => {
                         if weight_decay != 0.0 {
@@ -232,14 +234,19 @@ impl Optimizer {
                         } else {
                             g
                         };
-                        d * -lr
+                        (d * -lr, None)
                     }
                 };
                 let mut off = 0;
                 for (_, p, _) in &used {
                     let n = p.numel() as i64;
                     let mut p = (*p).shallow_clone();
-                    let _ = p.g_add_(&update.narrow(0, off, n).view(p.size().as_slice()));
+                    let shape = p.size();
+                    let part = |t: &Tensor| t.narrow(0, off, n).view(shape.as_slice());
+                    let _ = match &denom {
+                        Some(denom) => p.addcdiv_(&part(&update), &part(denom)),
+                        None => p.g_add_(&part(&update)),
+                    };
                     off += n;
                 }
                 Ok(())
@@ -286,20 +293,23 @@ impl Optimizer {
     }
 }
 
-/// One Adam step on the flat moments; returns the update to add to the params. `pyro_eps`:
-/// `eps` is added to `sqrt(v)` before the bias correction (Pyro's ClippedAdam), not after
-/// (torch's Adam).
+/// Updates the flat moments `m` (`bufs[0]`) and `v` (`bufs[1]`) with the gradient and returns
+/// the denominator `denom` for which the param update is `m / denom`:
+///
+/// * torch's Adam: `-lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`;
+/// * Pyro's ClippedAdam (`pyro_eps`): `-lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`.
+///
+/// Both are `m / ((sqrt(v) + e) * k)` with `k = -(1 - b1^t) / (lr * sqrt(1 - b2^t))` and `e` the
+/// rescaled `eps`, which takes four passes over the params (`m`, `v` twice, `denom`) besides the
+/// fused `addcdiv_` that applies it.
 #[allow(clippy::too_many_arguments)]
-fn adam_update(bufs: &mut [Tensor], g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64, pyro_eps: bool) -> Tensor {
+fn adam_denominator(bufs: &mut [Tensor], g: &Tensor, beta1: f64, beta2: f64, eps: f64, lr: f64, t: f64, pyro_eps: bool) -> Tensor {
     let _ = bufs[0].lerp_(g, 1.0 - beta1);
-    let _ = bufs[1].g_mul_scalar_(beta2).g_add_(&(g.square() * (1.0 - beta2)));
+    let _ = bufs[1].g_mul_scalar_(beta2).addcmul_(g, &(g * (1.0 - beta2)));
     let bias1 = 1.0 - beta1.powf(t);
-    let bias2 = 1.0 - beta2.powf(t);
-    if pyro_eps {
-        let denom = bufs[1].sqrt() + eps;
-        &bufs[0] / denom * (-lr * bias2.sqrt() / bias1)
-    } else {
-        let denom = (&bufs[1] * (1.0 / bias2)).sqrt() + eps;
-        &bufs[0] / denom * (-lr / bias1)
-    }
+    let sqrt_bias2 = (1.0 - beta2.powf(t)).sqrt();
+    let e = if pyro_eps { eps } else { eps * sqrt_bias2 };
+    let mut denom = bufs[1].sqrt();
+    let _ = denom.g_add_scalar_(e).g_mul_scalar_(-bias1 / (lr * sqrt_bias2));
+    denom
 }

@@ -1,5 +1,6 @@
 //! The Normal (Gaussian) distribution.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use tch::{Device, Kind, Tensor};
 
@@ -7,6 +8,7 @@ use super::common::{randn, LN_2PI_HALF};
 use crate::constraints::Constraint;
 use crate::distribution::*;
 use crate::error::Result;
+use crate::shape::broadcast_shapes;
 
 /// `Normal(loc, scale)`: density `exp(-(x - loc)^2 / (2 scale^2)) / (scale sqrt(2 pi))`.
 ///
@@ -22,18 +24,54 @@ pub struct Normal {
     /// Standard deviation (`> 0`).
     pub scale: Tensor,
     batch_shape: Vec<i64>,
+    /// `(loc, scale)` when both were given as numbers: log densities then use scalar arithmetic
+    /// instead of broadcasting 0-dim tensors (`Normal::new(0.0, 1.0).expand(..)` as a prior).
+    numbers: Option<(f64, f64)>,
+    /// The last reparameterised draw and its standard-normal noise (see [`Normal::log_prob`]).
+    last_draw: RefCell<Option<Draw>>,
+}
+
+/// A draw `loc + scale * noise`, recognised later by its storage, shape, version and whether
+/// it carries gradients.
+#[derive(Debug)]
+struct Draw {
+    value: Tensor,
+    noise: Tensor,
+    version: i64,
+}
+
+impl Draw {
+    /// Whether `value` is this draw, unmodified: the same storage and shape, no in-place change
+    /// since, and on the same side of autograd (a `detach`ed copy is not the draw: its log
+    /// density has other gradients).
+    fn is(&self, value: &Tensor) -> bool {
+        value.data_ptr() == self.value.data_ptr()
+            && value.requires_grad() == self.value.requires_grad()
+            && value.internal_version() == self.version
+            && value.size() == self.value.size()
+    }
 }
 
 impl Normal {
     /// A Normal with the given mean and standard deviation (`scale > 0`).
     pub fn new(loc: impl IntoParam, scale: impl IntoParam) -> Result<Self> {
+        let numbers = loc.number().zip(scale.number());
         let loc = float_param(loc.into_param());
         let scale = float_param(scale.into_param());
         let [loc, scale] = same_kind([loc, scale]);
         let batch_shape = broadcast_params("Normal", &[("loc", &loc), ("scale", &scale)])?;
         check_param("Normal", "loc", &loc, &Constraint::Real)?;
         check_param("Normal", "scale", &scale, &Constraint::Positive)?;
-        Ok(Normal { loc, scale, batch_shape })
+        Ok(Normal { loc, scale, batch_shape, numbers, last_draw: RefCell::new(None) })
+    }
+
+    /// `log N(value)` of a value this Normal drew itself, from the draw's noise:
+    /// `-noise^2 / 2 - log(scale) - log(2 pi) / 2`. Equal to the general formula in value and in
+    /// gradient (the noise is a constant and `value - loc = scale * noise`), in fewer operations.
+    fn log_prob_of_draw(&self, value: &Tensor) -> Option<Tensor> {
+        let draw = self.last_draw.borrow();
+        let draw = draw.as_ref().filter(|d| d.is(value))?;
+        Some(draw.noise.square().g_mul_scalar(-0.5) - self.scale.log().g_add_scalar(LN_2PI_HALF))
     }
 }
 
@@ -49,11 +87,31 @@ impl Distribution for Normal {
         options_of(&[&self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
-        let eps = randn(&self.shape(sample_shape), self.options());
-        Ok(eps * &self.scale + &self.loc)
+        let noise = randn(&self.shape(sample_shape), self.options());
+        let value = match self.numbers {
+            Some((m, s)) => noise.g_mul_scalar(s).g_add_scalar(m),
+            None if self.loc.device() == self.scale.device() => self.loc.addcmul(&noise, &self.scale),
+            None => &noise * &self.scale + &self.loc,
+        };
+        let version = value.internal_version();
+        *self.last_draw.borrow_mut() = Some(Draw { value: value.shallow_clone(), noise, version });
+        Ok(value)
     }
+    /// `-((value - loc) / scale)^2 / 2 - log(scale) - log(2 pi) / 2`; from the noise when
+    /// `value` is this Normal's own last draw, and with scalar arithmetic when both parameters
+    /// are numbers.
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         validate_value(self, value)?;
+        if let Some(lp) = self.log_prob_of_draw(value) {
+            return Ok(lp);
+        }
+        if let Some((m, s)) = self.numbers {
+            let centred = if m == 0.0 { value.shallow_clone() } else { value.g_sub_scalar(m) };
+            let lp = centred.square().g_mul_scalar(-0.5 / (s * s)).g_sub_scalar(s.ln() + LN_2PI_HALF);
+            // an expanded Normal's batch shape can be larger than the value's
+            let shape = broadcast_shapes(&[&value.size(), &self.batch_shape]).expect("checked by validate_value");
+            return Ok(if lp.size() == shape { lp } else { lp.expand(shape.as_slice(), false) });
+        }
         let z = (value - &self.loc) / &self.scale;
         Ok(z.square() * -0.5 - self.scale.log() - LN_2PI_HALF)
     }
@@ -72,6 +130,8 @@ impl Distribution for Normal {
             loc: expand_param(&self.loc, batch_shape, &[]),
             scale: expand_param(&self.scale, batch_shape, &[]),
             batch_shape: batch_shape.to_vec(),
+            numbers: self.numbers,
+            last_draw: RefCell::new(None),
         }))
     }
 }

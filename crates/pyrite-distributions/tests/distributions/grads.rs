@@ -171,3 +171,64 @@ fn student_t_and_others_are_differentiable() {
     let x = HalfNormal::new(&sl).unwrap().rsample(&[]).unwrap();
     assert_mc("HalfNormal dE[x]/dscale", &grad_of(&x.sum(Kind::Double), &[&sl])[0], (2.0 / std::f64::consts::PI).sqrt());
 }
+
+/// The general formula of `log N(x; loc, scale)`, written out.
+fn normal_lp_by_hand(x: &Tensor, loc: &Tensor, scale: &Tensor) -> Tensor {
+    let z = (x - loc) / scale;
+    z.square() * -0.5 - scale.log() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+}
+
+#[test]
+fn normal_log_density_of_its_own_draw_matches_the_general_formula_in_value_and_gradient() {
+    let _g = seeded(8001);
+    let loc = Tensor::from_slice(&[0.5, -1.0, 2.0]).set_requires_grad(true);
+    let scale = Tensor::from_slice(&[2.0, 0.3, 1.1]).set_requires_grad(true);
+    let d = Normal::new(&loc, &scale).unwrap();
+    let x = d.rsample(&[4]).unwrap();
+    // the noise path (x is d's own draw) against the formula on the same x
+    let fast = d.log_prob(&x).unwrap();
+    let slow = normal_lp_by_hand(&x, &loc, &scale);
+    assert_tensors("log density of the draw", &fast, &slow, 1e-12, 1e-12);
+    let gf = grad_of(&fast.sum(Kind::Double), &[&loc, &scale]);
+    let gs = grad_of(&slow.sum(Kind::Double), &[&loc, &scale]);
+    // the total derivative in loc is zero; the noise path does not depend on loc at all
+    assert!(!gf[0].defined() || scalar(&gf[0].abs().max()) == 0.0);
+    assert_tensors("d/dloc", &gs[0], &Tensor::zeros([3], (Kind::Double, Device::Cpu)), 0.0, 1e-10);
+    assert_tensors("d/dscale", &gf[1], &gs[1], 1e-10, 1e-10);
+    // a detached copy of the draw is a constant: its log density has the score's gradients
+    let xd = x.detach();
+    let fast = d.log_prob(&xd).unwrap().sum(Kind::Double);
+    let slow = normal_lp_by_hand(&xd, &loc, &scale).sum(Kind::Double);
+    let gf = grad_of(&fast, &[&loc, &scale]);
+    let gs = grad_of(&slow, &[&loc, &scale]);
+    assert_tensors("d/dloc at a detached draw", &gf[0], &gs[0], 1e-10, 1e-10);
+    assert_tensors("d/dscale at a detached draw", &gf[1], &gs[1], 1e-10, 1e-10);
+    assert!(scalar(&gf[0].abs().sum(Kind::Double)) > 1e-3, "the score is not zero");
+    // a draw changed in place afterwards is not the draw any more
+    let d2 = Normal::new(loc.detach(), scale.detach()).unwrap();
+    let y2 = d2.rsample(&[2]).unwrap();
+    let mut y2m = y2.shallow_clone();
+    let _ = y2m.g_add_scalar_(1.0);
+    assert_tensors("after an in-place change", &d2.log_prob(&y2).unwrap(), &normal_lp_by_hand(&y2, &loc.detach(), &scale.detach()), 1e-12, 1e-12);
+}
+
+#[test]
+fn normal_with_number_parameters_matches_tensor_parameters() {
+    let _g = seeded(8002);
+    let x = Tensor::from_slice(&[-1.5, 0.0, 0.7, 3.0]);
+    for (m, s) in [(0.0f64, 1.0f64), (0.5, 2.0), (-1.0, 0.25)] {
+        let by_numbers = Normal::new(m, s).unwrap();
+        let by_tensors = Normal::new(Tensor::from(m), Tensor::from(s)).unwrap();
+        assert_tensors("log density", &by_numbers.log_prob(&x).unwrap(), &by_tensors.log_prob(&x).unwrap(), 1e-6, 1e-6);
+        // expanded beyond the value's shape: the result has the batch shape
+        let e = by_numbers.expand(&[3, 4]).unwrap();
+        let lp = e.log_prob(&Tensor::from(0.3f64)).unwrap();
+        assert_eq!(lp.size(), vec![3, 4]);
+        let want = by_tensors.log_prob(&Tensor::from(0.3f64)).unwrap();
+        assert!(lp.allclose(&want.expand([3, 4], false), 1e-6, 1e-6, false));
+        // and its draws have the batch shape, mean m and sd s
+        let draws = e.sample(&[20_000]).unwrap();
+        assert_eq!(draws.size(), vec![20_000, 3, 4]);
+        assert!((scalar(&draws.mean(Kind::Double)) - m).abs() < 0.01 * s.max(1.0));
+    }
+}
