@@ -9,5 +9,6 @@ mod common;
 
 mod discrete;
 mod elbo;
+mod guide;
 mod errors;
 mod iris;

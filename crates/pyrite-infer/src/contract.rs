@@ -81,32 +81,61 @@ fn sum_plate(t: Tensor, dim: i64, size: i64) -> Tensor {
 
 /// Contracts all factors to one scalar; with `keep`, records every variable's table in
 /// elimination order (for `infer_discrete`).
-pub fn contract(mut factors: Vec<Factor>, layout: &Layout, reduce: Reduce, mut keep: Option<&mut Vec<Eliminated>>) -> Result<Tensor> {
+pub fn contract(factors: Vec<Factor>, layout: &Layout, reduce: Reduce, keep: Option<&mut Vec<Eliminated>>) -> Result<Tensor> {
+    let residual = eliminate(factors, layout, reduce, keep, &BTreeSet::new())?;
+    let mut total: Option<Tensor> = None;
+    for f in residual {
+        let t = sum_plates(f.log, &f.ordinal, layout);
+        let t = t.sum(t.kind());
+        total = Some(match total {
+            None => t,
+            Some(acc) => acc + t,
+        });
+    }
+    Ok(total.unwrap_or_else(|| Tensor::from(0.0f64)))
+}
+
+/// Sums (products, in log space) a factor's plates out, keeping its other dims.
+pub fn sum_plates(mut t: Tensor, ordinal: &BTreeSet<String>, layout: &Layout) -> Tensor {
+    for p in ordinal {
+        let (dim, size) = layout.plate(p);
+        t = sum_plate(t, dim, size);
+    }
+    t
+}
+
+/// Eliminates every variable except the `pinned` ones (a guide's enumerated variables, which
+/// the ELBO averages over instead), deepest plates first. Returns the residual factors: each
+/// depends on pinned variables only, and keeps the plates those live in (with no pinned
+/// variables, every residual factor is a number per plate element, for [`sum_plates`]).
+///
+/// # Errors
+/// [`PyriteError::Enumerate`] when a variable cannot be eliminated because a pinned variable
+/// lives in a plate it does not (model enumeration more global than guide enumeration, which
+/// Pyro refuses too).
+pub fn eliminate(
+    mut factors: Vec<Factor>,
+    layout: &Layout,
+    reduce: Reduce,
+    mut keep: Option<&mut Vec<Eliminated>>,
+    pinned: &BTreeSet<i64>,
+) -> Result<Vec<Factor>> {
+    let mut done = Vec::new();
     loop {
+        let (finished, todo): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.vars.is_subset(pinned));
+        done.extend(finished);
+        factors = todo;
         let Some(depth) = factors.iter().map(|f| f.ordinal.len()).max() else {
-            return Ok(Tensor::from(0.0f64));
+            return Ok(done);
         };
-        if depth == 0 {
-            // Root: combine everything, reduce every remaining variable.
-            let mut t: Option<Tensor> = None;
-            let mut vars = BTreeSet::new();
-            for f in factors.drain(..) {
-                vars.extend(f.vars.iter().copied());
-                t = Some(match t {
-                    None => f.log,
-                    Some(acc) => acc + f.log,
-                });
-            }
-            let mut t = t.unwrap();
-            for &v in vars.iter() {
-                t = reduce_var(t, v, reduce, &mut keep);
-            }
-            return Ok(t.sum(t.kind()));
-        }
         let ordinal = factors.iter().find(|f| f.ordinal.len() == depth).unwrap().ordinal.clone();
         let (here, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.ordinal == ordinal);
         factors = rest;
-        let local: BTreeSet<i64> = here.iter().flat_map(|f| f.vars.iter().copied()).filter(|v| *layout.var_ordinal(*v) == ordinal).collect();
+        let local: BTreeSet<i64> = here
+            .iter()
+            .flat_map(|f| f.vars.iter().copied())
+            .filter(|v| !pinned.contains(v) && *layout.var_ordinal(*v) == ordinal)
+            .collect();
         // Connected components over local variables.
         let mut comps: Vec<(Vec<Factor>, BTreeSet<i64>)> = Vec::new();
         for f in here {
@@ -140,6 +169,17 @@ pub fn contract(mut factors: Vec<Factor>, layout: &Layout, reduce: Reduce, mut k
             }
             // The parent ordinal: the plates the remaining variables live in.
             let parent: BTreeSet<String> = remaining.iter().flat_map(|v| layout.var_ordinal(*v).iter().cloned()).filter(|p| ordinal.contains(p)).collect();
+            if parent == ordinal && lv.is_empty() {
+                if let Some(v) = remaining.iter().find(|v| !pinned.contains(v)) {
+                    let name = layout.vars.iter().find(|x| x.0 == *v).map(|x| x.1.clone()).unwrap_or_default();
+                    return Err(PyriteError::Enumerate {
+                        site: name,
+                        problem: "is enumerated in the model outside a plate in which the guide enumerates a variable it meets; \
+                                  enumerate it in the guide too, or the plate's variable in the model"
+                            .into(),
+                    });
+                }
+            }
             for p in ordinal.difference(&parent) {
                 let (dim, size) = layout.plate(p);
                 t = sum_plate(t, dim, size);
@@ -207,14 +247,16 @@ pub struct ModelFactors {
     /// The scale (`scale`, subsampling) those factors share: as in Pyro, it multiplies their
     /// contraction, outside the log-sum-exp (scaling each term inside would temper the sum).
     pub scale: f64,
-    /// The log-factors that depend on no enumerated variable, scaled.
+    /// The log-factors that depend on no enumerated variable (or on pinned ones only), scaled.
     pub other: Vec<Factor>,
     /// Where the plates and enumerated variables live.
     pub layout: Layout,
 }
 
-/// The factors and layout of a model trace run under `enumerate(first_enum_dim, ...)`.
-pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<ModelFactors> {
+/// The factors and layout of a model trace run under `enumerate(first_enum_dim, ...)`. Sites that
+/// depend on no enumerated variable other than the `pinned` ones (a guide's enumerated
+/// variables, replayed into the model) go to `other`.
+pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<i64>) -> Result<ModelFactors> {
     let mut layout = Layout::default();
     for s in tr.nodes.values() {
         for f in &s.plates {
@@ -245,7 +287,7 @@ pub fn model_factors(tr: &Trace, first_enum_dim: i64) -> Result<ModelFactors> {
             }
         }
         let ordinal = s.plates.iter().map(|f| f.name.to_string()).collect();
-        if vars.is_empty() {
+        if vars.is_subset(pinned) {
             other.push(Factor { log: s.scaled_log_prob()?, ordinal, vars });
             continue;
         }

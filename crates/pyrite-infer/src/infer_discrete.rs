@@ -45,7 +45,7 @@ pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, 
         let tr = get_trace(|| enumerate(first_available_dim, model))?;
         // Unscaled factors, as in Pyro: a subsample's scale does not temper the posterior; the
         // sites that depend on no enumerated variable are constants here.
-        let m = model_factors(&tr, first_available_dim)?;
+        let m = model_factors(&tr, first_available_dim, &Default::default())?;
         let layout = m.layout;
         let mut tables = Vec::new();
         let reduce = if temperature == 0.0 { Reduce::Max } else { Reduce::Sum };

@@ -1,12 +1,13 @@
 //! `TraceEnum_ELBO`: the ELBO with discrete model sites summed out exactly.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 
 use pyrite_core::prelude::*;
 use tch::Tensor;
 
 use super::{check_model_guide, collect_params, Elbo, LossAndParams, Program};
-use crate::contract::{contract, model_factors, Reduce};
+use crate::contract::{eliminate, enum_dims, model_factors, sum_plates, Factor, Layout, Reduce};
 
 /// Pyro's `TraceEnum_ELBO`: discrete model sites marked for enumeration (`SampleSite::enumerate`
 /// or `config_enumerate`) are enumerated in parallel in dims left of the plates and summed out
@@ -75,36 +76,92 @@ impl TraceEnumElbo {
         Ok(n)
     }
 
-    /// `log p(data, guide sites)` with the enumerated sites summed out, and the traces.
-    pub fn marginal(&self, model: Program, guide: Program) -> Result<(Tensor, Trace, Trace)> {
+    /// The ELBO with the model's enumerated sites summed out and the guide's averaged over
+    /// exactly, and the two traces.
+    ///
+    /// The guide runs under `enumerate` (its sites marked for enumeration take all their values
+    /// in dims left of the plates), the model is replayed on it and enumerates its own sites
+    /// further left. The model's variables are eliminated by tensor variable elimination, which
+    /// leaves cost terms (log-densities, minus the guide's) that depend on the guide's
+    /// enumerated variables at most; each is averaged under the guide's probabilities of the
+    /// values it depends on (the expectation that Pyro's Dice estimator computes).
+    fn enumerated_elbo(&self, model: Program, guide: Program) -> Result<(Tensor, Trace, Trace)> {
         let first = -(self.nesting(model, guide)? as i64) - 1;
-        let guide_tr = get_trace(guide)?;
-        let model_tr = get_trace(|| enumerate(first, || replay(&guide_tr, model)))?;
+        let guide_tr = get_trace(|| enumerate(first, guide))?;
+        let pinned: BTreeSet<i64> = guide_tr.sample_sites().filter_map(|s| s.infer.enumerate_dim).collect();
+        let model_first = first - pinned.len() as i64;
+        let model_tr = get_trace(|| enumerate(model_first, || replay(&guide_tr, model)))?;
         check_model_guide(&model_tr, &guide_tr)?;
-        let m = model_factors(&model_tr, first)?;
-        let enumerated = contract(m.factors, &m.layout, Reduce::Sum, None)? * m.scale;
-        let rest = contract(m.other, &m.layout, Reduce::Sum, None)?;
-        Ok((enumerated + rest, model_tr, guide_tr))
+        let mut m = model_factors(&model_tr, first, &pinned)?;
+        for s in guide_tr.nodes.values() {
+            for f in &s.plates {
+                if !m.layout.plates.iter().any(|p| p.0 == *f.name) {
+                    m.layout.plates.push((f.name.to_string(), f.dim, f.subsample_size));
+                }
+            }
+        }
+        let mut costs: Vec<Factor> = eliminate(m.factors, &m.layout, Reduce::Sum, None, &pinned)?
+            .into_iter()
+            .map(|f| Factor { log: f.log * m.scale, ..f })
+            .collect();
+        costs.append(&mut m.other);
+        // The guide's probabilities of its enumerated values (unscaled, as Dice's factors).
+        let mut dice = Vec::new();
+        for s in guide_tr.sample_sites().filter(|s| !s.is_observed) {
+            let ordinal: BTreeSet<String> = s.plates.iter().map(|f| f.name.to_string()).collect();
+            let lq = s.scaled_log_prob()?;
+            let vars: BTreeSet<i64> = enum_dims(&lq, first).intersection(&pinned).copied().collect();
+            if s.infer.enumerate_dim.is_some() {
+                dice.push(Factor { log: s.log_prob()?, ordinal: ordinal.clone(), vars: vars.clone() });
+            }
+            costs.push(Factor { log: -lq, ordinal, vars });
+        }
+        let mut elbo: Option<Tensor> = None;
+        for c in &costs {
+            let e = expectation(c, &dice, &m.layout);
+            elbo = Some(match elbo {
+                None => e,
+                Some(acc) => acc + e,
+            });
+        }
+        Ok((elbo.unwrap_or_else(|| Tensor::from(0.0f64)), model_tr, guide_tr))
     }
+}
+
+/// The expectation of a cost term under the guide's enumerated variables: the guide's joint
+/// probability of the variables the cost depends on (those of its enumerated sites that the
+/// cost's plates can see, the others summed out) times the cost, summed over values and plates.
+fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
+    let mut t = cost.log.shallow_clone();
+    if !cost.vars.is_empty() {
+        let visible: Vec<&Factor> = dice.iter().filter(|d| d.ordinal.is_subset(&cost.ordinal)).collect();
+        let mut log_q = visible.iter().map(|d| d.log.shallow_clone()).reduce(|a, b| a + b).expect("a pinned variable has a guide site");
+        let others: BTreeSet<i64> = visible.iter().flat_map(|d| d.vars.iter().copied()).filter(|v| !cost.vars.contains(v)).collect();
+        for &v in others.iter() {
+            if log_q.dim() as i64 >= -v {
+                log_q = log_q.logsumexp([v].as_slice(), true);
+            }
+        }
+        t = log_q.exp() * t;
+    }
+    let t = sum_plates(t, &cost.ordinal, layout);
+    t.sum(t.kind())
 }
 
 impl Elbo for TraceEnumElbo {
     fn loss_and_params(&self, model: Program, guide: Program) -> Result<LossAndParams> {
-        let (log_marginal, model_tr, guide_tr) = self.marginal(model, guide)?;
-        let mut elbo = log_marginal;
+        let (elbo, model_tr, guide_tr) = self.enumerated_elbo(model, guide)?;
+        // Guide sites sampled without `rsample` and not enumerated: score-function terms.
         let mut score: Option<Tensor> = None;
         for s in guide_tr.sample_sites() {
-            if s.is_observed {
+            if s.is_observed || s.infer.enumerate_dim.is_some() || s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true) {
                 continue;
             }
             let lq = s.log_prob_sum()?;
-            if !s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true) {
-                score = Some(match score {
-                    None => lq.shallow_clone(),
-                    Some(t) => t + &lq,
-                });
-            }
-            elbo = elbo - lq;
+            score = Some(match score {
+                None => lq,
+                Some(t) => t + lq,
+            });
         }
         let surrogate = match score {
             None => elbo.shallow_clone(),
