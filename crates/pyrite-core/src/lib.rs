@@ -27,6 +27,7 @@ pub mod handlers;
 pub mod message;
 pub mod param_store;
 pub mod plate;
+pub mod memory;
 pub mod primitives;
 pub mod random_module;
 pub mod render;

@@ -57,8 +57,11 @@ impl<A: ?Sized, F: Fn(&A) -> Result<()>> Guide<A> for F {
 }
 
 impl<'a, A: ?Sized> Svi<'a, A> {
-    /// SVI with a model, a guide (closure or autoguide), an optimizer and a loss.
+    /// SVI with a model, a guide (closure or autoguide), an optimizer and a loss. The first
+    /// `Svi` of a process tunes the C allocator to keep freed tensor memory
+    /// ([`keep_freed_memory`](pyrite_core::memory::keep_freed_memory)).
     pub fn new<R>(model: &'a (impl Fn(&A) -> Result<R> + 'a), guide: &'a (impl Guide<A> + 'a), optim: Optimizer, loss: impl Elbo + 'a) -> Self {
+        pyrite_core::memory::keep_freed_memory();
         Svi {
             model: Box::new(move |a: &A| model(a).map(|_| ())),
             guide: Box::new(move |a: &A| guide.call(a)),
