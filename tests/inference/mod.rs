@@ -13,6 +13,7 @@ mod common;
 mod autoguides;
 mod elbo;
 mod errors;
+mod mean_field;
 mod optim;
 mod posteriors;
 mod predictive;

@@ -18,6 +18,7 @@ pub mod distribution;
 pub mod error;
 mod ext;
 pub mod families;
+pub mod kl;
 pub mod shape;
 pub mod transforms;
 pub mod validation;
@@ -27,6 +28,7 @@ pub use device::{default_device, set_default_device};
 pub use distribution::{validate_value, DistRef, Distribution, IntoDist, IntoParam};
 pub use error::DistError;
 pub use ext::DistributionExt;
+pub use kl::kl_divergence;
 pub use families::{
     bernoulli::Bernoulli, beta::Beta, binomial::Binomial, categorical::Categorical, cauchy::Cauchy, delta::Delta,
     dirichlet::Dirichlet, exponential::Exponential, gamma::Gamma, half_cauchy::HalfCauchy, half_normal::HalfNormal,
@@ -42,6 +44,7 @@ pub use validation::{set_validation, validation_enabled, without_validation};
 pub mod prelude {
     pub use crate::constraints::{self, Constraint};
     pub use crate::device::{default_device, set_default_device};
+    pub use crate::kl::kl_divergence;
     pub use crate::transforms::{biject_to, Transform, TransformRef};
     pub use crate::{
         Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, DistError, DistRef, Dirichlet, Distribution,

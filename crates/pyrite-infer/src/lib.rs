@@ -16,7 +16,7 @@ pub mod prelude {
         AutoContinuous, AutoDelta, AutoDiagonalNormal, AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal,
         InitStrategy,
     };
-    pub use crate::elbo::{Elbo, TraceElbo, TraceEnumElbo};
+    pub use crate::elbo::{Elbo, TraceElbo, TraceEnumElbo, TraceMeanFieldElbo};
     pub use crate::infer_discrete::infer_discrete;
     pub use crate::optim::{LrSchedule, Optimizer};
     pub use crate::predictive::{summary, Predictive, Samples, SiteSummary};

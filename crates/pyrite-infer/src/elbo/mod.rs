@@ -2,9 +2,11 @@
 
 mod trace_elbo;
 mod trace_enum_elbo;
+mod trace_mean_field_elbo;
 
 pub use trace_elbo::TraceElbo;
 pub use trace_enum_elbo::TraceEnumElbo;
+pub use trace_mean_field_elbo::TraceMeanFieldElbo;
 
 use pyrite_core::prelude::*;
 use tch::Tensor;

@@ -6,6 +6,8 @@ use pyrite_core::prelude::*;
 use pyrite_core::runtime::{with_handler, Messenger};
 use tch::Tensor;
 
+use pyrite_distributions::kl_divergence;
+
 use crate::autoguide::InitStrategy;
 
 use super::{check_model_guide, collect_params, max_plate_nesting, Elbo, LossAndParams, Program};
@@ -25,6 +27,9 @@ pub struct TraceElbo {
     /// Plate dims used by the model; found on first use when `None`.
     pub max_plate_nesting: Option<usize>,
     detected_nesting: Cell<Option<usize>>,
+    /// Use closed-form KL divergences between guide and model sites where known
+    /// (`TraceMeanFieldElbo`).
+    analytic_kl: bool,
 }
 
 impl Default for TraceElbo {
@@ -36,11 +41,17 @@ impl Default for TraceElbo {
 impl TraceElbo {
     /// One particle.
     pub fn new() -> Self {
-        TraceElbo { num_particles: 1, vectorize_particles: false, max_plate_nesting: None, detected_nesting: Cell::new(None) }
+        TraceElbo { num_particles: 1, vectorize_particles: false, max_plate_nesting: None, detected_nesting: Cell::new(None), analytic_kl: false }
     }
     /// `n` particles, sequential or vectorised.
     pub fn with_particles(n: usize, vectorize: bool) -> Self {
         TraceElbo { num_particles: n.max(1), vectorize_particles: vectorize, ..Self::new() }
+    }
+
+    /// The same estimator with closed-form KL terms, for `TraceMeanFieldElbo`.
+    pub(crate) fn with_analytic_kl(mut self) -> Self {
+        self.analytic_kl = true;
+        self
     }
 
     fn nesting(&self, model: Program, guide: Program) -> Result<usize> {
@@ -64,10 +75,12 @@ impl TraceElbo {
         if let Some(dim) = particle_dim {
             check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
-        let mut elbo = model_tr.log_prob_sum()?;
-        for s in guide_tr.sample_sites() {
-            if !s.is_observed {
-                elbo = elbo - s.log_prob_sum()?;
+        let mut elbo = if self.analytic_kl { mean_field_elbo(&model_tr, &guide_tr)? } else { model_tr.log_prob_sum()? };
+        if !self.analytic_kl {
+            for s in guide_tr.sample_sites() {
+                if !s.is_observed {
+                    elbo = elbo - s.log_prob_sum()?;
+                }
             }
         }
         if !bool::try_from(elbo.isfinite()).unwrap_or(false) {
@@ -79,6 +92,39 @@ impl TraceElbo {
         };
         Ok((elbo, surrogate, model_tr, guide_tr))
     }
+}
+
+/// `TraceMeanFieldElbo`'s estimate: `sum log p(observed) - sum KL(q || p)` over latent sites,
+/// each KL in closed form where the pair has one (scaled by the guide site's scale) and
+/// `log q(z) - log p(z)` at the sample otherwise.
+fn mean_field_elbo(model_tr: &Trace, guide_tr: &Trace) -> Result<Tensor> {
+    let mut elbo: Option<Tensor> = None;
+    let mut add = |t: Tensor| {
+        elbo = Some(match elbo.take() {
+            None => t,
+            Some(acc) => acc + t,
+        })
+    };
+    let mut analytic: Vec<&str> = Vec::new();
+    for s in model_tr.sample_sites() {
+        if !s.is_observed && s.mask.is_none() {
+            if let Some(g) = guide_tr.site(&s.name).filter(|g| g.mask.is_none()) {
+                if let (Some(q), Some(p)) = (g.dist.as_ref(), s.dist.as_ref()) {
+                    if let Ok(kl) = kl_divergence(q.as_ref(), p.as_ref()) {
+                        let kl = kl.sum(kl.kind());
+                        add(-(if g.scale == 1.0 { kl } else { kl * g.scale }));
+                        analytic.push(&s.name);
+                        continue;
+                    }
+                }
+            }
+        }
+        add(s.log_prob_sum()?);
+    }
+    for g in guide_tr.sample_sites().filter(|g| !g.is_observed && !analytic.contains(&g.name.as_str())) {
+        add(-g.log_prob_sum()?);
+    }
+    Ok(elbo.unwrap_or_else(|| Tensor::from(0.0f32)))
 }
 
 /// Supplies every latent sample site and plate subsample without drawing random numbers:
