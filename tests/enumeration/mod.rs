@@ -5,6 +5,7 @@
 // `plate` and `observe` return tensors that a model often does not use.
 #![allow(unused_must_use)]
 
+mod chain;
 mod common;
 
 mod discrete;

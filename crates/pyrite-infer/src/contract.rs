@@ -154,19 +154,8 @@ pub fn eliminate(
             comps.push(merged);
         }
         for (fs, lv) in comps {
-            let mut remaining = BTreeSet::new();
-            let mut t: Option<Tensor> = None;
-            for f in fs {
-                remaining.extend(f.vars.difference(&lv).copied());
-                t = Some(match t {
-                    None => f.log,
-                    Some(acc) => acc + f.log,
-                });
-            }
-            let mut t = t.unwrap();
-            for &v in lv.iter().rev() {
-                t = reduce_var(t, v, reduce, &mut keep);
-            }
+            let remaining: BTreeSet<i64> = fs.iter().flat_map(|f| f.vars.difference(&lv).copied()).collect();
+            let mut t = eliminate_component(fs, &lv, reduce, &mut keep);
             // The parent ordinal: the plates the remaining variables live in.
             let parent: BTreeSet<String> = remaining.iter().flat_map(|v| layout.var_ordinal(*v).iter().cloned()).filter(|p| ordinal.contains(p)).collect();
             if parent == ordinal && lv.is_empty() {
@@ -187,6 +176,57 @@ pub fn eliminate(
             factors.push(Factor { log: t, ordinal: parent, vars: remaining });
         }
     }
+}
+
+/// Sums (or maximises) the local variables `lv` out of one connected set of factors, one
+/// variable at a time: each step combines only the factors that hold the variable, and takes
+/// the variable whose combined table is smallest, so a chain of `T` variables with `K` values
+/// costs `T` tables of `K^2` entries rather than one of `K^T`. Returns the sum of what is left,
+/// a log-factor over the component's other (non-local) variables.
+fn eliminate_component(fs: Vec<Factor>, lv: &BTreeSet<i64>, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> Tensor {
+    let size_of = |t: &Tensor, v: i64| -> i128 {
+        let s = t.size();
+        let r = s.len() as i64;
+        if r >= -v {
+            s[(r + v) as usize] as i128
+        } else {
+            1
+        }
+    };
+    let mut pool: Vec<(Tensor, BTreeSet<i64>)> = fs.into_iter().map(|f| (f.log, f.vars)).collect();
+    let mut sizes: Vec<(i64, i128)> = Vec::new();
+    for (t, vars) in &pool {
+        for &v in vars {
+            if !sizes.iter().any(|(w, _)| *w == v) {
+                sizes.push((v, size_of(t, v)));
+            }
+        }
+    }
+    let size = |v: &i64| sizes.iter().find(|(w, _)| w == v).map(|(_, n)| *n).unwrap_or(1);
+    let mut todo: Vec<i64> = lv.iter().rev().copied().collect();
+    while !todo.is_empty() {
+        // The variable whose elimination builds the smallest table.
+        let table_size = |v: i64| -> i128 {
+            let vars: BTreeSet<i64> = pool.iter().filter(|(_, vs)| vs.contains(&v)).flat_map(|(_, vs)| vs.iter().copied()).collect();
+            vars.iter().map(size).product()
+        };
+        let (pick, _) = todo.iter().enumerate().min_by_key(|(_, &v)| table_size(v)).expect("a variable is left");
+        let v = todo.remove(pick);
+        let (with, without): (Vec<_>, Vec<_>) = pool.into_iter().partition(|(_, vs)| vs.contains(&v));
+        let mut vars = BTreeSet::new();
+        let mut t: Option<Tensor> = None;
+        for (f, vs) in with {
+            vars.extend(vs);
+            t = Some(match t {
+                None => f,
+                Some(acc) => acc + f,
+            });
+        }
+        vars.remove(&v);
+        pool = without;
+        pool.push((reduce_var(t.expect("a factor holds the variable"), v, reduce, keep), vars));
+    }
+    pool.into_iter().map(|(t, _)| t).reduce(|a, b| a + b).expect("a component has a factor")
 }
 
 fn reduce_var(t: Tensor, v: i64, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> Tensor {
@@ -213,10 +253,16 @@ pub fn backtrack(tables: &[Eliminated], temperature: f64) -> Vec<(i64, Tensor)> 
         for (d, idx) in &chosen {
             let rank = t.dim() as i64;
             if rank >= -d && t.size()[(rank + d) as usize] > 1 {
-                let mut shape = t.size();
-                shape[(rank + d) as usize] = 1;
-                let idx = expand_left(idx, shape.len()).expand(shape.as_slice(), false);
-                t = t.gather(*d, &idx, false);
+                // Tables of different variables hold different dims: broadcast the two first.
+                let r = t.dim().max(idx.dim());
+                let (tt, ii) = (expand_left(&t, r), expand_left(idx, r));
+                let (ts, is) = (tt.size(), ii.size());
+                let at = (r as i64 + d) as usize;
+                let mut shape: Vec<i64> = ts.iter().zip(&is).map(|(a, b)| *a.max(b)).collect();
+                shape[at] = ts[at];
+                let mut idx_shape = shape.clone();
+                idx_shape[at] = 1;
+                t = tt.expand(shape.as_slice(), false).gather(*d, &ii.expand(idx_shape.as_slice(), false), false);
             }
         }
         let pick = if temperature == 0.0 {
