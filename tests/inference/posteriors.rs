@@ -231,3 +231,34 @@ fn autodelta_finds_the_map() {
         assert_near("Gamma-Poisson MAP", scalar(&guide.median().unwrap()["rate"]), 22.0 / 7.0, 1e-3);
     });
 }
+
+#[test]
+fn autodelta_with_an_lkj_prior_finds_the_maximum_likelihood_correlation() {
+    seeded(9, || {
+        // x ~ N(0, [[1, r], [r, 1]]) with r = 0.6; under LKJCholesky(2, 1) the density of L is
+        // flat, so the MAP of L (no Jacobian: a point estimate) is the likelihood's maximum,
+        // found here by a grid over r.
+        let z = Tensor::randn([400, 2], (Kind::Double, Device::Cpu));
+        let r_true = 0.6f64;
+        let x1 = z.select(1, 0);
+        let x2 = &x1 * r_true + z.select(1, 1) * (1.0 - r_true * r_true).sqrt();
+        let x = Tensor::stack(&[x1, x2], 1);
+        let model = |x: &Tensor| -> Result<()> {
+            let l = sample("L", LKJCholesky::new(2, c64(1.0))?)?;
+            let mvn = MultivariateNormal::from_scale_tril(Tensor::zeros([2], (Kind::Double, Device::Cpu)), &l)?;
+            plate("data", x.size()[0], |_| observe("obs", mvn, x))?;
+            Ok(())
+        };
+        let guide = AutoDelta::new(&model, &x).unwrap();
+        fit(&model, &guide, &x, 500, 0.05, 0.02, 1);
+        let l = guide.median().unwrap()["L"].shallow_clone();
+        let c = l.matmul(&l.tr());
+        let r = scalar(&c.get(0).get(1));
+        let v = to_vec(&x);
+        let (s11, s12, s22) = (0..400).fold((0.0, 0.0, 0.0), |(a, b, c), i| (a + v[2 * i] * v[2 * i], b + v[2 * i] * v[2 * i + 1], c + v[2 * i + 1] * v[2 * i + 1]));
+        let loglik = |r: f64| -200.0 * (1.0 - r * r).ln() - (s11 - 2.0 * r * s12 + s22) / (2.0 * (1.0 - r * r));
+        let mle = (-999..=999).map(|i| i as f64 / 1000.0).max_by(|a, b| loglik(*a).total_cmp(&loglik(*b))).unwrap();
+        assert_near("MAP correlation", r, mle, 2e-3);
+        assert_near("unit diagonal", scalar(&c.get(1).get(1)), 1.0, 1e-9);
+    });
+}

@@ -32,7 +32,7 @@ pub use kl::kl_divergence;
 pub use families::{
     bernoulli::Bernoulli, beta::Beta, binomial::Binomial, categorical::Categorical, cauchy::Cauchy, delta::Delta,
     dirichlet::Dirichlet, exponential::Exponential, gamma::Gamma, half_cauchy::HalfCauchy, half_normal::HalfNormal,
-    independent::Independent, inverse_gamma::InverseGamma, laplace::Laplace, log_normal::LogNormal,
+    independent::Independent, inverse_gamma::InverseGamma, laplace::Laplace, lkj_cholesky::LKJCholesky, log_normal::LogNormal,
     low_rank_mvn::LowRankMultivariateNormal, masked::Masked, multivariate_normal::MultivariateNormal,
     negative_binomial::NegativeBinomial, normal::Normal, one_hot_categorical::OneHotCategorical, poisson::Poisson,
     student_t::StudentT, transformed::TransformedDistribution, uniform::Uniform,
@@ -49,7 +49,7 @@ pub mod prelude {
     pub use crate::{
         Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, DistError, DistRef, Dirichlet, Distribution,
         DistributionExt, Exponential, Gamma, HalfCauchy, HalfNormal, Independent, IntoDist, IntoParam, InverseGamma,
-        Laplace, LogNormal, LowRankMultivariateNormal, Masked, MultivariateNormal, NegativeBinomial, Normal,
+        LKJCholesky, Laplace, LogNormal, LowRankMultivariateNormal, Masked, MultivariateNormal, NegativeBinomial, Normal,
         OneHotCategorical, Poisson, StudentT, TransformedDistribution, Uniform,
     };
 }

@@ -27,6 +27,7 @@ pub mod half_normal;
 pub mod independent;
 pub mod inverse_gamma;
 pub mod laplace;
+pub mod lkj_cholesky;
 pub mod log_normal;
 pub mod low_rank_mvn;
 pub mod masked;

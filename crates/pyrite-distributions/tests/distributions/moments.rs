@@ -233,3 +233,50 @@ fn normal_kl_divergence_matches_a_monte_carlo_estimate_and_sums_over_events() {
     let err = kl_divergence(&Gamma::new(2.0, 1.0).unwrap(), &q).unwrap_err();
     assert!(matches!(err, DistError::Unsupported { .. }), "{err}");
 }
+
+#[test]
+fn lkj_cholesky_matches_torch_and_its_correlations_have_the_lkj_marginal() {
+    let _g = seeded(9200);
+    // log densities from torch 2.13's LKJCholesky at its own draws (f64)
+    let cases: [(i64, f64, Vec<f64>, f64); 3] = [
+        (2, 1.0, vec![1.0, 0.0, -0.20728046931458396, 0.9782815581624371], -0.6931471805599453),
+        (
+            3,
+            0.5,
+            vec![1.0, 0.0, 0.0, -0.16398931571933514, 0.986462114999813, 0.0, 0.7836749897388058, -0.44696239097242385, 0.4313677451016669],
+            -1.6902299311860445,
+        ),
+        (
+            4,
+            2.5,
+            vec![
+                1.0, 0.0, 0.0, 0.0, 0.30511380277405903, 0.9523158968308534, 0.0, 0.0, 0.5039831452877612, 0.022204648765567415,
+                0.8634280183310321, 0.0, -0.04784240777948404, -0.09454465987041138, -0.5684398506544733, 0.8158728745924636,
+            ],
+            -1.679876439592198,
+        ),
+    ];
+    for (dim, conc, l, want) in cases {
+        let d = LKJCholesky::new(dim, Tensor::from(conc)).unwrap();
+        let got = d.log_prob(&Tensor::from_slice(&l).reshape([dim, dim])).unwrap();
+        assert!((scalar(&got) - want).abs() < 1e-10, "dim {dim}, concentration {conc}: {} vs torch {want}", scalar(&got));
+    }
+    // Each off-diagonal correlation of LKJ(dim, eta) is 2 Beta(b, b) - 1 with b = eta - 1 + dim/2:
+    // mean 0, variance 1 / (2 eta + dim - 1).
+    let (dim, eta) = (4i64, 1.5f64);
+    let l32 = LKJCholesky::new(dim, eta).unwrap().sample(&[N]).unwrap();
+    let l = l32.to_kind(Kind::Double);
+    let c = l.matmul(&l.transpose(-1, -2));
+    assert!(scalar(&(c.diagonal(0, -2, -1) - 1.0).abs().max()) < 1e-5, "unit diagonal");
+    let want_var = 1.0 / (2.0 * eta + dim as f64 - 1.0);
+    for (i, j) in [(1, 0), (3, 1), (3, 2)] {
+        let r = c.select(-2, i).select(-1, j);
+        let (m, v) = (scalar(&r.mean(Kind::Double)), scalar(&r.var(true)));
+        assert!(m.abs() < Z * (want_var / N as f64).sqrt(), "mean of r[{i},{j}] {m}");
+        assert!((v / want_var - 1.0).abs() < 0.05, "variance of r[{i},{j}] {v} vs {want_var}");
+    }
+    // the draws lie in the support, and bad parameters are typed errors
+    assert!(bool::try_from(Constraint::CorrCholesky.check(&l32).all()).unwrap());
+    assert!(matches!(LKJCholesky::new(1, 1.0), Err(DistError::InvalidParameter { .. })));
+    assert!(LKJCholesky::new(3, -1.0).is_err());
+}
