@@ -92,7 +92,7 @@ fn temperature_zero_through_plates() {
             let mut lp = Tensor::from(0.0f64);
             for g in 0..2 {
                 let z = a[g];
-                lp = lp + at(p.get("probs"), z).log();
+                lp += at(p.get("probs"), z).log();
                 for j in 0..3 {
                     let w = a[2 + 3 * g + j];
                     let loc = at(p.get("locs"), w) + at(p.get("offs"), z);

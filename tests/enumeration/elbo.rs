@@ -107,7 +107,7 @@ fn mixture_with_autodelta_guide_for_the_continuous_part() {
         let (probs, mu) = (p.get("probs"), p.get("AutoDelta.mu"));
         let mut lp = Tensor::from(0.0f64);
         for k in 0..3 {
-            lp = lp + normal_lp(0.0, &at(mu, k), &Tensor::from(3.0f64));
+            lp += normal_lp(0.0, &at(mu, k), &Tensor::from(3.0f64));
         }
         for (i, &z) in a.iter().enumerate() {
             lp = lp + at(probs, z).log() + normal_lp(MIX_X[i], &at(mu, z), &Tensor::from(0.8f64));
@@ -148,10 +148,10 @@ fn two_independent_enumerated_sites() {
         let mut lp = at(p.get("p1"), z1).log() + lq + at(p.get("p3"), z3).log();
         let loc = at(p.get("locs"), z1) + p.get("shift") * z2 as f64;
         for x in B_X {
-            lp = lp + normal_lp(x, &loc, &Tensor::from(1.0f64));
+            lp += normal_lp(x, &loc, &Tensor::from(1.0f64));
         }
         for y in B_Y {
-            lp = lp + normal_lp(y, &at(p.get("m3"), z3), &Tensor::from(0.7f64));
+            lp += normal_lp(y, &at(p.get("m3"), z3), &Tensor::from(0.7f64));
         }
         lp
     };
@@ -213,9 +213,9 @@ fn nested_plates_with_an_enumerated_site_in_the_outer_plate() {
     let joint = |p: &Params, a: &[i64]| {
         let mut lp = Tensor::from(0.0f64);
         for (g, &z) in a.iter().enumerate() {
-            lp = lp + at(p.get("probs"), z).log();
+            lp += at(p.get("probs"), z).log();
             for x in D_X[g] {
-                lp = lp + normal_lp(x, &at(p.get("locs"), z), p.get("scale"));
+                lp += normal_lp(x, &at(p.get("locs"), z), p.get("scale"));
             }
         }
         lp
@@ -251,7 +251,7 @@ fn nested_plates_with_enumerated_sites_in_both_plates() {
         let mut lp = Tensor::from(0.0f64);
         for g in 0..2 {
             let z = a[g];
-            lp = lp + at(p.get("probs"), z).log();
+            lp += at(p.get("probs"), z).log();
             for j in 0..3 {
                 let w = a[2 + 3 * g + j];
                 let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
@@ -285,9 +285,9 @@ pub fn hmm_joint(p: &Params, a: &[i64]) -> Tensor {
     let mut lp = at(init, a[0]).log();
     for t in 0..3 {
         if t > 0 {
-            lp = lp + at2(trans, a[t - 1], a[t]).log();
+            lp += at2(trans, a[t - 1], a[t]).log();
         }
-        lp = lp + normal_lp(HMM_X[t], &at(locs, a[t]), &Tensor::from(1.0f64));
+        lp += normal_lp(HMM_X[t], &at(locs, a[t]), &Tensor::from(1.0f64));
     }
     lp
 }

@@ -55,9 +55,9 @@ fn a_guide_enumerated_global_site_is_averaged_exactly() {
             let prior = if z == 1 { 0.3f64.ln() } else { 0.7f64.ln() };
             let mut cost = qz.log().neg() + prior;
             for x in XS {
-                cost = cost + normal_lp(x, &at(locs, z), &Tensor::from(1.0f64));
+                cost += normal_lp(x, &at(locs, z), &Tensor::from(1.0f64));
             }
-            elbo = elbo + qz * cost;
+            elbo += qz * cost;
         }
         elbo
     });
@@ -98,7 +98,7 @@ fn guide_and_model_enumeration_combine_in_a_plate() {
                 // log p(z) + log sum_w p(w | z) p(y | w) - log q(z)
                 let terms: Vec<Tensor> = (0..3).map(|w| at2(pw, z, w).log() + normal_lp(*y, &at(locs, w), &Tensor::from(0.7f64))).collect();
                 let marg = Tensor::stack(&terms, 0).logsumexp([0].as_slice(), false);
-                elbo = elbo + &qz * (at(pz, z).log() + marg - qz.log());
+                elbo += &qz * (at(pz, z).log() + marg - qz.log());
             }
         }
         elbo

@@ -61,7 +61,7 @@ impl Site {
             name: msg.name.clone(),
             kind: msg.kind,
             dist: msg.dist.clone(),
-            value: msg.value.as_ref().map(|v| v.shallow_clone()).unwrap_or_else(Tensor::new),
+            value: msg.value.as_ref().map(|v| v.shallow_clone()).unwrap_or_default(),
             is_observed: msg.is_observed,
             scale: msg.scale,
             mask: msg.mask.as_ref().map(|m| m.shallow_clone()),

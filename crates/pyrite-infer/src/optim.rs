@@ -204,7 +204,7 @@ impl Optimizer {
                 if let Some(max) = self.max_grad_norm {
                     let norm = g.norm().double_value(&[]);
                     if norm > max {
-                        g = g * (max / (norm + 1e-6));
+                        g *= max / (norm + 1e-6);
                     }
                 }
                 self.pack(layout, p0);
@@ -215,7 +215,7 @@ impl Optimizer {
                     Rule::Adam { beta1, beta2, eps, weight_decay } => {
                         if weight_decay != 0.0 {
                             let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
-                            g = g + Tensor::cat(&flat_p, 0) * weight_decay;
+                            g += Tensor::cat(&flat_p, 0) * weight_decay;
                         }
                         (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, false)))
                     }
@@ -226,7 +226,7 @@ impl Optimizer {
                     Rule::Sgd { momentum, nesterov, weight_decay } => {
                         if weight_decay != 0.0 {
                             let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
-                            g = g + Tensor::cat(&flat_p, 0) * weight_decay;
+                            g += Tensor::cat(&flat_p, 0) * weight_decay;
                         }
                         let d = if momentum != 0.0 {
                             let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
@@ -258,7 +258,7 @@ impl Optimizer {
             LrSchedule::Constant => {}
             LrSchedule::Exponential { gamma } => self.lr *= gamma,
             LrSchedule::Step { step_size, gamma } => {
-                if step_size > 0 && self.step % step_size == 0 {
+                if step_size > 0 && self.step.is_multiple_of(step_size) {
                     self.lr *= gamma;
                 }
             }

@@ -54,7 +54,7 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
 
     fn wanted(&self, s: &Site) -> bool {
         match &self.return_sites {
-            Some(names) => names.iter().any(|n| *n == s.name),
+            Some(names) => names.contains(&s.name),
             None => s.kind == SiteKind::Sample,
         }
     }
@@ -135,7 +135,7 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
                         let shape = s.value.size();
                         let batch_rank = shape.len().saturating_sub(d.event_shape().len());
                         let mut target = vec![self.num_samples];
-                        target.extend(std::iter::repeat(1).take(nesting.saturating_sub(batch_rank)));
+                        target.extend(std::iter::repeat_n(1, nesting.saturating_sub(batch_rank)));
                         target.extend_from_slice(&shape);
                         aligned.insert(s.name.clone(), target);
                     }

@@ -32,8 +32,8 @@ impl BlockSpec {
     fn hides(&self, msg: &Message) -> bool {
         match self {
             BlockSpec::All => true,
-            BlockSpec::Hide(n) => n.iter().any(|x| *x == msg.name),
-            BlockSpec::Expose(n) => !n.iter().any(|x| *x == msg.name),
+            BlockSpec::Hide(n) => n.contains(&msg.name),
+            BlockSpec::Expose(n) => !n.contains(&msg.name),
             BlockSpec::HideKinds(k) => k.contains(&msg.kind),
             BlockSpec::ExposeKinds(k) => !k.contains(&msg.kind),
             BlockSpec::Predicate(p) => p(msg),

@@ -37,7 +37,7 @@ impl Messenger for EnumMessenger {
         let event = dist.event_shape();
         let k = support.size()[0];
         let mut shape = vec![k];
-        shape.extend(std::iter::repeat(1).take((-dim - 1) as usize));
+        shape.extend(std::iter::repeat_n(1, (-dim - 1) as usize));
         shape.extend_from_slice(event);
         msg.value = Some(support.reshape(shape.as_slice()));
         msg.infer.enumerate_dim = Some(dim);

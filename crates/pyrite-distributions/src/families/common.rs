@@ -53,7 +53,7 @@ pub(crate) fn binary_logits(probs: &Tensor) -> Tensor {
 pub(crate) fn enumerate_range(n: i64, batch_shape: &[i64], expand: bool, opts: (Kind, tch::Device)) -> Tensor {
     let values = Tensor::arange(n, opts);
     let mut view = vec![n];
-    view.extend(std::iter::repeat(1).take(batch_shape.len()));
+    view.extend(std::iter::repeat_n(1, batch_shape.len()));
     let values = values.view(view.as_slice());
     if expand {
         let mut full = vec![n];

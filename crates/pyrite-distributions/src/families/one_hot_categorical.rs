@@ -75,7 +75,7 @@ impl Distribution for OneHotCategorical {
         let k = self.event_shape[0];
         let batch = self.batch_shape();
         let mut view = vec![k];
-        view.extend(std::iter::repeat(1).take(batch.len()));
+        view.extend(std::iter::repeat_n(1, batch.len()));
         view.push(k);
         let eye = Tensor::eye(k, self.options()).view(view.as_slice());
         if expand {

@@ -239,7 +239,8 @@ fn lkj_cholesky_matches_torch_and_its_correlations_have_the_lkj_marginal() {
     let _g = seeded(9200);
     // log densities from torch 2.13's LKJCholesky at its own draws (f64)
     let cases: [(i64, f64, Vec<f64>, f64); 3] = [
-        (2, 1.0, vec![1.0, 0.0, -0.20728046931458396, 0.9782815581624371], -0.6931471805599453),
+        // dim 2, concentration 1: uniform over r in (-1, 1), density 1/2
+        (2, 1.0, vec![1.0, 0.0, -0.20728046931458396, 0.9782815581624371], -std::f64::consts::LN_2),
         (
             3,
             0.5,

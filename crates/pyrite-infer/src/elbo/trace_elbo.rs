@@ -79,7 +79,7 @@ impl TraceElbo {
         if !self.analytic_kl {
             for s in guide_tr.sample_sites() {
                 if !s.is_observed {
-                    elbo = elbo - s.log_prob_sum()?;
+                    elbo -= s.log_prob_sum()?;
                 }
             }
         }
