@@ -299,3 +299,40 @@ fn handlers_nest_in_either_order_with_the_same_meaning() {
         assert!(s1.site("a").unwrap().value.equal(&s2.site("a").unwrap().value));
     });
 }
+
+#[test]
+fn intervene_fixes_a_value_downstream_and_still_samples_the_site() {
+    // z ~ N(0, 1); x ~ N(2 z, 0.01); y ~ N(x, 0.01)
+    let model = || -> Result<(Tensor, Tensor)> {
+        let z = sample("z", Normal::new(0.0, 1.0)?)?;
+        let x = sample("x", Normal::new(&z * 2.0, 0.01)?)?;
+        let y = sample("y", Normal::new(&x, 0.01)?)?;
+        Ok((x, y))
+    };
+    let five = Tensor::from(5.0f32);
+    let mut zs = Vec::new();
+    for i in 0..400 {
+        let (out, tr) = seed(i, || trace(|| intervene(values(&[("x", &five)]), model)));
+        let (x, y) = out.unwrap();
+        // what the program sees after the site is the intervention
+        assert_eq!(x.double_value(&[]), 5.0);
+        assert!((y.double_value(&[]) - 5.0).abs() < 0.1);
+        // the site itself is a latent draw from its distribution given z, recorded under its name
+        let xs = tr.site("x").unwrap();
+        assert!(!xs.is_observed);
+        let z = tr.site("z").unwrap().value.double_value(&[]);
+        assert!((xs.value.double_value(&[]) - 2.0 * z).abs() < 0.1);
+        // the counterfactual node is hidden from handlers outside `intervene`
+        assert!(tr.site("x__CF").is_none());
+        let names: Vec<&str> = tr.nodes.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["z", "x", "y"]);
+        zs.push(z);
+    }
+    // upstream of the intervention nothing changes: z keeps its N(0, 1) prior
+    let mean = zs.iter().sum::<f64>() / zs.len() as f64;
+    assert!(mean.abs() < 0.2, "mean of z {mean}");
+    // a trace inside the intervention also records the observed counterfactual node
+    let (_, inner) = intervene(values(&[("x", &five)]), || trace(model));
+    assert!(inner.site("x__CF").unwrap().is_observed);
+    assert!(!inner.site("x").unwrap().is_observed);
+}

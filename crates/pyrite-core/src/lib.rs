@@ -42,7 +42,7 @@ pub mod prelude {
     pub use crate::device::{cuda_available, device_from_flag};
     pub use crate::error::{PyriteError, Result};
     pub use crate::handlers::{
-        block, condition, config_enumerate, enumerate, get_trace, mask, replay, scale, seed, set_rng_seed, substitute,
+        block, condition, config_enumerate, enumerate, get_trace, intervene, mask, replay, scale, seed, set_rng_seed, substitute,
         trace, values, BlockSpec, SiteValues,
     };
     pub use crate::message::{lazy, Enumerate, InferConfig, Message, PlateFrame, SiteKind};

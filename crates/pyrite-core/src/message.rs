@@ -132,6 +132,10 @@ pub struct Message {
     pub stop: bool,
     /// Set by a handler that has supplied the value.
     pub done: bool,
+    /// Set by `intervene`: the site's original message, to send through the stack after this one.
+    pub(crate) split: Option<Box<Message>>,
+    /// Set on a message that `intervene` has already split.
+    pub(crate) intervened: bool,
 }
 
 impl Message {
@@ -152,6 +156,8 @@ impl Message {
             subsample: None,
             stop: false,
             done: false,
+            split: None,
+            intervened: false,
         }
     }
 }

@@ -138,6 +138,10 @@ pub fn apply_stack(msg: &mut Message) -> Result<()> {
         frame.postprocess_message(msg)?;
     }
     drop(restore);
+    // An intervened site: its original, sampled as usual, goes through the whole stack too.
+    if let Some(mut original) = msg.split.take() {
+        apply_stack(&mut original)?;
+    }
     Ok(())
 }
 

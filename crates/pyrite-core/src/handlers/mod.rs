@@ -4,6 +4,7 @@
 mod block;
 mod condition;
 mod enumerate;
+mod intervene;
 mod mask;
 mod replay;
 mod scale;
@@ -14,6 +15,7 @@ mod trace;
 pub use block::{block, BlockSpec};
 pub use condition::condition;
 pub use enumerate::{config_enumerate, enumerate};
+pub use intervene::intervene;
 pub use mask::mask;
 pub use replay::replay;
 pub use scale::scale;
