@@ -27,6 +27,7 @@ pub mod handlers;
 pub mod message;
 pub mod param_store;
 pub mod plate;
+pub mod markov;
 pub mod memory;
 pub mod primitives;
 pub mod random_module;
@@ -40,6 +41,7 @@ pub use error::{PyriteError, Result};
 /// What a model author imports.
 pub mod prelude {
     pub use crate::device::{cuda_available, device_from_flag};
+    pub use crate::markov::{markov, markov_with_history};
     pub use crate::error::{PyriteError, Result};
     pub use crate::handlers::{
         block, condition, config_enumerate, enumerate, get_trace, intervene, mask, replay, scale, seed, set_rng_seed, substitute,

@@ -41,6 +41,12 @@ pub struct InferConfig {
     pub enumerate: Option<Enumerate>,
     /// The tensor dimension its enumerated values occupy (set by the `enumerate` handler).
     pub enumerate_dim: Option<i64>,
+    /// The enumerated variable's identity (set by the `enumerate` handler). Under `markov`
+    /// several variables take turns on one dimension; this tells them apart.
+    pub enumerate_id: Option<usize>,
+    /// Which enumerated variable each enumeration dimension held when the site ran
+    /// (`(dim, enumerate_id)`; set by the `enumerate` handler on every sample site).
+    pub enum_scope: Option<Rc<Vec<(i64, usize)>>>,
     /// Set on `deterministic` sites: recorded, but no log-density.
     pub deterministic: bool,
     /// Set on `factor` sites.

@@ -1,27 +1,38 @@
-//! Exact sum-product (and max-product) contraction of log-factors over enumerated dimensions and
+//! Exact sum-product (and max-product) contraction of log-factors over enumerated variables and
 //! plates: tensor variable elimination, as in Pyro's `TraceEnum_ELBO` (Obermeyer et al., 2019).
 //!
 //! Each factor is a log-density tensor that lives in a set of plates (its *ordinal*) and depends
-//! on some enumerated variables (tensor dims left of the plates). Factors of the deepest ordinal
-//! are combined per connected component, the variables local to that ordinal are summed out
-//! (`logsumexp`, or `max` for MAP), then the plates the remaining variables do not share are
-//! multiplied out (summed in log space), and the result moves up to the parent ordinal, until
-//! one number is left.
+//! on some enumerated variables, each in a tensor dim left of the plates. A variable is known by
+//! its identity, not its dim: under `markov` several variables take turns on one dim, and
+//! factors are aligned (their dims permuted) before they are combined. Factors of the deepest
+//! ordinal are combined per connected component, the variables local to that ordinal are summed
+//! out one at a time (`logsumexp`, or `max` for MAP), then the plates the remaining variables do
+//! not share are multiplied out (summed in log space), and the result moves up to the parent
+//! ordinal, until one number is left.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pyrite_core::prelude::*;
 use tch::{Kind, Tensor};
 
-/// A log-factor: its tensor, the plates it lies in (name → dim, size) and its enumerated dims.
+/// An enumerated variable: the `enumerate_id` the `enumerate` handler gave its site.
+pub type VarId = usize;
+
+/// A log-factor: its tensor, the plates it lies in and the enumerated variables it depends on.
 #[derive(Debug)]
 pub struct Factor {
     /// The log-factor tensor.
     pub log: Tensor,
     /// Names of the plates it lies in.
     pub ordinal: BTreeSet<String>,
-    /// The enumerated dims it depends on.
-    pub vars: BTreeSet<i64>,
+    /// The enumerated variables it depends on, each with the dim it occupies in `log`.
+    pub vars: BTreeMap<VarId, i64>,
+}
+
+impl Factor {
+    fn depends_only_on(&self, pinned: &BTreeSet<VarId>) -> bool {
+        self.vars.keys().all(|v| pinned.contains(v))
+    }
 }
 
 /// Where each plate and enumerated variable lives.
@@ -29,16 +40,19 @@ pub struct Factor {
 pub struct Layout {
     /// Plate name → (dim, subsample size).
     pub plates: Vec<(String, i64, i64)>,
-    /// Enumerated dim → (site name, the plates of its site).
-    pub vars: Vec<(i64, String, BTreeSet<String>)>,
+    /// Enumerated variable → (site name, the plates of its site).
+    pub vars: Vec<(VarId, String, BTreeSet<String>)>,
 }
 
 impl Layout {
     fn plate(&self, name: &str) -> (i64, i64) {
         self.plates.iter().find(|p| p.0 == name).map(|p| (p.1, p.2)).expect("unknown plate")
     }
-    fn var_ordinal(&self, dim: i64) -> &BTreeSet<String> {
-        &self.vars.iter().find(|v| v.0 == dim).expect("unknown enumerated dim").2
+    fn var_ordinal(&self, var: VarId) -> &BTreeSet<String> {
+        &self.vars.iter().find(|v| v.0 == var).expect("unknown enumerated variable").2
+    }
+    fn var_name(&self, var: VarId) -> String {
+        self.vars.iter().find(|v| v.0 == var).map(|v| v.1.clone()).unwrap_or_default()
     }
 }
 
@@ -55,10 +69,12 @@ pub enum Reduce {
 /// before the variable was reduced (it depends on the variable and on variables reduced later).
 #[derive(Debug)]
 pub struct Eliminated {
-    /// The variable's enumerated dim.
-    pub dim: i64,
+    /// The variable.
+    pub var: VarId,
     /// Its log-table, before reduction.
     pub table: Tensor,
+    /// The variables of the table and their dims (the eliminated one included).
+    pub vars: BTreeMap<VarId, i64>,
 }
 
 /// The enumerated dims (size > 1) of a tensor, given the first enumeration dim.
@@ -66,6 +82,27 @@ pub fn enum_dims(t: &Tensor, first_enum_dim: i64) -> BTreeSet<i64> {
     let size = t.size();
     let rank = size.len() as i64;
     (-rank..=first_enum_dim).filter(|d| size[(rank + d) as usize] > 1).collect()
+}
+
+/// A site's log-density term as a factor: its enumerated dims named by the variables that held
+/// them when the site ran.
+///
+/// # Errors
+/// [`PyriteError::Enumerate`] when the term varies along a dim that no enumerated variable held
+/// (a batch dim left of the plates: `max_plate_nesting` too small).
+pub fn site_factor(site: &Site, log: Tensor, first_enum_dim: i64) -> Result<Factor> {
+    let mut vars = BTreeMap::new();
+    for d in enum_dims(&log, first_enum_dim) {
+        let held = site.infer.enum_scope.as_ref().and_then(|s| s.iter().find(|(sd, _)| *sd == d).map(|(_, id)| *id));
+        let Some(id) = held else {
+            return Err(PyriteError::Enumerate {
+                site: site.name.clone(),
+                problem: format!("depends on dim {d}, which no enumerated site owns; raise max_plate_nesting"),
+            });
+        };
+        vars.insert(id, d);
+    }
+    Ok(Factor { log, ordinal: site.plates.iter().map(|f| f.name.to_string()).collect(), vars })
 }
 
 /// Sums a plate dim out of `t` (product over the plate's elements), treating a missing or
@@ -118,11 +155,11 @@ pub fn eliminate(
     layout: &Layout,
     reduce: Reduce,
     mut keep: Option<&mut Vec<Eliminated>>,
-    pinned: &BTreeSet<i64>,
+    pinned: &BTreeSet<VarId>,
 ) -> Result<Vec<Factor>> {
     let mut done = Vec::new();
     loop {
-        let (finished, todo): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.vars.is_subset(pinned));
+        let (finished, todo): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.depends_only_on(pinned));
         done.extend(finished);
         factors = todo;
         let Some(depth) = factors.iter().map(|f| f.ordinal.len()).max() else {
@@ -131,15 +168,15 @@ pub fn eliminate(
         let ordinal = factors.iter().find(|f| f.ordinal.len() == depth).unwrap().ordinal.clone();
         let (here, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.ordinal == ordinal);
         factors = rest;
-        let local: BTreeSet<i64> = here
+        let local: BTreeSet<VarId> = here
             .iter()
-            .flat_map(|f| f.vars.iter().copied())
+            .flat_map(|f| f.vars.keys().copied())
             .filter(|v| !pinned.contains(v) && *layout.var_ordinal(*v) == ordinal)
             .collect();
         // Connected components over local variables.
-        let mut comps: Vec<(Vec<Factor>, BTreeSet<i64>)> = Vec::new();
+        let mut comps: Vec<(Vec<Factor>, BTreeSet<VarId>)> = Vec::new();
         for f in here {
-            let lv: BTreeSet<i64> = f.vars.intersection(&local).copied().collect();
+            let lv: BTreeSet<VarId> = f.vars.keys().filter(|v| local.contains(v)).copied().collect();
             let mut merged = (vec![f], lv);
             let mut i = 0;
             while i < comps.len() {
@@ -154,15 +191,13 @@ pub fn eliminate(
             comps.push(merged);
         }
         for (fs, lv) in comps {
-            let remaining: BTreeSet<i64> = fs.iter().flat_map(|f| f.vars.difference(&lv).copied()).collect();
-            let mut t = eliminate_component(fs, &lv, reduce, &mut keep);
+            let (mut t, vars) = eliminate_component(fs, &lv, reduce, &mut keep);
             // The parent ordinal: the plates the remaining variables live in.
-            let parent: BTreeSet<String> = remaining.iter().flat_map(|v| layout.var_ordinal(*v).iter().cloned()).filter(|p| ordinal.contains(p)).collect();
+            let parent: BTreeSet<String> = vars.keys().flat_map(|v| layout.var_ordinal(*v).iter().cloned()).filter(|p| ordinal.contains(p)).collect();
             if parent == ordinal && lv.is_empty() {
-                if let Some(v) = remaining.iter().find(|v| !pinned.contains(v)) {
-                    let name = layout.vars.iter().find(|x| x.0 == *v).map(|x| x.1.clone()).unwrap_or_default();
+                if let Some(v) = vars.keys().find(|v| !pinned.contains(v)) {
                     return Err(PyriteError::Enumerate {
-                        site: name,
+                        site: layout.var_name(*v),
                         problem: "is enumerated in the model outside a plate in which the guide enumerates a variable it meets; \
                                   enumerate it in the guide too, or the plate's variable in the model"
                             .into(),
@@ -173,7 +208,7 @@ pub fn eliminate(
                 let (dim, size) = layout.plate(p);
                 t = sum_plate(t, dim, size);
             }
-            factors.push(Factor { log: t, ordinal: parent, vars: remaining });
+            factors.push(Factor { log: t, ordinal: parent, vars });
         }
     }
 }
@@ -182,97 +217,129 @@ pub fn eliminate(
 /// variable at a time: each step combines only the factors that hold the variable, and takes
 /// the variable whose combined table is smallest, so a chain of `T` variables with `K` values
 /// costs `T` tables of `K^2` entries rather than one of `K^T`. Returns the sum of what is left,
-/// a log-factor over the component's other (non-local) variables.
-fn eliminate_component(fs: Vec<Factor>, lv: &BTreeSet<i64>, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> Tensor {
-    let size_of = |t: &Tensor, v: i64| -> i128 {
-        let s = t.size();
-        let r = s.len() as i64;
-        if r >= -v {
-            s[(r + v) as usize] as i128
-        } else {
-            1
+/// a log-factor over the component's other (non-local) variables, with their dims.
+fn eliminate_component(
+    fs: Vec<Factor>,
+    lv: &BTreeSet<VarId>,
+    reduce: Reduce,
+    keep: &mut Option<&mut Vec<Eliminated>>,
+) -> (Tensor, BTreeMap<VarId, i64>) {
+    let mut sizes: BTreeMap<VarId, i128> = BTreeMap::new();
+    for f in &fs {
+        let s = f.log.size();
+        for (&v, &d) in &f.vars {
+            sizes.insert(v, s[(s.len() as i64 + d) as usize] as i128);
         }
-    };
-    let mut pool: Vec<(Tensor, BTreeSet<i64>)> = fs.into_iter().map(|f| (f.log, f.vars)).collect();
-    let mut sizes: Vec<(i64, i128)> = Vec::new();
-    for (t, vars) in &pool {
-        for &v in vars {
-            if !sizes.iter().any(|(w, _)| *w == v) {
-                sizes.push((v, size_of(t, v)));
+    }
+    let mut pool: Vec<(Tensor, BTreeMap<VarId, i64>)> = fs.into_iter().map(|f| (f.log, f.vars)).collect();
+    let mut todo: Vec<VarId> = lv.iter().copied().collect();
+    while !todo.is_empty() {
+        // The variable whose elimination builds the smallest table.
+        let table_size = |v: VarId| -> i128 {
+            let vars: BTreeSet<VarId> = pool.iter().filter(|(_, vs)| vs.contains_key(&v)).flat_map(|(_, vs)| vs.keys().copied()).collect();
+            vars.iter().map(|w| sizes[w]).product()
+        };
+        let pick = (0..todo.len()).min_by_key(|&i| table_size(todo[i])).expect("a variable is left");
+        let v = todo.remove(pick);
+        let (with, without): (Vec<_>, Vec<_>) = pool.into_iter().partition(|(_, vs)| vs.contains_key(&v));
+        let (tensors, mut vars) = align(with);
+        let t = tensors.into_iter().reduce(|a, b| a + b).expect("a factor holds the variable");
+        if let Some(k) = keep.as_deref_mut() {
+            k.push(Eliminated { var: v, table: t.shallow_clone(), vars: vars.clone() });
+        }
+        let dim = vars.remove(&v).expect("the variable's dim");
+        let t = match reduce {
+            Reduce::Sum => t.logsumexp([dim].as_slice(), true),
+            Reduce::Max => t.amax([dim].as_slice(), true),
+        };
+        pool = without;
+        pool.push((t, vars));
+    }
+    let (tensors, vars) = align(pool);
+    (tensors.into_iter().reduce(|a, b| a + b).expect("a component has a factor"), vars)
+}
+
+/// Puts the factors' variables on common dims: each variable keeps the dim it has in the first
+/// factor that holds it unless another variable took that dim already (two variables `markov`
+/// gave the same dim), in which case it moves to a free dim further left. Returns the factors'
+/// tensors, permuted where needed, and the common dims.
+pub fn align(parts: Vec<(Tensor, BTreeMap<VarId, i64>)>) -> (Vec<Tensor>, BTreeMap<VarId, i64>) {
+    let mut target: BTreeMap<VarId, i64> = BTreeMap::new();
+    let mut used: BTreeSet<i64> = BTreeSet::new();
+    let mut fresh = parts.iter().flat_map(|(_, m)| m.values().copied()).min().unwrap_or(0) - 1;
+    for (_, m) in &parts {
+        for (&v, &d) in m {
+            if target.contains_key(&v) {
+                continue;
+            }
+            if used.insert(d) {
+                target.insert(v, d);
+            } else {
+                target.insert(v, fresh);
+                used.insert(fresh);
+                fresh -= 1;
             }
         }
     }
-    let size = |v: &i64| sizes.iter().find(|(w, _)| w == v).map(|(_, n)| *n).unwrap_or(1);
-    let mut todo: Vec<i64> = lv.iter().rev().copied().collect();
-    while !todo.is_empty() {
-        // The variable whose elimination builds the smallest table.
-        let table_size = |v: i64| -> i128 {
-            let vars: BTreeSet<i64> = pool.iter().filter(|(_, vs)| vs.contains(&v)).flat_map(|(_, vs)| vs.iter().copied()).collect();
-            vars.iter().map(size).product()
-        };
-        let (pick, _) = todo.iter().enumerate().min_by_key(|(_, &v)| table_size(v)).expect("a variable is left");
-        let v = todo.remove(pick);
-        let (with, without): (Vec<_>, Vec<_>) = pool.into_iter().partition(|(_, vs)| vs.contains(&v));
-        let mut vars = BTreeSet::new();
-        let mut t: Option<Tensor> = None;
-        for (f, vs) in with {
-            vars.extend(vs);
-            t = Some(match t {
-                None => f,
-                Some(acc) => acc + f,
-            });
-        }
-        vars.remove(&v);
-        pool = without;
-        pool.push((reduce_var(t.expect("a factor holds the variable"), v, reduce, keep), vars));
-    }
-    pool.into_iter().map(|(t, _)| t).reduce(|a, b| a + b).expect("a component has a factor")
+    let tensors = parts
+        .into_iter()
+        .map(|(t, m)| if m.iter().all(|(v, d)| target[v] == *d) { t } else { move_dims(t, &m, &target) })
+        .collect();
+    (tensors, target)
 }
 
-fn reduce_var(t: Tensor, v: i64, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> Tensor {
-    let rank = t.dim() as i64;
-    if rank < -v {
-        return t;
+/// Permutes `t` so that each variable moves from its dim in `from` to its dim in `to` (size-1
+/// dims fill the places left; the plate dims on the right stay where they are).
+fn move_dims(t: Tensor, from: &BTreeMap<VarId, i64>, to: &BTreeMap<VarId, i64>) -> Tensor {
+    let lowest = from.keys().map(|v| to[v]).min().unwrap_or(-1);
+    let r = t.dim().max((-lowest) as usize);
+    let t = expand_left(&t, r);
+    let mut perm: Vec<Option<i64>> = vec![None; r];
+    let mut taken = vec![false; r];
+    for (v, &d) in from {
+        let (out, inp) = ((r as i64 + to[v]) as usize, (r as i64 + d) as usize);
+        perm[out] = Some(inp as i64);
+        taken[inp] = true;
     }
-    if let Some(k) = keep.as_deref_mut() {
-        k.push(Eliminated { dim: v, table: t.shallow_clone() });
-    }
-    match reduce {
-        Reduce::Sum => t.logsumexp([v].as_slice(), true),
-        Reduce::Max => t.amax([v].as_slice(), true),
-    }
+    let mut free = (0..r).filter(|i| !taken[*i]);
+    let perm: Vec<i64> = perm.into_iter().map(|p| p.unwrap_or_else(|| free.next().expect("a free dim") as i64)).collect();
+    t.permute(perm.as_slice())
 }
 
 /// Samples (temperature 1) or maximises (temperature 0) each eliminated variable given those
-/// eliminated after it, walking the tables backwards. Returns enumerated dim → index tensor with
-/// size 1 at every enumerated dim.
-pub fn backtrack(tables: &[Eliminated], temperature: f64) -> Vec<(i64, Tensor)> {
-    let mut chosen: Vec<(i64, Tensor)> = Vec::new();
+/// eliminated after it, walking the tables backwards. Returns each variable's index tensor, of
+/// the plates' shape (`plate_nesting` rightmost dims).
+pub fn backtrack(tables: &[Eliminated], temperature: f64, plate_nesting: usize) -> Vec<(VarId, Tensor)> {
+    let mut chosen: Vec<(VarId, Tensor)> = Vec::new();
     for e in tables.iter().rev() {
         let mut t = e.table.shallow_clone();
-        for (d, idx) in &chosen {
-            let rank = t.dim() as i64;
-            if rank >= -d && t.size()[(rank + d) as usize] > 1 {
-                // Tables of different variables hold different dims: broadcast the two first.
-                let r = t.dim().max(idx.dim());
-                let (tt, ii) = (expand_left(&t, r), expand_left(idx, r));
-                let (ts, is) = (tt.size(), ii.size());
-                let at = (r as i64 + d) as usize;
+        for (w, idx) in &chosen {
+            let Some(&d) = e.vars.get(w) else { continue };
+            let r = t.dim();
+            let at = (r as i64 + d) as usize;
+            if t.size()[at] > 1 {
+                // The index varies over the plates only: broadcast it against the table.
+                let ii = expand_left(idx, r);
+                let (ts, is) = (t.size(), ii.size());
                 let mut shape: Vec<i64> = ts.iter().zip(&is).map(|(a, b)| *a.max(b)).collect();
                 shape[at] = ts[at];
                 let mut idx_shape = shape.clone();
                 idx_shape[at] = 1;
-                t = tt.expand(shape.as_slice(), false).gather(*d, &ii.expand(idx_shape.as_slice(), false), false);
+                t = t.expand(shape.as_slice(), false).gather(d, &ii.expand(idx_shape.as_slice(), false), false);
             }
         }
+        let dim = e.vars[&e.var];
         let pick = if temperature == 0.0 {
-            t.argmax(e.dim, true)
+            t.argmax(dim, true)
         } else {
             let u = t.rand_like().clamp(1e-12, 1.0 - 1e-12);
             let gumbel = -(-u.log()).log();
-            (t / temperature + gumbel).argmax(e.dim, true)
+            (t / temperature + gumbel).argmax(dim, true)
         };
-        chosen.push((e.dim, pick.to_kind(Kind::Int64)));
+        // Keep the plate dims only: every enumeration dim of the pick has size 1.
+        let s = pick.size();
+        let plates = &s[s.len() - s.len().min(plate_nesting)..];
+        chosen.push((e.var, pick.to_kind(Kind::Int64).reshape(plates)));
     }
     chosen
 }
@@ -302,7 +369,7 @@ pub struct ModelFactors {
 /// The factors and layout of a model trace run under `enumerate(first_enum_dim, ...)`. Sites that
 /// depend on no enumerated variable other than the `pinned` ones (a guide's enumerated
 /// variables, replayed into the model) go to `other`.
-pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<i64>) -> Result<ModelFactors> {
+pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<VarId>) -> Result<ModelFactors> {
     let mut layout = Layout::default();
     for s in tr.nodes.values() {
         for f in &s.plates {
@@ -310,8 +377,8 @@ pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<i64>) ->
                 layout.plates.push((f.name.to_string(), f.dim, f.subsample_size));
             }
         }
-        if let Some(d) = s.infer.enumerate_dim {
-            layout.vars.push((d, s.name.clone(), s.plates.iter().map(|f| f.name.to_string()).collect()));
+        if let Some(id) = s.infer.enumerate_id {
+            layout.vars.push((id, s.name.clone(), s.plates.iter().map(|f| f.name.to_string()).collect()));
         }
     }
     let (mut factors, mut other) = (Vec::new(), Vec::new());
@@ -325,16 +392,9 @@ pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<i64>) ->
                 problem: format!("plate `{}` uses dim {} but enumeration starts at dim {first_enum_dim}; raise max_plate_nesting", f.name, f.dim),
             });
         }
-        let log = s.log_prob()?;
-        let vars = enum_dims(&log, first_enum_dim);
-        for v in &vars {
-            if !layout.vars.iter().any(|x| x.0 == *v) {
-                return Err(PyriteError::Enumerate { site: s.name.clone(), problem: format!("depends on dim {v}, which no enumerated site owns; raise max_plate_nesting") });
-            }
-        }
-        let ordinal = s.plates.iter().map(|f| f.name.to_string()).collect();
-        if vars.is_subset(pinned) {
-            other.push(Factor { log: s.scaled_log_prob()?, ordinal, vars });
+        let f = site_factor(s, s.log_prob()?, first_enum_dim)?;
+        if f.depends_only_on(pinned) {
+            other.push(Factor { log: s.scaled_log_prob()?, ..f });
             continue;
         }
         match scale {
@@ -351,7 +411,7 @@ pub fn model_factors(tr: &Trace, first_enum_dim: i64, pinned: &BTreeSet<i64>) ->
             }
             Some(_) => {}
         }
-        factors.push(Factor { log, ordinal, vars });
+        factors.push(f);
     }
     Ok(ModelFactors { factors, scale: scale.map(|s| s.0).unwrap_or(1.0), other, layout })
 }

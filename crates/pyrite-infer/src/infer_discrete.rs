@@ -50,12 +50,12 @@ pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, 
         let mut tables = Vec::new();
         let reduce = if temperature == 0.0 { Reduce::Max } else { Reduce::Sum };
         let _ = contract(m.factors, &layout, reduce, Some(&mut tables))?;
-        let chosen = backtrack(&tables, temperature);
+        let chosen = backtrack(&tables, temperature, (-first_available_dim - 1).max(0) as usize);
         let mut values = SiteValues::new();
-        for (dim, name, _) in &layout.vars {
+        for (var, name, _) in &layout.vars {
             let site = tr.site(name).expect("enumerated site in trace");
             let nesting = site.plates.iter().map(|f| -f.dim).max().unwrap_or(0) as usize;
-            let idx = match chosen.iter().find(|(d, _)| d == dim) {
+            let idx = match chosen.iter().find(|(v, _)| v == var) {
                 Some((_, idx)) => idx.shallow_clone(),
                 // A variable no factor depended on: any value (the first) is a mode.
                 None => Tensor::zeros([1], (tch::Kind::Int64, site.value.device())),

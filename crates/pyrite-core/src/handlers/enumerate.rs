@@ -1,20 +1,37 @@
 //! `enumerate` and `config_enumerate`: parallel enumeration of discrete sites.
 
+use std::cell::Cell;
+use std::rc::Rc;
 
 use crate::error::{PyriteError, Result};
+use crate::markov;
 use crate::message::{Enumerate, Message, SiteKind};
 use crate::runtime::{with_handler, Messenger};
 
 struct EnumMessenger {
     first_available_dim: i64,
     next_dim: i64,
+    /// Which variable each enumeration dimension holds now, shared with the sites that saw it.
+    scope: Rc<Vec<(i64, usize)>>,
 }
 
-impl Messenger for EnumMessenger {
-    fn process_message(&mut self, msg: &mut Message) -> Result<()> {
-        if msg.kind != SiteKind::Sample || msg.is_observed || msg.infer.enumerate != Some(Enumerate::Parallel) || msg.done {
-            return Ok(());
-        }
+thread_local! {
+    /// Identities of enumerated variables: unique within a thread, so that a guide's variables
+    /// replayed into a model never share one with the model's own.
+    static NEXT_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+impl EnumMessenger {
+    /// Records that `dim` now holds variable `id`.
+    fn hold(&mut self, dim: i64, id: usize) {
+        let scope = Rc::make_mut(&mut self.scope);
+        scope.retain(|(d, _)| *d != dim);
+        scope.push((dim, id));
+    }
+
+    /// Enumerates the message's distribution in a free dimension (one `markov` released, else
+    /// the next one to the left).
+    fn enumerate_site(&mut self, msg: &mut Message) -> Result<()> {
         let dist = msg.dist.as_ref().expect("sample message without distribution");
         if !dist.has_enumerate_support() {
             return Err(PyriteError::Enumerate {
@@ -31,8 +48,17 @@ impl Messenger for EnumMessenger {
                 ),
             });
         }
-        let dim = self.next_dim;
-        self.next_dim -= 1;
+        let dim = markov::reuse_dim().unwrap_or_else(|| {
+            let d = self.next_dim;
+            self.next_dim -= 1;
+            d
+        });
+        markov::record_dim(dim);
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
         let support = dist.enumerate_support(false).map_err(|e| PyriteError::at_site(&msg.name, e))?;
         let event = dist.event_shape();
         let k = support.size()[0];
@@ -41,7 +67,29 @@ impl Messenger for EnumMessenger {
         shape.extend_from_slice(event);
         msg.value = Some(support.reshape(shape.as_slice()));
         msg.infer.enumerate_dim = Some(dim);
+        msg.infer.enumerate_id = Some(id);
         msg.done = true;
+        self.hold(dim, id);
+        Ok(())
+    }
+}
+
+impl Messenger for EnumMessenger {
+    fn process_message(&mut self, msg: &mut Message) -> Result<()> {
+        if msg.kind != SiteKind::Sample {
+            return Ok(());
+        }
+        if msg.done {
+            // A variable enumerated elsewhere (a guide's, replayed): it holds its dimension here.
+            if let (Some(dim), Some(id)) = (msg.infer.enumerate_dim, msg.infer.enumerate_id) {
+                self.hold(dim, id);
+            }
+        } else if !msg.is_observed && msg.infer.enumerate == Some(Enumerate::Parallel) {
+            self.enumerate_site(msg)?;
+        }
+        if !self.scope.is_empty() {
+            msg.infer.enum_scope = Some(self.scope.clone());
+        }
         Ok(())
     }
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
@@ -75,7 +123,7 @@ impl Messenger for EnumMessenger {
 /// # Ok::<(), PyriteError>(())
 /// ```
 pub fn enumerate<R>(first_available_dim: i64, f: impl FnOnce() -> R) -> R {
-    with_handler(EnumMessenger { first_available_dim, next_dim: first_available_dim }, f).0
+    with_handler(EnumMessenger { first_available_dim, next_dim: first_available_dim, scope: Rc::new(Vec::new()) }, f).0
 }
 
 struct ConfigEnumerateMessenger;

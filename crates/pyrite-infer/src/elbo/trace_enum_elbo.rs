@@ -7,7 +7,7 @@ use pyrite_core::prelude::*;
 use tch::Tensor;
 
 use super::{check_model_guide, collect_params, Elbo, LossAndParams, Program};
-use crate::contract::{eliminate, enum_dims, model_factors, sum_plates, Factor, Layout, Reduce};
+use crate::contract::{align, eliminate, model_factors, site_factor, sum_plates, Factor, Layout, Reduce, VarId};
 
 /// Pyro's `TraceEnum_ELBO`: discrete model sites marked for enumeration (`SampleSite::enumerate`
 /// or `config_enumerate`) are enumerated in parallel in dims left of the plates and summed out
@@ -88,8 +88,10 @@ impl TraceEnumElbo {
     fn enumerated_elbo(&self, model: Program, guide: Program) -> Result<(Tensor, Trace, Trace)> {
         let first = -(self.nesting(model, guide)? as i64) - 1;
         let guide_tr = get_trace(|| enumerate(first, guide))?;
-        let pinned: BTreeSet<i64> = guide_tr.sample_sites().filter_map(|s| s.infer.enumerate_dim).collect();
-        let model_first = first - pinned.len() as i64;
+        let pinned: BTreeSet<VarId> = guide_tr.sample_sites().filter_map(|s| s.infer.enumerate_id).collect();
+        // The model's own enumeration starts left of every dim the guide used.
+        let guide_dims = guide_tr.sample_sites().filter_map(|s| s.infer.enumerate_dim).min().unwrap_or(first + 1);
+        let model_first = guide_dims.min(first + 1) - 1;
         let model_tr = get_trace(|| enumerate(model_first, || replay(&guide_tr, model)))?;
         check_model_guide(&model_tr, &guide_tr)?;
         let mut m = model_factors(&model_tr, first, &pinned)?;
@@ -108,13 +110,10 @@ impl TraceEnumElbo {
         // The guide's probabilities of its enumerated values (unscaled, as Dice's factors).
         let mut dice = Vec::new();
         for s in guide_tr.sample_sites().filter(|s| !s.is_observed) {
-            let ordinal: BTreeSet<String> = s.plates.iter().map(|f| f.name.to_string()).collect();
-            let lq = s.scaled_log_prob()?;
-            let vars: BTreeSet<i64> = enum_dims(&lq, first).intersection(&pinned).copied().collect();
-            if s.infer.enumerate_dim.is_some() {
-                dice.push(Factor { log: s.log_prob()?, ordinal: ordinal.clone(), vars: vars.clone() });
+            if s.infer.enumerate_id.is_some() {
+                dice.push(site_factor(s, s.log_prob()?, first)?);
             }
-            costs.push(Factor { log: -lq, ordinal, vars });
+            costs.push(site_factor(s, -s.scaled_log_prob()?, first)?);
         }
         let mut elbo: Option<Tensor> = None;
         for c in &costs {
@@ -135,14 +134,17 @@ fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
     let mut t = cost.log.shallow_clone();
     if !cost.vars.is_empty() {
         let visible: Vec<&Factor> = dice.iter().filter(|d| d.ordinal.is_subset(&cost.ordinal)).collect();
-        let mut log_q = visible.iter().map(|d| d.log.shallow_clone()).reduce(|a, b| a + b).expect("a pinned variable has a guide site");
-        let others: BTreeSet<i64> = visible.iter().flat_map(|d| d.vars.iter().copied()).filter(|v| !cost.vars.contains(v)).collect();
-        for &v in others.iter() {
-            if log_q.dim() as i64 >= -v {
-                log_q = log_q.logsumexp([v].as_slice(), true);
+        let mut parts = vec![(t, cost.vars.clone())];
+        parts.extend(visible.iter().map(|d| (d.log.shallow_clone(), d.vars.clone())));
+        let (mut tensors, dims) = align(parts);
+        let cost_t = tensors.remove(0);
+        let mut log_q = tensors.into_iter().reduce(|a, b| a + b).expect("a pinned variable has a guide site");
+        for (v, &d) in &dims {
+            if !cost.vars.contains_key(v) && log_q.dim() as i64 >= -d {
+                log_q = log_q.logsumexp([d].as_slice(), true);
             }
         }
-        t = log_q.exp() * t;
+        t = log_q.exp() * cost_t;
     }
     let t = sum_plates(t, &cost.ordinal, layout);
     t.sum(t.kind())

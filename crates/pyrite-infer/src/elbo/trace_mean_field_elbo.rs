@@ -17,7 +17,7 @@ use pyrite_core::prelude::*;
 /// use pyrite_infer::prelude::*;
 /// // With no data, the loss is exactly KL(q || p), with no sampling noise.
 /// let model = |_: &()| sample("z", Normal::new(0.0, 1.0)?);
-/// let guide = |_: &()| sample("z", Normal::new(1.0, 0.5)?);
+/// let guide = |_: &()| sample("z", Normal::new(1.0, 0.5)?).map(drop);
 /// let svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceMeanFieldElbo::new());
 /// let want = 2f64.ln() + (0.25 + 1.0) / 2.0 - 0.5;
 /// assert!((svi.evaluate_loss(&())? - want).abs() < 1e-6);
