@@ -199,3 +199,27 @@ fn save_replaces_the_file_atomically_and_a_bad_file_leaves_the_store_unchanged()
     // a missing file
     assert!(matches!(c.load(dir.join("missing.json")), Err(PyriteError::Io { .. })));
 }
+
+#[test]
+fn a_positive_definite_param_keeps_its_value_and_learns_a_covariance() {
+    with_param_store(&new_param_store(), || {
+        tch::manual_seed(3);
+        let init = Tensor::from_slice(&[2.0f64, 0.5, 0.5, 1.0]).view([2, 2]);
+        let cov = param("cov", &init, Constraint::PositiveDefinite).unwrap();
+        assert!(cov.allclose(&init, 1e-10, 1e-10, false), "the constrained value is the init");
+        // maximum likelihood of a covariance: the sample second moment of zero-mean data
+        let x = Tensor::randn([300, 2], (Kind::Double, Device::Cpu)).matmul(&Tensor::from_slice(&[1.0f64, 0.0, 0.8, 0.6]).view([2, 2]).tr());
+        let model = |x: &Tensor| -> Result<()> {
+            let cov = param("cov", &init, Constraint::PositiveDefinite)?;
+            let mvn = MultivariateNormal::from_covariance(Tensor::zeros([2], (Kind::Double, Device::Cpu)), &cov)?;
+            plate("data", x.size()[0], |_| observe("obs", mvn, x)).map(drop)
+        };
+        let guide = |_: &Tensor| -> Result<()> { Ok(()) };
+        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+        svi.progress = false;
+        svi.run(1500, &x).unwrap();
+        let got = pyrite::core::param_store::lock(&get_param_store()).get("cov").unwrap();
+        let want = x.tr().matmul(&x) / 300.0;
+        assert!(got.allclose(&want, 1e-3, 1e-3, false), "learned {got} vs the sample second moment {want}");
+    });
+}

@@ -3,10 +3,12 @@
 mod basic;
 mod cholesky;
 mod compose;
+mod positive_definite;
 mod stick_breaking;
 
 pub use basic::{AffineTransform, ExpTransform, IdentityTransform, IndependentTransform, SigmoidTransform, SoftplusTransform};
 pub use cholesky::{CorrCholeskyTransform, LowerCholeskyTransform};
+pub use positive_definite::PositiveDefiniteTransform;
 pub use compose::ComposeTransform;
 pub use stick_breaking::StickBreakingTransform;
 
@@ -92,13 +94,13 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
         Constraint::Simplex => Rc::new(StickBreakingTransform),
         Constraint::LowerCholesky => Rc::new(LowerCholeskyTransform),
         Constraint::CorrCholesky => Rc::new(CorrCholeskyTransform),
+        Constraint::PositiveDefinite => Rc::new(PositiveDefiniteTransform),
         c => return Err(DistError::Unsupported { dist: "biject_to", op: leak_name(c) }),
     })
 }
 
 fn leak_name(c: &Constraint) -> &'static str {
     match c {
-        Constraint::PositiveDefinite => "a bijection onto positive_definite",
         Constraint::IntegerInterval(..) | Constraint::NonnegativeInteger | Constraint::Boolean | Constraint::OneHot => {
             "a bijection onto a discrete support"
         }

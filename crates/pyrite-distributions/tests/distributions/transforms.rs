@@ -138,6 +138,12 @@ fn elementary_transforms() {
             recover: tril,
             ..case("LowerCholesky", Rc::new(LowerCholeskyTransform), randn(&[2, 3, 3], 1.0), Constraint::LowerCholesky, &[2])
         },
+        Case {
+            cin: lower,
+            cout: lower,
+            recover: tril,
+            ..case("PositiveDefinite", Rc::new(PositiveDefiniteTransform), randn(&[2, 3, 3], 0.7), Constraint::PositiveDefinite, &[2])
+        },
         Case { cout: strictly_lower, ..case("CorrCholesky n=3", Rc::new(CorrCholeskyTransform), randn(&[2, 3], 1.0), Constraint::CorrCholesky, &[2]) },
         Case { cout: strictly_lower, ..case("CorrCholesky n=4", Rc::new(CorrCholeskyTransform), randn(&[2, 6], 1.0), Constraint::CorrCholesky, &[2]) },
     ];
@@ -250,9 +256,10 @@ fn biject_to_every_constraint() {
     let y = biject_to(&Constraint::Simplex).unwrap().forward(&Tensor::from_slice(&[50.0, -50.0, 0.0]));
     assert!(Constraint::Simplex.contains_all(&y));
 
-    // No bijection onto a discrete set or onto positive-definite matrices.
+    // biject_to(positive_definite) lands in the set; no bijection onto a discrete set.
+    let pd = biject_to(&Constraint::PositiveDefinite).unwrap();
+    assert!(Constraint::PositiveDefinite.contains_all(&pd.forward(&Tensor::randn([5, 4, 4], F64))));
     for c in [
-        Constraint::PositiveDefinite,
         Constraint::Boolean,
         Constraint::NonnegativeInteger,
         constraints::integer_interval(0, 3),
