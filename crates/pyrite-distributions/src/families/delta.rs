@@ -61,8 +61,13 @@ impl Distribution for Delta {
         }
         Ok(self.v.expand(self.shape(sample_shape).as_slice(), false))
     }
+    /// `log_density` where `value == v`, `-inf` elsewhere. At `v` itself (the draw `rsample`
+    /// returned, as an `AutoDelta` guide scores it) no comparison is needed.
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         validate_value(self, value)?;
+        if value.data_ptr() == self.v.data_ptr() && value.size() == self.v.size() && value.stride() == self.v.stride() {
+            return Ok(expand_param(&self.log_density, &self.batch_shape, &[]));
+        }
         let lp = value.eq_tensor(&self.v).to_kind(self.v.kind()).log();
         Ok(sum_rightmost(&lp, self.event_shape.len()) + &self.log_density)
     }

@@ -141,4 +141,8 @@ fn delta_point_mass() {
     assert_eq!(vals(&lp), vec![0.0, f64::NEG_INFINITY]);
     let d = Delta::with_log_density(&v, Tensor::from_slice(&[0.5, -1.0]), 1).unwrap();
     assert_eq!(vals(&d.log_prob(&v).unwrap()), vec![0.5, -1.0]);
+    // its own draw (no comparison made) and an equal copy (compared) score alike
+    let own = d.rsample(&[]).unwrap();
+    assert_eq!(vals(&d.log_prob(&own).unwrap()), vals(&d.log_prob(&v.copy()).unwrap()));
+    assert_eq!(d.log_prob(&own).unwrap().size(), vec![2]);
 }
