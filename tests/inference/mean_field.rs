@@ -4,6 +4,7 @@
 use pyrite::prelude::*;
 
 use super::common::*;
+use super::posteriors::{coin_guide, coin_model, flips};
 
 /// `mu ~ N(0, 2)`, `x_i ~ N(mu, 1)`.
 fn nn_model(x: &Tensor) -> Result<()> {
@@ -60,20 +61,9 @@ fn mean_field_svi_recovers_the_conjugate_posterior() {
 #[test]
 fn a_pair_without_a_closed_form_falls_back_to_the_sample() {
     seeded(43, || {
-        // Beta(2, 2) prior, 7 heads in 10 flips: the posterior is Beta(9, 5); Beta-Beta has no
-        // closed form here, so the site is scored at the sample (score-function gradients).
-        let flips = t64(&[1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
-        let model = |x: &Tensor| -> Result<()> {
-            let p = sample("p", Beta::new(c64(2.0), c64(2.0))?)?;
-            plate("flips", x.size()[0], |_| observe("obs", Bernoulli::new(&p)?, x))?;
-            Ok(())
-        };
-        let guide = |_: &Tensor| -> Result<()> {
-            let a = param("alpha", c64(1.0), Constraint::Positive)?;
-            let b = param("beta", c64(1.0), Constraint::Positive)?;
-            sample("p", Beta::new(a, b)?)?;
-            Ok(())
-        };
+        // Beta-Beta has no closed form here: the site is scored at the sample (score-function
+        // gradients); the posterior is Beta(9, 5).
+        let (flips, model, guide) = (flips(), coin_model, coin_guide);
         let gamma = 0.05f64.powf(1.0 / 800.0);
         let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
         svi.progress = false;

@@ -61,22 +61,31 @@ fn normal_normal_with_a_hand_written_guide_recovers_the_posterior() {
     });
 }
 
+/// Ten coin flips, seven heads: under the Beta(2, 2) prior of `coin_model` the posterior is
+/// Beta(9, 5).
+pub fn flips() -> Tensor {
+    t64(&[1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+}
+
+/// `p ~ Beta(2, 2)`, `x_i ~ Bernoulli(p)`.
+pub fn coin_model(x: &Tensor) -> Result<()> {
+    let p = sample("p", Beta::new(c64(2.0), c64(2.0))?)?;
+    plate("flips", x.size()[0], |_| observe("obs", Bernoulli::new(&p)?, x))?;
+    Ok(())
+}
+
+/// `p ~ Beta(alpha, beta)` with both learned.
+pub fn coin_guide(_: &Tensor) -> Result<()> {
+    let a = param("alpha", c64(1.0), Constraint::Positive)?;
+    let b = param("beta", c64(1.0), Constraint::Positive)?;
+    sample("p", Beta::new(a, b)?)?;
+    Ok(())
+}
+
 #[test]
 fn beta_bernoulli_with_a_beta_guide_recovers_the_posterior() {
     seeded(3, || {
-        // Beta(2, 2) prior, 7 heads in 10 flips: the posterior is Beta(9, 5).
-        let flips = t64(&[1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
-        let model = |x: &Tensor| -> Result<()> {
-            let p = sample("p", Beta::new(c64(2.0), c64(2.0))?)?;
-            plate("flips", x.size()[0], |_| observe("obs", Bernoulli::new(&p)?, x))?;
-            Ok(())
-        };
-        let guide = |_: &Tensor| -> Result<()> {
-            let a = param("alpha", c64(1.0), Constraint::Positive)?;
-            let b = param("beta", c64(1.0), Constraint::Positive)?;
-            sample("p", Beta::new(a, b)?)?;
-            Ok(())
-        };
+        let (flips, model, guide) = (flips(), coin_model, coin_guide);
         fit(&model, &guide, &flips, 800, 0.05, 0.05, 32);
         let (a, b) = (scalar(&param_value("alpha")), scalar(&param_value("beta")));
         let mean = a / (a + b);
