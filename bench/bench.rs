@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use pyrite::prelude::*;
+use pyrite_examples::gmm;
 
 struct Args {
     threads: i32,
@@ -70,19 +71,6 @@ fn radon_model(d: &Radon) -> Result<()> {
     plate("data", d.floor.size()[0], |_| observe("obs", Normal::new(&mean, &sigma)?, &d.log_radon).map(drop))
 }
 
-fn gmm_model(data: &Tensor) -> Result<()> {
-    let p = sample("p", Dirichlet::new(Tensor::ones([2], (Kind::Float, Device::Cpu)))?)?;
-    let (mu, sigma) = plate("cluster_param_plate", 2, |_| Ok((sample("mu", Normal::new(0.0, 10.0)?)?, sample("sigma", InverseGamma::new(1.0, 1.0)?)?)))?;
-    plate("data_plate", data.size()[0], |_| {
-        let z = Some(SampleSite::new("z", Categorical::new(&p)?).enumerate().run()?);
-        observe("x", Normal::new(mu.index(&[z.as_ref()]), sigma.index(&[z.as_ref()]))?, data).map(drop)
-    })
-}
-
-fn gmm_blocked(data: &Tensor) -> Result<()> {
-    block(BlockSpec::expose(&["p", "mu", "sigma"]), || gmm_model(data))
-}
-
 fn main() -> Result<()> {
     let args = parse();
     pyrite::tch::set_num_threads(args.threads);
@@ -115,8 +103,8 @@ fn main() -> Result<()> {
     })?;
     let iris = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?;
     with_param_store(&new_param_store(), || -> Result<()> {
-        let guide = AutoDelta::new(&gmm_blocked, &iris.petal_length)?;
-        let mut svi = Svi::new(&gmm_model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
+        let guide = AutoDelta::new(&gmm::blocked, &iris.petal_length)?;
+        let mut svi = Svi::new(&gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
         println!("{:<34} {:>12.1}", "iris GMM, AutoDelta + TraceEnum", time_steps(args.steps, || svi.step(&iris.petal_length))?);
         Ok(())
     })?;

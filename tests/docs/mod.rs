@@ -2,15 +2,7 @@
 //! mixture model prints.
 
 use pyrite::prelude::*;
-
-fn gmm(data: &Tensor) -> Result<()> {
-    let p = sample("p", Dirichlet::new(Tensor::ones([2], (Kind::Float, Device::Cpu)))?)?;
-    let (mu, sigma) = plate("cluster_param_plate", 2, |_| Ok((sample("mu", Normal::new(0.0, 10.0)?)?, sample("sigma", InverseGamma::new(1.0, 1.0)?)?)))?;
-    plate("data_plate", data.size()[0], |_| {
-        let z = Some(SampleSite::new("z", Categorical::new(&p)?).enumerate().run()?);
-        observe("x", Normal::new(mu.index(&[z.as_ref()]), sigma.index(&[z.as_ref()]))?, data).map(drop)
-    })
-}
+use pyrite_examples::gmm::model as gmm;
 
 #[test]
 fn concepts_format_shapes_block_is_real_output() {

@@ -4,44 +4,15 @@
 
 use pyrite::prelude::*;
 
+use pyrite_examples::gmm::{blocked, init_values, model};
+
 use super::common::*;
 
-const K: i64 = 2;
 /// Random starts per seed (the release example uses 20).
 const INITS: u64 = 5;
 /// Adam steps at lr 0.05 (the release example uses 1500; every seed here is within 0.01 of the
 /// answer after at most 150).
 const STEPS: usize = 300;
-
-fn model(data: &Tensor) -> Result<()> {
-    let p = sample("p", Dirichlet::new(Tensor::ones([K], (Kind::Float, Device::Cpu)))?)?;
-    let (mu, sigma) = plate("cluster_param_plate", K, |_| {
-        let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
-        let sigma = sample("sigma", InverseGamma::new(1.0, 1.0)?)?;
-        Ok((mu, sigma))
-    })?;
-    plate("data_plate", data.size()[0], |_| {
-        let z = SampleSite::new("z", Categorical::new(&p)?).enumerate().run()?;
-        let z = Some(z);
-        observe("x", Normal::new(mu.index(&[z.as_ref()]), sigma.index(&[z.as_ref()]))?, data).map(drop)
-    })
-}
-
-fn blocked(data: &Tensor) -> Result<()> {
-    block(BlockSpec::expose(&["p", "mu", "sigma"]), || model(data))
-}
-
-/// Pyro's GMM-tutorial start: weights `1/K`, scales `sqrt(var / 2)`, means at random data points.
-fn init_values(data: &Tensor) -> SiteValues {
-    let n = data.size()[0];
-    let idx = Tensor::ones([n], (Kind::Float, Device::Cpu)).multinomial(K, false);
-    let scale = (data.var(true) / 2.0).sqrt();
-    let mut v = SiteValues::new();
-    v.insert("p".into(), Tensor::full([K], 1.0 / K as f64, (Kind::Float, Device::Cpu)));
-    v.insert("mu".into(), data.index_select(0, &idx));
-    v.insert("sigma".into(), scale.expand([K], false).contiguous());
-    v
-}
 
 struct Fit {
     init_loss: f64,
