@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use pyrite::prelude::*;
-use pyrite_examples::gmm;
+use pyrite_examples::models::{gmm, radon, rugged};
 
 struct Args {
     threads: i32,
@@ -38,55 +38,22 @@ fn time_steps(steps: usize, mut step: impl FnMut() -> Result<f64>) -> Result<f64
     Ok(t.elapsed().as_secs_f64() * 1e6 / steps as f64)
 }
 
-struct Rugged {
-    africa: Tensor,
-    rugged: Tensor,
-    log_gdp: Tensor,
-}
-
-fn rugged_model(d: &Rugged) -> Result<()> {
-    let a = sample("a", Normal::new(0.0, 10.0)?)?;
-    let b_a = sample("bA", Normal::new(0.0, 1.0)?)?;
-    let b_r = sample("bR", Normal::new(0.0, 1.0)?)?;
-    let b_ar = sample("bAR", Normal::new(0.0, 1.0)?)?;
-    let sigma = sample("sigma", Uniform::new(0.0, 10.0)?)?;
-    let mean = a + b_a * &d.africa + b_r * &d.rugged + b_ar * &d.africa * &d.rugged;
-    plate("data", d.rugged.size()[0], |_| observe("obs", Normal::new(&mean, &sigma)?, &d.log_gdp).map(drop))
-}
-
-struct Radon {
-    floor: Tensor,
-    county: Tensor,
-    log_radon: Tensor,
-    counties: i64,
-}
-
-fn radon_model(d: &Radon) -> Result<()> {
-    let county_scale = sample("county_scale", HalfNormal::new(1.0)?)?;
-    let intercept = sample("intercept", Normal::new(0.0, 1.0)?)?;
-    let floor_weight = sample("floor_weight", Normal::new(0.0, 1.0)?)?;
-    let sigma = sample("sigma", HalfNormal::new(1.0)?)?;
-    let effect = plate("counties", d.counties, |_| sample("county_effect", Normal::new(0.0, &county_scale)?))?;
-    let mean = intercept + floor_weight * &d.floor + effect.index_select(-1, &d.county);
-    plate("data", d.floor.size()[0], |_| observe("obs", Normal::new(&mean, &sigma)?, &d.log_radon).map(drop))
-}
-
 fn main() -> Result<()> {
     let args = parse();
     pyrite::tch::set_num_threads(args.threads);
     println!("pyrite SVI step, {} thread(s), {} timed steps after one warm-up", args.threads, args.steps);
     println!("{:<34} {:>12}", "model", "us/step");
     if let Ok(r) = pyrite::data::rugged(None) {
-        let d = Rugged { africa: r.cont_africa, rugged: r.rugged, log_gdp: r.log_gdp };
+        let d = rugged::Data::from_rugged(&r);
         with_param_store(&new_param_store(), || -> Result<()> {
-            let guide = AutoNormal::new(&rugged_model, &d)?;
-            let mut svi = Svi::new(&rugged_model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+            let guide = AutoNormal::new(&rugged::model, &d)?;
+            let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
             println!("{:<34} {:>12.1}", "rugged, AutoNormal", time_steps(args.steps, || svi.step(&d))?);
             Ok(())
         })?;
         with_param_store(&new_param_store(), || -> Result<()> {
-            let guide = AutoMultivariateNormal::multivariate_normal(&rugged_model, &d)?;
-            let mut svi = Svi::new(&rugged_model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+            let guide = AutoMultivariateNormal::multivariate_normal(&rugged::model, &d)?;
+            let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
             println!("{:<34} {:>12.1}", "rugged, AutoMultivariateNormal", time_steps(args.steps, || svi.step(&d))?);
             Ok(())
         })?;
@@ -94,10 +61,10 @@ fn main() -> Result<()> {
         println!("(rugged skipped: set PYRITE_DATA to the directory with rugged_data.csv)");
     }
     let r = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;
-    let d = Radon { floor: r.floor, county: r.county, log_radon: r.log_radon, counties: r.num_counties };
+    let d = radon::Radon::from_data(&r);
     with_param_store(&new_param_store(), || -> Result<()> {
-        let guide = AutoNormal::new(&radon_model, &d)?;
-        let mut svi = Svi::new(&radon_model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+        let guide = AutoNormal::new(&radon::model, &d)?;
+        let mut svi = Svi::new(&radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
         println!("{:<34} {:>12.1}", "radon GLMM, AutoNormal", time_steps(args.steps, || svi.step(&d))?);
         Ok(())
     })?;

@@ -1,6 +1,6 @@
 //! The flags every example takes (`--data-dir`, `--out`, `--seed`, `--steps`) and small helpers.
 
-pub mod gmm;
+pub mod models;
 pub mod plots;
 
 use std::path::PathBuf;

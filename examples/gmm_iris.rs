@@ -11,7 +11,7 @@
 
 use pyrite::prelude::*;
 use pyrite_examples::plots::{self, Layer, Legend, Panel, RGBColor, PALETTE};
-use pyrite_examples::gmm::{blocked, init_values, model, K};
+use pyrite_examples::models::gmm::{blocked, init_values, model, K};
 use pyrite_examples::{report_checks, scalar, within, Flags};
 
 fn main() -> Result<()> {

@@ -6,29 +6,8 @@
 
 use pyrite::prelude::*;
 use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
+use pyrite_examples::models::radon::{model, Radon};
 use pyrite_examples::{mean_sd, report_checks, scalar, within, Flags};
-
-/// The data the model sees.
-struct Radon {
-    floor: Tensor,
-    county: Tensor,
-    log_radon: Option<Tensor>,
-    num_counties: i64,
-}
-
-// ANCHOR: model
-/// county_scale ~ HalfNormal(1); intercept, floor_weight ~ Normal(0, 1); sigma ~ HalfNormal(1);
-/// county_effect ~ Normal(0, county_scale) per county; log_radon ~ Normal(mean, sigma).
-fn model(d: &Radon) -> Result<()> {
-    let county_scale = sample("county_scale", HalfNormal::new(1.0)?)?;
-    let intercept = sample("intercept", Normal::new(0.0, 1.0)?)?;
-    let floor_weight = sample("floor_weight", Normal::new(0.0, 1.0)?)?;
-    let sigma = sample("sigma", HalfNormal::new(1.0)?)?;
-    let county_effect = plate("counties", d.num_counties, |_| sample("county_effect", Normal::new(0.0, &county_scale)?))?;
-    let mean = intercept + floor_weight * &d.floor + county_effect.index_select(-1, &d.county);
-    plate("data", d.floor.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_radon.as_ref()).map(drop))
-}
-// ANCHOR_END: model
 
 // ANCHOR: model_uranium
 /// The same model with the county's log uranium as a group-level predictor.
@@ -64,7 +43,7 @@ fn main() -> Result<()> {
     let steps = flags.steps.unwrap_or(3000);
     set_rng_seed(flags.seed);
     let data = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;
-    let d = Radon { floor: data.floor.shallow_clone(), county: data.county.shallow_clone(), log_radon: Some(data.log_radon.shallow_clone()), num_counties: data.num_counties };
+    let d = Radon::from_data(&data);
     check_input(&d)?;
 
     // ANCHOR: fit

@@ -8,26 +8,9 @@
 //! `cargo run --release --example rugged -- --data-dir ../shared/data --out out/rugged`
 
 use pyrite::prelude::*;
+use pyrite_examples::models::rugged::{model, Data};
 use pyrite_examples::plots::{self, Layer, Legend, Panel, PALETTE};
 use pyrite_examples::{report_checks, scalar, within, Flags};
-
-struct Data {
-    is_cont_africa: Tensor,
-    ruggedness: Tensor,
-    log_gdp: Option<Tensor>,
-}
-
-// ANCHOR: model
-fn model(d: &Data) -> Result<()> {
-    let a = sample("a", Normal::new(0.0, 10.0)?)?;
-    let b_a = sample("bA", Normal::new(0.0, 1.0)?)?;
-    let b_r = sample("bR", Normal::new(0.0, 1.0)?)?;
-    let b_ar = sample("bAR", Normal::new(0.0, 1.0)?)?;
-    let sigma = sample("sigma", Uniform::new(0.0, 10.0)?)?;
-    let mean = a + b_a * &d.is_cont_africa + b_r * &d.ruggedness + b_ar * &d.is_cont_africa * &d.ruggedness;
-    plate("data", d.ruggedness.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_gdp.as_ref()).map(drop))
-}
-// ANCHOR_END: model
 
 // ANCHOR: simple_model
 /// The tutorial's maximum-likelihood model: the coefficients are params.
@@ -84,7 +67,7 @@ fn main() -> Result<()> {
     }
     let steps = flags.steps.unwrap_or(1000);
     let rugged = pyrite::data::rugged(flags.data_dir.as_deref()).map_err(|e| PyriteError::Io { path: "rugged_data.csv".into(), problem: e.to_string() })?;
-    let d = Data { is_cont_africa: rugged.cont_africa.shallow_clone(), ruggedness: rugged.rugged.shallow_clone(), log_gdp: Some(rugged.log_gdp.shallow_clone()) };
+    let d = Data::from_rugged(&rugged);
 
     // 1. Maximum likelihood with params.
     set_rng_seed(flags.seed);

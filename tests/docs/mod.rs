@@ -2,7 +2,7 @@
 //! mixture model prints.
 
 use pyrite::prelude::*;
-use pyrite_examples::gmm::model as gmm;
+use pyrite_examples::models::gmm::model as gmm;
 
 #[test]
 fn concepts_format_shapes_block_is_real_output() {

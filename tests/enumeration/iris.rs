@@ -4,7 +4,7 @@
 
 use pyrite::prelude::*;
 
-use pyrite_examples::gmm::{blocked, init_values, model};
+use pyrite_examples::models::gmm::{blocked, init_values, model};
 
 use super::common::*;
 
