@@ -20,9 +20,6 @@
 //! `--steps N` caps the SVI steps of each network (for smoke runs); `--check` fails unless
 //! `accuracy_mnist >= 0.90`, `accuracy_digits >= 0.95` and `entropy_noise > entropy_test`.
 
-#[allow(dead_code)]
-mod bnn_plots;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -31,7 +28,7 @@ use pyrite::data::{DataLoader, ImageSet};
 use pyrite::prelude::*;
 use pyrite::tch::{self, nn};
 use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
-use pyrite_examples::{report_checks, Flags};
+use pyrite_examples::{images, report_checks, Flags};
 
 /// The example contract's flags and this example's own.
 #[derive(Parser, Debug)]
@@ -210,7 +207,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     let (mut epoch_loss, mut epoch_seconds, mut step_loss) = (vec![], vec![], vec![]);
     let mut steps = 0usize;
     'epochs: for epoch in 0..s.epochs {
-        let mut bar = bnn_plots::Progress::new(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as usize);
+        let mut bar = images::Progress::new(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as usize);
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
@@ -310,8 +307,8 @@ fn main() -> Result<()> {
     let digits_setup = Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;
 
-    let (bins_mnist, ece_mnist) = bnn_plots::reliability(&mnist.confidence, &mnist.correct, 10);
-    let (bins_digits, ece_digits) = bnn_plots::reliability(&digits.confidence, &digits.correct, 10);
+    let (bins_mnist, ece_mnist) = images::reliability(&mnist.confidence, &mnist.correct, 10);
+    let (bins_digits, ece_digits) = images::reliability(&digits.confidence, &digits.correct, 10);
     let (h_test, h_noise) = (mean(&mnist.entropy_test), mean(&mnist.entropy_noise));
     println!("\n{:<8} {:>9} {:>13} {:>14} {:>7} {:>12}", "", "accuracy", "entropy test", "entropy noise", "ECE", "s/epoch");
     for (name, f, ece) in [("mnist", &mnist, ece_mnist), ("digits", &digits, ece_digits)] {
@@ -359,7 +356,7 @@ fn ok(b: bool) -> &'static str {
     }
 }
 
-fn reliability_panel(title: &str, bins: &[bnn_plots::Bin], ece: f64) -> Panel {
+fn reliability_panel(title: &str, bins: &[images::Bin], ece: f64) -> Panel {
     let bars = bins.iter().filter(|b| b.count > 0).map(|b| (b.lo, b.hi, b.accuracy)).collect();
     let conf = bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
     let mut bar_layer = Layer::histogram(&[], 1, PALETTE[0]).alpha(0.45).label("accuracy in bin");
@@ -373,7 +370,7 @@ fn reliability_panel(title: &str, bins: &[bnn_plots::Bin], ece: f64) -> Panel {
         .with(Layer::points(conf, PALETTE[3]).size(4).label("mean confidence vs accuracy"))
 }
 
-fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[bnn_plots::Bin], bins_digits: &[bnn_plots::Bin], ece_mnist: f64, ece_digits: f64) -> Result<Vec<PathBuf>> {
+fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::Bin], bins_digits: &[images::Bin], ece_mnist: f64, ece_digits: f64) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     out.push(plots::save(
         flags.out.join("bnn_reliability.png"),
@@ -416,7 +413,7 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[bnn_plots
             format!("y={} ŷ={} p={:.2} H={:.2}", mnist.test_labels[i], pred, p.double_value(&[pred]), mnist.entropy_test[i])
         })
         .collect();
-    out.push(bnn_plots::image_grid(flags.out.join("bnn_uncertain.png"), "The most uncertain MNIST test images (label y, prediction ŷ, its probability p, entropy H)", &imgs, side, 8, 5, &captions)?);
+    out.push(images::image_grid(flags.out.join("bnn_uncertain.png"), "The most uncertain MNIST test images (label y, prediction ŷ, its probability p, entropy H)", &imgs, side, 8, 5, &captions)?);
 
     let curve = |f: &Fit| f.step_loss.iter().enumerate().map(|(i, &l)| ((i + 1) as f64 / f.steps_per_epoch as f64, l)).collect::<Vec<_>>();
     out.push(plots::save(

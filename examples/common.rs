@@ -1,5 +1,6 @@
 //! The flags every example takes (`--data-dir`, `--out`, `--seed`, `--steps`) and small helpers.
 
+pub mod images;
 pub mod models;
 pub mod plots;
 

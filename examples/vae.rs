@@ -17,9 +17,6 @@
 //! by at least 20 nats per image from the first epoch to the last, ended above -130 nats per
 //! image, and the reconstructions correlate with the inputs (r >= 0.8).
 
-#[allow(dead_code)]
-mod bnn_plots;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,7 +26,7 @@ use pyrite::prelude::*;
 use pyrite::tch::nn::{self, Module};
 use pyrite::tch::{self};
 use pyrite_examples::plots::{self, Layer, Panel, PALETTE};
-use pyrite_examples::{report_checks, Flags};
+use pyrite_examples::{images, report_checks, Flags};
 
 /// The example contract's flags and this example's own.
 #[derive(Parser, Debug)]
@@ -175,7 +172,7 @@ fn main() -> Result<()> {
     println!("  epoch  0: test ELBO {:9.2} nats/image", test_elbo[0]);
     let mut steps = 0usize;
     for epoch in 0..args.epochs {
-        let mut bar = bnn_plots::Progress::new(format!("epoch {}/{}", epoch + 1, args.epochs), loader.num_batches() as usize);
+        let mut bar = images::Progress::new(format!("epoch {}/{}", epoch + 1, args.epochs), loader.num_batches() as usize);
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
@@ -235,8 +232,8 @@ fn main() -> Result<()> {
     let ep: Vec<(f64, f64)> = test_elbo.iter().enumerate().map(|(i, &e)| (i as f64, e)).collect();
     let tr: Vec<(f64, f64)> = train_elbo.iter().enumerate().map(|(i, &e)| (i as f64 + 1.0, e)).collect();
     for path in [
-        bnn_plots::image_grid(flags.out.join("vae_reconstructions.png"), "Test images (binarised) and their reconstructions (decoded posterior mean)", &grid, 28, 8, 4, &captions)?,
-        bnn_plots::image_grid(flags.out.join("vae_samples.png"), "Images decoded from z ~ Normal(0, I) (pixel probabilities)", &samples, 28, 8, 4, &[])?,
+        images::image_grid(flags.out.join("vae_reconstructions.png"), "Test images (binarised) and their reconstructions (decoded posterior mean)", &grid, 28, 8, 4, &captions)?,
+        images::image_grid(flags.out.join("vae_samples.png"), "Images decoded from z ~ Normal(0, I) (pixel probabilities)", &samples, 28, 8, 4, &[])?,
         plots::save(
             flags.out.join("vae_elbo.png"),
             (900, 520),

@@ -1,4 +1,4 @@
-//! Helpers shared by the `bnn` and `vae` examples: grids of small grey-scale images with captions
+//! Image helpers for the `bnn` and `vae` examples: grids of small grey-scale images with captions
 //! (drawn with `plotters` and the embedded DejaVu Sans font), a reliability table, and a plain
 //! per-epoch progress bar on standard error.
 
@@ -13,7 +13,7 @@ use pyrite::prelude::*;
 /// `cols` columns, each pixel a `pixel` x `pixel` square, with an optional caption under each
 /// image and a title on top. Writes a PNG at `path` and returns the path.
 pub fn image_grid(path: impl AsRef<Path>, title: &str, images: &Tensor, side: i64, cols: usize, pixel: u32, captions: &[String]) -> Result<PathBuf> {
-    pyrite_examples::plots::register_font();
+    crate::plots::register_font();
     let path = path.as_ref().to_path_buf();
     let n = images.size()[0] as usize;
     let values: Vec<f64> = Vec::try_from(images.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1])).unwrap_or_default();
