@@ -237,17 +237,17 @@ impl Optimizer {
                         (d * -lr, None)
                     }
                 };
-                let mut off = 0;
-                for (_, p, _) in &used {
-                    let n = p.numel() as i64;
-                    let mut p = (*p).shallow_clone();
-                    let shape = p.size();
-                    let part = |t: &Tensor| t.narrow(0, off, n).view(shape.as_slice());
-                    let _ = match &denom {
-                        Some(denom) => p.addcdiv_(&part(&update), &part(denom)),
-                        None => p.g_add_(&part(&update)),
+                // One split of each flat buffer, then each param updated through a flat view
+                // of itself: two operations per param.
+                let sizes: Vec<i64> = used.iter().map(|(_, p, _)| p.numel() as i64).collect();
+                let updates = update.split_with_sizes(sizes.as_slice(), 0);
+                let denoms = denom.as_ref().map(|d| d.split_with_sizes(sizes.as_slice(), 0));
+                for (i, (_, p, _)) in used.iter().enumerate() {
+                    let mut flat = p.view([-1]);
+                    let _ = match &denoms {
+                        Some(d) => flat.addcdiv_(&updates[i], &d[i]),
+                        None => flat.g_add_(&updates[i]),
                     };
-                    off += n;
                 }
                 Ok(())
             })?;
