@@ -4,7 +4,10 @@
 use pyrite::prelude::*;
 
 use super::common::*;
-use super::elbo::{global_feeds_plate, hmm, hmm_joint, mixture, mixture_joint, mixture_subsampled, nested_both, C_X, D_X, MIX_X, SUBSAMPLE};
+use super::elbo::{
+    global_feeds_plate, global_feeds_plate_joint, hmm, hmm_joint, mixture, mixture_joint, mixture_subsampled, nested_both, nested_both_joint, MIX_X,
+    SUBSAMPLE,
+};
 
 /// The index of the largest element.
 fn argmax(xs: &[f64]) -> usize {
@@ -70,17 +73,7 @@ fn temperature_zero_through_plates() {
     fresh(|| {
         // a site outside a plate feeding sites inside it
         let p = params_of(&global_feeds_plate);
-        let joint = |a: &[i64]| {
-            let z = a[0];
-            let mut lp = at(p.get("pg"), z).log();
-            for i in 0..3 {
-                let w = a[1 + i];
-                let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
-                lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(C_X[i], &loc, &Tensor::from(1.0f64));
-            }
-            lp
-        };
-        let want = brute_map(&[2, 3, 3, 3], joint);
+        let want = brute_map(&[2, 3, 3, 3], |a| global_feeds_plate_joint(&p, a));
         let tr = infer_discrete(&global_feeds_plate, -2, 0.0).unwrap();
         assert_eq!(tr.site("w").unwrap().value.size(), vec![3]);
         assert_eq!(assignment(&tr, &["z", "w"]), want);
@@ -88,20 +81,7 @@ fn temperature_zero_through_plates() {
     fresh(|| {
         // nested plates with enumerated sites in both
         let p = params_of(&nested_both);
-        let joint = |a: &[i64]| {
-            let mut lp = Tensor::from(0.0f64);
-            for g in 0..2 {
-                let z = a[g];
-                lp += at(p.get("probs"), z).log();
-                for j in 0..3 {
-                    let w = a[2 + 3 * g + j];
-                    let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
-                    lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(D_X[g][j], &loc, &Tensor::from(1.0f64));
-                }
-            }
-            lp
-        };
-        let want = brute_map(&[2; 8], joint);
+        let want = brute_map(&[2; 8], |a| nested_both_joint(&p, a));
         let tr = infer_discrete(&nested_both, -3, 0.0).unwrap();
         assert_eq!(tr.site("z").unwrap().value.size(), vec![2, 1]);
         assert_eq!(tr.site("w").unwrap().value.size(), vec![2, 3]);
@@ -213,16 +193,7 @@ fn temperature_one_samples_a_site_outside_a_plate_jointly_with_those_inside() {
     fresh(|| {
         let p = params_of(&global_feeds_plate);
         let sizes = [2, 3, 3, 3];
-        let post = brute_posterior(&sizes, |a| {
-            let z = a[0];
-            let mut lp = at(p.get("pg"), z).log();
-            for i in 0..3 {
-                let w = a[1 + i];
-                let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
-                lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(C_X[i], &loc, &Tensor::from(1.0f64));
-            }
-            lp
-        });
+        let post = brute_posterior(&sizes, |a| global_feeds_plate_joint(&p, a));
         // (z, w_0) jointly, and w_2
         let mut zw0 = vec![0.0; 6];
         let mut w2 = vec![0.0; 3];

@@ -177,19 +177,21 @@ pub fn global_feeds_plate() -> Result<()> {
     Ok(())
 }
 
+/// The joint log-density of `global_feeds_plate` at `(z, w_0, w_1, w_2)`.
+pub fn global_feeds_plate_joint(p: &Params, a: &[i64]) -> Tensor {
+    let z = a[0];
+    let mut lp = at(p.get("pg"), z).log();
+    for i in 0..3 {
+        let w = a[1 + i];
+        let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
+        lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(C_X[i], &loc, &Tensor::from(1.0f64));
+    }
+    lp
+}
+
 #[test]
 fn a_site_outside_a_plate_feeding_sites_inside_it() {
-    let joint = |p: &Params, a: &[i64]| {
-        let z = a[0];
-        let mut lp = at(p.get("pg"), z).log();
-        for i in 0..3 {
-            let w = a[1 + i];
-            let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
-            lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(C_X[i], &loc, &Tensor::from(1.0f64));
-        }
-        lp
-    };
-    check_enum_elbo(&TraceEnumElbo::new(), &global_feeds_plate, &no_guide, &[2, 3, 3, 3], &joint);
+    check_enum_elbo(&TraceEnumElbo::new(), &global_feeds_plate, &no_guide, &[2, 3, 3, 3], &global_feeds_plate_joint);
 }
 
 pub const D_X: [[f64; 3]; 2] = [[-0.7, 0.1, -1.1], [1.4, 0.6, 2.0]];
@@ -244,23 +246,24 @@ pub fn nested_both() -> Result<()> {
     Ok(())
 }
 
+/// The joint log-density of `nested_both` at `(z_0, z_1, w_00, w_01, w_02, w_10, w_11, w_12)`.
+pub fn nested_both_joint(p: &Params, a: &[i64]) -> Tensor {
+    let mut lp = Tensor::from(0.0f64);
+    for g in 0..2 {
+        let z = a[g];
+        lp += at(p.get("probs"), z).log();
+        for j in 0..3 {
+            let w = a[2 + 3 * g + j];
+            let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
+            lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(D_X[g][j], &loc, &Tensor::from(1.0f64));
+        }
+    }
+    lp
+}
+
 #[test]
 fn nested_plates_with_enumerated_sites_in_both_plates() {
-    // assignment: z_0, z_1, then w_00, w_01, w_02, w_10, w_11, w_12
-    let joint = |p: &Params, a: &[i64]| {
-        let mut lp = Tensor::from(0.0f64);
-        for g in 0..2 {
-            let z = a[g];
-            lp += at(p.get("probs"), z).log();
-            for j in 0..3 {
-                let w = a[2 + 3 * g + j];
-                let loc = at(p.get("locs"), w) + at(p.get("offs"), z);
-                lp = lp + at2(p.get("trans"), z, w).log() + normal_lp(D_X[g][j], &loc, &Tensor::from(1.0f64));
-            }
-        }
-        lp
-    };
-    check_enum_elbo(&TraceEnumElbo::new(), &nested_both, &no_guide, &[2; 8], &joint);
+    check_enum_elbo(&TraceEnumElbo::new(), &nested_both, &no_guide, &[2; 8], &nested_both_joint);
 }
 
 pub const HMM_X: [f64; 3] = [-0.9, 0.6, 1.4];
