@@ -59,10 +59,9 @@ fn mean_field_svi_recovers_the_conjugate_posterior() {
 }
 
 #[test]
-fn a_pair_without_a_closed_form_falls_back_to_the_sample() {
+fn a_beta_guide_of_a_beta_prior_fits_the_conjugate_posterior() {
     seeded(43, || {
-        // Beta-Beta has no closed form here: the site is scored at the sample (score-function
-        // gradients); the posterior is Beta(9, 5).
+        // Beta-Beta in closed form (Beta draws are reparameterised); the posterior is Beta(9, 5).
         let (flips, model, guide) = (flips(), coin_model, coin_guide);
         let gamma = 0.05f64.powf(1.0 / 800.0);
         let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
@@ -71,4 +70,29 @@ fn a_pair_without_a_closed_form_falls_back_to_the_sample() {
         let (a, b) = (scalar(&param_value("alpha")), scalar(&param_value("beta")));
         assert_near("posterior mean", a / (a + b), 9.0 / 14.0, 0.02);
     });
+}
+
+/// Where the pair has no closed form (a Normal guide of a Cauchy prior), or the guide site is not
+/// reparameterised (a Bernoulli guide of a Bernoulli prior), the estimate is `Trace_ELBO`'s, draw
+/// for draw; with a closed form it is not.
+#[test]
+fn without_a_closed_form_or_a_reparameterised_guide_the_estimate_is_trace_elbos() {
+    let cauchy_model = |_: &()| -> Result<()> { sample("z", Cauchy::new(c64(0.0), c64(1.0))?).map(drop) };
+    let normal_model = |_: &()| -> Result<()> { sample("z", Normal::new(c64(0.0), c64(1.0))?).map(drop) };
+    let normal_guide = |_: &()| -> Result<()> { sample("z", Normal::new(c64(0.5), c64(0.8))?).map(drop) };
+    let coin_prior = |_: &()| -> Result<()> { sample("z", Bernoulli::new(c64(0.3))?).map(drop) };
+    let coin_guide = |_: &()| -> Result<()> {
+        let p = param("p", c64(0.6), Constraint::UnitInterval)?;
+        sample("z", Bernoulli::new(p)?).map(drop)
+    };
+    let both = |model: &dyn Fn(&()) -> Result<()>, guide: &dyn Fn(&()) -> Result<()>| {
+        let run = |elbo: &dyn Elbo| seeded(44, || elbo.loss_and_params(&|| model(&()), &|| guide(&())).unwrap().loss);
+        (run(&TraceMeanFieldElbo::new()), run(&TraceElbo::new()))
+    };
+    let (mean_field, trace) = both(&cauchy_model, &normal_guide);
+    assert_eq!(mean_field, trace, "Normal guide, Cauchy prior");
+    let (mean_field, trace) = both(&coin_prior, &coin_guide);
+    assert_eq!(mean_field, trace, "Bernoulli guide, Bernoulli prior");
+    let (mean_field, trace) = both(&normal_model, &normal_guide);
+    assert_ne!(mean_field, trace, "Normal guide, Normal prior: closed form");
 }

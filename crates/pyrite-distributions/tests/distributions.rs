@@ -1,6 +1,6 @@
 //! The tests of pyrite-distributions, in one binary: golden values from torch 2.13, sample
-//! moments, shapes, reparameterised gradients, transforms, errors, dtypes and
-//! `TransformedDistribution`.
+//! moments, shapes, reparameterised gradients, transforms, errors, dtypes,
+//! `TransformedDistribution` and closed-form KL divergences.
 
 #[path = "distributions/util.rs"]
 mod util;
@@ -28,3 +28,6 @@ mod dtypes;
 
 #[path = "distributions/transformed.rs"]
 mod transformed;
+
+#[path = "distributions/kl.rs"]
+mod kl;

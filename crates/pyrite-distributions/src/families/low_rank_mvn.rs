@@ -46,13 +46,14 @@ impl LowRankMultivariateNormal {
         Ok(LowRankMultivariateNormal { loc, cov_factor: w, cov_diag: diag, batch_shape, event_shape: vec![d] })
     }
     /// Cholesky factor of the capacitance `I + W^T D^-1 W`.
-    fn capacitance_tril(&self) -> Tensor {
+    pub(crate) fn capacitance_tril(&self) -> Tensor {
         let wt_dinv = self.cov_factor.transpose(-2, -1) / self.cov_diag.unsqueeze(-2);
         let k = wt_dinv.matmul(&self.cov_factor);
         let r = *self.cov_factor.size().last().unwrap();
         (k + Tensor::eye(r, self.options())).linalg_cholesky(false)
     }
-    fn log_det(&self, cap_tril: &Tensor) -> Tensor {
+    /// `log |W W^T + D|` by the matrix determinant lemma, from the capacitance's Cholesky factor.
+    pub(crate) fn log_det(&self, cap_tril: &Tensor) -> Tensor {
         let cap_diag = cap_tril.diagonal(0, -2, -1);
         cap_diag.log().sum_dim_intlist(-1, false, cap_diag.kind()) * 2.0 + self.cov_diag.log().sum_dim_intlist(-1, false, cap_diag.kind())
     }

@@ -32,6 +32,10 @@ impl OneHotCategorical {
     pub fn probs(&self) -> &Tensor {
         &self.categorical.probs
     }
+    /// The categorical distribution of the index of the one.
+    pub(crate) fn categorical(&self) -> &Categorical {
+        &self.categorical
+    }
 }
 
 impl Distribution for OneHotCategorical {

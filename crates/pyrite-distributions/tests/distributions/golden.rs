@@ -7,12 +7,15 @@ use tch::{Kind, Tensor};
 
 use crate::util::*;
 
-const RTOL: f64 = 1e-6;
-const ATOL: f64 = 1e-9;
+/// Relative tolerance of the comparisons with torch.
+pub(crate) const RTOL: f64 = 1e-6;
+/// Absolute tolerance of the comparisons with torch.
+pub(crate) const ATOL: f64 = 1e-9;
 
-fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/distributions.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e} (run scripts/gen_golden.py)"));
+/// The golden file `tests/golden/{file}`, written by `generator`.
+pub(crate) fn load(file: &str, generator: &str) -> Value {
+    let path = format!("{}/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e} (run {generator})"));
     serde_json::from_str(&text).expect("golden file is valid JSON")
 }
 
@@ -38,7 +41,7 @@ fn shape_of(v: &Value) -> Vec<i64> {
 }
 
 /// `(shape, row-major data)` of an encoded tensor.
-fn decode(v: &Value) -> (Vec<i64>, Vec<f64>) {
+pub(crate) fn decode(v: &Value) -> (Vec<i64>, Vec<f64>) {
     let shape = shape_of(&v["shape"]);
     let mut data = Vec::new();
     flatten(&v["data"], &mut data);
@@ -46,12 +49,14 @@ fn decode(v: &Value) -> (Vec<i64>, Vec<f64>) {
     (shape, data)
 }
 
-fn tensor(v: &Value) -> Tensor {
+/// An encoded tensor, as f64.
+pub(crate) fn tensor(v: &Value) -> Tensor {
     let (shape, data) = decode(v);
     t64(&data, &shape)
 }
 
-fn build(family: &str, ctor: &str, p: &[Tensor]) -> Result<DistRef, DistError> {
+/// The family `family` built by its constructor `ctor` from the parameters `p`, in order.
+pub(crate) fn build(family: &str, ctor: &str, p: &[Tensor]) -> Result<DistRef, DistError> {
     let p = |i: usize| p[i].shallow_clone();
     Ok(match (family, ctor) {
         ("Normal", "new") => Normal::new(p(0), p(1))?.into_dist(),
@@ -103,7 +108,7 @@ fn check_stat(label: &str, what: &str, got: Result<Tensor, DistError>, expected:
 
 #[test]
 fn golden_values_match_torch() {
-    let doc = load();
+    let doc = load("distributions.json", "scripts/gen_golden.py");
     let cases = doc["cases"].as_array().expect("cases");
     let families: std::collections::BTreeSet<&str> = cases.iter().map(|c| c["family"].as_str().unwrap()).collect();
     for f in [
@@ -113,15 +118,23 @@ fn golden_values_match_torch() {
     ] {
         assert!(families.contains(f), "golden file has no case for {f}");
     }
-    let mut failures = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
+    check_all(cases, |i, case| {
         let family = case["family"].as_str().unwrap();
         let ctor = case["ctor"].as_str().unwrap();
         let label = format!("case {i} {family}::{ctor} ({})", case["note"].as_str().unwrap_or(""));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_case(&label, family, ctor, case)));
+        check_case(&label, family, ctor, case);
+    });
+}
+
+/// Runs `check` on every case (with its index), then fails with the messages of all the cases
+/// whose check panicked, so that one run reports every mismatch.
+pub(crate) fn check_all(cases: &[Value], check: impl Fn(usize, &Value)) {
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(i, case)));
         if let Err(e) = result {
             let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
-            failures.push(msg.unwrap_or_else(|| format!("{label}: panicked")));
+            failures.push(msg.unwrap_or_else(|| format!("case {i}: panicked")));
         }
     }
     assert!(failures.is_empty(), "{} of {} golden cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
@@ -154,7 +167,7 @@ fn golden_transforms_match_torch() {
     use pyrite_distributions::constraints;
     use pyrite_distributions::transforms::*;
     use std::rc::Rc;
-    let doc = load();
+    let doc = load("distributions.json", "scripts/gen_golden.py");
     let cases = doc["transforms"].as_array().expect("transforms");
     assert!(cases.len() >= 8);
     for case in cases {

@@ -5,8 +5,9 @@ use pyrite_core::prelude::*;
 
 /// Pyro's `TraceMeanField_ELBO`: `sum log p(observed) - sum KL(q(z) || p(z))`, where each latent
 /// site's KL divergence between its guide and model distributions is computed in closed form
-/// when the pair has one (`kl_divergence`: Normal, and Independent Normal) and estimated from the
-/// guide's sample, `log q(z) - log p(z)`, otherwise. For a mean-field guide (each latent site's
+/// when the pair has one (`kl_divergence`, torch's registry) and the guide site is
+/// reparameterised, and estimated from the guide's sample, `log q(z) - log p(z)`, otherwise (a
+/// discrete guide site then keeps its score-function gradient, as in `TraceElbo`). For a mean-field guide (each latent site's
 /// guide independent of the others, and the model's prior of it not depending on other latent
 /// sites) the estimate has lower variance than `TraceElbo`'s; like Pyro's, it does not check that
 /// the guide is mean-field.
