@@ -1,6 +1,7 @@
 //! Benchmark of pyrite's SVI step on the example models, one CPU thread by default.
 //!
-//! `cargo run --release --example bench -- [--threads N] [--steps N]`
+//! `cargo run --release --example bench -- [--threads N] [--steps N] [--only LABEL]`
+//! (`--only` keeps the rows whose label contains LABEL, e.g. `rugged`, `automultivariate`, `gmm`).
 //! (`bench/run.sh` runs this and the Pyro / NumPyro anchors side by side.)
 
 use std::time::Instant;
@@ -11,16 +12,30 @@ use pyrite_examples::models::{gmm, radon, rugged};
 struct Args {
     threads: i32,
     steps: usize,
+    /// Only the rows whose label contains this, ignoring case (all when empty).
+    only: String,
+}
+
+const RUGGED_NORMAL: &str = "rugged, AutoNormal";
+const RUGGED_MVN: &str = "rugged, AutoMultivariateNormal";
+const RADON: &str = "radon GLMM, AutoNormal";
+const GMM: &str = "iris GMM, AutoDelta + TraceEnum";
+
+impl Args {
+    fn runs(&self, label: &str) -> bool {
+        label.to_lowercase().contains(&self.only.to_lowercase())
+    }
 }
 
 fn parse() -> Args {
-    let mut a = Args { threads: 1, steps: 1000 };
+    let mut a = Args { threads: 1, steps: 1000, only: String::new() };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
         match argv[i].as_str() {
             "--threads" => a.threads = argv[i + 1].parse().expect("--threads N"),
             "--steps" => a.steps = argv[i + 1].parse().expect("--steps N"),
+            "--only" => a.only = argv[i + 1].clone(),
             _ => {}
         }
         i += 2;
@@ -43,37 +58,50 @@ fn main() -> Result<()> {
     pyrite::tch::set_num_threads(args.threads);
     println!("pyrite SVI step, {} thread(s), {} timed steps after one warm-up", args.threads, args.steps);
     println!("{:<34} {:>12}", "model", "us/step");
-    if let Ok(r) = pyrite::data::rugged(None) {
-        let d = rugged::Data::from_rugged(&r);
-        with_param_store(&new_param_store(), || -> Result<()> {
-            let guide = AutoNormal::new(&rugged::model, &d)?;
-            let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
-            println!("{:<34} {:>12.1}", "rugged, AutoNormal", time_steps(args.steps, || svi.step(&d))?);
-            Ok(())
-        })?;
-        with_param_store(&new_param_store(), || -> Result<()> {
-            let guide = AutoMultivariateNormal::multivariate_normal(&rugged::model, &d)?;
-            let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
-            println!("{:<34} {:>12.1}", "rugged, AutoMultivariateNormal", time_steps(args.steps, || svi.step(&d))?);
-            Ok(())
-        })?;
-    } else {
-        println!("(rugged skipped: set PYRITE_DATA to the directory with rugged_data.csv)");
+    if args.runs(RUGGED_NORMAL) || args.runs(RUGGED_MVN) {
+        match pyrite::data::rugged(None) {
+            Ok(r) => {
+                let d = rugged::Data::from_rugged(&r);
+                with_param_store(&new_param_store(), || -> Result<()> {
+                    if !args.runs(RUGGED_NORMAL) {
+                        return Ok(());
+                    }
+                    let guide = AutoNormal::new(&rugged::model, &d)?;
+                    let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                    println!("{:<34} {:>12.1}", RUGGED_NORMAL, time_steps(args.steps, || svi.step(&d))?);
+                    Ok(())
+                })?;
+                with_param_store(&new_param_store(), || -> Result<()> {
+                    if !args.runs(RUGGED_MVN) {
+                        return Ok(());
+                    }
+                    let guide = AutoMultivariateNormal::multivariate_normal(&rugged::model, &d)?;
+                    let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                    println!("{:<34} {:>12.1}", RUGGED_MVN, time_steps(args.steps, || svi.step(&d))?);
+                    Ok(())
+                })?;
+            }
+            Err(_) => println!("(rugged skipped: set PYRITE_DATA to the directory with rugged_data.csv)"),
+        }
     }
-    let r = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;
-    let d = radon::Radon::from_data(&r);
-    with_param_store(&new_param_store(), || -> Result<()> {
-        let guide = AutoNormal::new(&radon::model, &d)?;
-        let mut svi = Svi::new(&radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
-        println!("{:<34} {:>12.1}", "radon GLMM, AutoNormal", time_steps(args.steps, || svi.step(&d))?);
-        Ok(())
-    })?;
-    let iris = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?;
-    with_param_store(&new_param_store(), || -> Result<()> {
-        let guide = AutoDelta::new(&gmm::blocked, &iris.petal_length)?;
-        let mut svi = Svi::new(&gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
-        println!("{:<34} {:>12.1}", "iris GMM, AutoDelta + TraceEnum", time_steps(args.steps, || svi.step(&iris.petal_length))?);
-        Ok(())
-    })?;
+    if args.runs(RADON) {
+        let r = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;
+        let d = radon::Radon::from_data(&r);
+        with_param_store(&new_param_store(), || -> Result<()> {
+            let guide = AutoNormal::new(&radon::model, &d)?;
+            let mut svi = Svi::new(&radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+            println!("{:<34} {:>12.1}", RADON, time_steps(args.steps, || svi.step(&d))?);
+            Ok(())
+        })?;
+    }
+    if args.runs(GMM) {
+        let iris = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?;
+        with_param_store(&new_param_store(), || -> Result<()> {
+            let guide = AutoDelta::new(&gmm::blocked, &iris.petal_length)?;
+            let mut svi = Svi::new(&gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
+            println!("{:<34} {:>12.1}", GMM, time_steps(args.steps, || svi.step(&iris.petal_length))?);
+            Ok(())
+        })?;
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Optimizers against hand-rolled updates (torch's Adam and SGD, Pyro's ClippedAdam), learning
 //! rate schedules, gradient-norm clipping, and optimizer state saved and loaded with `Svi`.
 
+use pyrite::core::param_store::lock;
 use pyrite::infer::optim::Rule;
 use pyrite::prelude::*;
 
@@ -303,4 +304,50 @@ fn optimizer_state_and_params_saved_with_svi_resume_exactly() {
         (snapshot(), losses)
     });
     assert_ne!(straight, fresh_moments);
+}
+
+/// After its first step the optimizer moves the params the store made into one flat buffer
+/// (their leaves become views of it) and updates them with one operation; a param registered by
+/// its owner (a module's weight) keeps its tensor, and then every param is updated apart. Both
+/// ways give the same values bit for bit, also after a param is set between steps.
+#[test]
+fn params_in_one_flat_buffer_take_the_same_updates_as_params_apart() {
+    let x = t64(&[0.8, 1.9, 1.2, 0.4, 1.5, 2.2, 0.9, 1.1]);
+    // `save_model` and a param `w` that the loss depends on (with a zero gradient).
+    let model = |x: &Tensor| -> Result<()> {
+        save_model(x)?;
+        let w = param("w", c64(0.5), Constraint::Real)?;
+        factor("w_term", &(w * 0.0))
+    };
+    let run = |registered: Option<&Tensor>| {
+        seeded(31, || {
+            if let Some(w) = registered {
+                lock(&get_param_store()).register_leaf("w", w);
+            }
+            let guide = AutoNormal::new(&model, &x).unwrap();
+            let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            svi.progress = false;
+            svi.run(5, &x).unwrap();
+            let addresses: Vec<(usize, usize)> = lock(&get_param_store())
+                .iter()
+                .map(|(_, e)| (e.unconstrained.data_ptr() as usize, e.unconstrained.numel() * 8))
+                .collect();
+            lock(&get_param_store()).set("AutoNormal.locs.mu", &c64(3.0), Constraint::Real).unwrap();
+            svi.run(5, &x).unwrap();
+            if let Some(w) = registered {
+                let kept = lock(&get_param_store()).entry("w").map(|e| e.unconstrained.data_ptr());
+                assert_eq!(kept, Some(w.data_ptr()), "the module's weight stays its own tensor");
+            }
+            (snapshot(), addresses)
+        })
+    };
+    let (together, addresses) = run(None);
+    // store order: the guide's params, then `w` (first read in the model run after the guide)
+    assert!(addresses.windows(2).all(|w| w[1].0 == w[0].0 + w[0].1), "the params lie one after another in one buffer: {addresses:?}");
+    let module_weight = c64(0.5).set_requires_grad(true);
+    let (apart, _) = run(Some(&module_weight));
+    assert_eq!(together, apart);
+    let mu = &together.iter().find(|(n, _)| n == "AutoNormal.locs.mu").unwrap().1;
+    assert!((mu[0] - 3.0).abs() < 5.0 * 0.05 + 1e-9, "five Adam steps of at most lr each from the value set: {mu:?}");
+    assert_eq!(scalar(&module_weight), 0.5, "a zero gradient leaves the module's weight as it was");
 }

@@ -20,6 +20,9 @@ pub struct ParamEntry {
     pub unconstrained: Tensor,
     /// The constraint of the param's value; `biject_to(constraint)` maps `unconstrained` onto it.
     pub constraint: Constraint,
+    /// Whether the store made the leaf itself (not [`ParamStore::register_leaf`]), so that it may
+    /// move the leaf's values into other storage ([`ParamStore::move_leaf`]).
+    owned: bool,
 }
 
 impl ParamEntry {
@@ -120,14 +123,28 @@ impl ParamStore {
     /// Sets (or creates) a param from a constrained value.
     pub fn set(&mut self, name: &str, value: &Tensor, constraint: Constraint) -> Result<()> {
         let u = unconstrain(name, value, &constraint)?;
-        self.params.insert(name.to_string(), ParamEntry { unconstrained: u, constraint });
+        self.params.insert(name.to_string(), ParamEntry { unconstrained: u, constraint, owned: true });
         Ok(())
     }
     /// Registers an existing leaf tensor (for example a tch module's weight) without copying it:
     /// optimizer updates then change the module too.
     pub fn register_leaf(&mut self, name: &str, leaf: &Tensor) {
-        self.params.insert(name.to_string(), ParamEntry { unconstrained: leaf.shallow_clone(), constraint: Constraint::Real });
+        self.params.insert(name.to_string(), ParamEntry { unconstrained: leaf.shallow_clone(), constraint: Constraint::Real, owned: false });
     }
+    /// Replaces the leaf of param `name` by `leaf` (same values, other storage: an optimizer's
+    /// view into one flat buffer of all its params), provided the store made the param's leaf
+    /// itself and it is still `current`. Returns whether it did. A leaf given to
+    /// [`register_leaf`](Self::register_leaf) is never moved: its owner (a module) keeps it.
+    pub fn move_leaf(&mut self, name: &str, current: &Tensor, leaf: Tensor) -> bool {
+        match self.params.get_mut(name) {
+            Some(e) if e.owned && e.unconstrained.data_ptr() == current.data_ptr() && e.unconstrained.size() == leaf.size() => {
+                e.unconstrained = leaf;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes a param, returning whether it existed.
     pub fn remove(&mut self, name: &str) -> bool {
         self.params.shift_remove(name).is_some()
@@ -166,7 +183,7 @@ impl ParamStore {
         for (name, p) in names.keys().map(|n| (n.to_string(), &params[*n])) {
             let t = tensor_from_json(p).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
             let c = constraint_from_json(p.get("constraint").unwrap_or(&Value::Null)).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
-            loaded.insert(name.clone(), ParamEntry { unconstrained: t.set_requires_grad(true), constraint: c });
+            loaded.insert(name.clone(), ParamEntry { unconstrained: t.set_requires_grad(true), constraint: c, owned: true });
         }
         self.params = loaded;
         Ok(())
@@ -375,7 +392,7 @@ pub(crate) fn resolve_param(msg: &mut Message) -> Result<()> {
             None => return Err(PyriteError::Param { name: msg.name.clone(), problem: "does not exist and has no initial value".into() }),
         };
         let u = unconstrain(&msg.name, &init, &constraint)?;
-        store.params.insert(msg.name.clone(), ParamEntry { unconstrained: u, constraint });
+        store.params.insert(msg.name.clone(), ParamEntry { unconstrained: u, constraint, owned: true });
     }
     let e = &store.params[&msg.name];
     msg.unconstrained = Some(e.unconstrained.shallow_clone());

@@ -108,7 +108,8 @@ impl Site {
     /// `sum(scale * mask * log_prob)`.
     pub fn log_prob_sum(&self) -> Result<Tensor> {
         let lp = self.log_prob()?;
-        let s = lp.sum(lp.kind());
+        // A scalar site's log-density is its own sum: no operation.
+        let s = if lp.dim() == 0 { lp } else { lp.sum(lp.kind()) };
         Ok(if self.scale == 1.0 { s } else { s * self.scale })
     }
 }
@@ -180,15 +181,13 @@ impl Trace {
     /// A site's log-density failed: [`PyriteError::Distribution`] naming the site (a value
     /// outside the support, for example).
     pub fn log_prob_sum(&self) -> Result<Tensor> {
-        let mut total: Option<Tensor> = None;
-        for s in self.sample_sites() {
-            let lp = s.log_prob_sum()?;
-            total = Some(match total {
-                None => lp,
-                Some(t) => t + lp,
-            });
-        }
-        Ok(total.unwrap_or_else(|| Tensor::from(0.0f32)))
+        Ok(sum_scalars(self.sample_sites().map(|s| s.log_prob_sum()).collect::<Result<Vec<_>>>()?))
+    }
+
+    /// `sum(scale * mask * log_prob)` over the latent (unobserved) sample sites: a guide's
+    /// `log q(z)`.
+    pub fn latent_log_prob_sum(&self) -> Result<Tensor> {
+        Ok(sum_scalars(self.sample_sites().filter(|s| !s.is_observed).map(|s| s.log_prob_sum()).collect::<Result<Vec<_>>>()?))
     }
 
     pub(crate) fn add(&mut self, msg: &Message) -> Result<()> {
@@ -272,5 +271,25 @@ impl Trace {
             let _ = writeln!(out, "{}", line.trim_end());
         }
         out
+    }
+}
+
+/// The sum of scalar tensors, in as few operations as their number allows: one `stack` and one
+/// `sum` for three or more of the same kind (instead of an addition each), and a `0.0` for none.
+pub fn sum_scalars(mut terms: Vec<Tensor>) -> Tensor {
+    match terms.len() {
+        0 => Tensor::from(0.0f32),
+        1 => terms.pop().unwrap_or_else(|| Tensor::from(0.0f32)),
+        2 => &terms[0] + &terms[1],
+        _ => {
+            let kind = terms[0].kind();
+            if terms.iter().all(|t| t.dim() == 0 && t.kind() == kind) {
+                Tensor::stack(&terms, 0).sum(kind)
+            } else {
+                let mut it = terms.into_iter();
+                let first = it.next().unwrap_or_else(|| Tensor::from(0.0f32));
+                it.fold(first, |acc, t| acc + t)
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! schedules; gradient-norm clipping; state that saves and loads with the params.
 
 use indexmap::IndexMap;
-use pyrite_core::param_store::{tensor_from_json, tensor_json};
+use pyrite_core::param_store::{get_param_store, lock, tensor_from_json, tensor_json};
 use pyrite_core::{PyriteError, Result};
 use serde_json::{json, Value};
 use tch::Tensor;
@@ -89,6 +89,56 @@ pub struct Optimizer {
     /// State over the flat vector of the params last updated: their names and shapes, and the
     /// flat moment buffers.
     flat: Option<(Vec<(String, Vec<i64>)>, Vec<Tensor>)>,
+    /// The values of those params, moved into one flat buffer, when the param store let it.
+    shared: Shared,
+}
+
+/// Whether the params of the current layout live in one flat buffer (each store leaf a view of
+/// it), so that an update is one operation on the buffer instead of two per param.
+#[derive(Debug)]
+enum Shared {
+    /// Not tried yet for this layout.
+    Untried,
+    /// The buffer, and the address of each param's values in it.
+    Buffer(Tensor, Vec<usize>),
+    /// Some param's leaf is not the store's to move (a module's weight): per-param updates.
+    Refused,
+}
+
+impl Shared {
+    /// Moves the params' values into one flat buffer and each store param onto its view.
+    fn adopt(used: &[(&String, &Tensor, &Tensor)]) -> Shared {
+        let (kind, device) = (used[0].1.kind(), used[0].1.device());
+        if used.iter().any(|(_, p, _)| p.kind() != kind || p.device() != device) {
+            return Shared::Refused;
+        }
+        let values = Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| p.detach()).collect::<Vec<_>>());
+        let store = get_param_store();
+        let mut store = lock(&store);
+        let mut addresses = Vec::with_capacity(used.len());
+        let mut offset = 0;
+        for (name, p, _) in used {
+            let n = p.numel() as i64;
+            let leaf = values.narrow(0, offset, n).view(p.size().as_slice()).detach().set_requires_grad(true);
+            addresses.push(leaf.data_ptr() as usize);
+            // A param moved before a refusal keeps its (equal) values in the buffer: harmless.
+            if !store.move_leaf(name, p, leaf) {
+                return Shared::Refused;
+            }
+            offset += n;
+        }
+        Shared::Buffer(values, addresses)
+    }
+
+    /// The flat buffer, if `used` are exactly the params living in it.
+    fn buffer(&self, used: &[(&String, &Tensor, &Tensor)]) -> Option<&Tensor> {
+        match self {
+            Shared::Buffer(values, addresses) if addresses.len() == used.len() && used.iter().zip(addresses).all(|((_, p, _), &a)| p.data_ptr() as usize == a) => {
+                Some(values)
+            }
+            _ => None,
+        }
+    }
 }
 
 fn numel(shape: &[i64]) -> i64 {
@@ -97,7 +147,7 @@ fn numel(shape: &[i64]) -> i64 {
 
 impl Optimizer {
     fn with(rule: Rule, lr: f64) -> Self {
-        Optimizer { rule, lr, schedule: LrSchedule::Constant, max_grad_norm: None, step: 0, state: IndexMap::new(), flat: None }
+        Optimizer { rule, lr, schedule: LrSchedule::Constant, max_grad_norm: None, step: 0, state: IndexMap::new(), flat: None, shared: Shared::Untried }
     }
     /// `Adam({"lr": lr})` with betas (0.9, 0.999).
     pub fn adam(lr: f64) -> Self {
@@ -156,6 +206,7 @@ impl Optimizer {
             return;
         }
         self.unpack();
+        self.shared = Shared::Untried;
         let bufs = (0..self.num_buffers())
             .map(|i| {
                 let parts: Vec<Tensor> = layout
@@ -194,8 +245,8 @@ impl Optimizer {
         if let Some(&(_, p0, _)) = used.first() {
             let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p, _)| ((*n).clone(), p.size())).collect();
             tch::no_grad(|| -> Result<()> {
-                let flat_grads: Vec<Tensor> = used.iter().map(|(_, _, g)| g.reshape([-1])).collect();
-                let mut g = if flat_grads.len() == 1 { flat_grads[0].shallow_clone() } else { Tensor::cat(&flat_grads, 0) };
+                // One call flattens and concatenates the gradients.
+                let mut g = Tensor::flatten_dense_tensors(&used.iter().map(|(_, _, g)| *g).collect::<Vec<_>>());
                 if !g.sum(tch::Kind::Double).double_value(&[]).is_finite() {
                     let bad = used.iter().find(|(_, _, g)| !bool::try_from(g.isfinite().all()).unwrap_or(false));
                     let site = bad.map(|(n, _, _)| (*n).clone()).unwrap_or_else(|| "<params>".into());
@@ -214,8 +265,7 @@ impl Optimizer {
                 let (update, denom) = match self.rule {
                     Rule::Adam { beta1, beta2, eps, weight_decay } => {
                         if weight_decay != 0.0 {
-                            let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
-                            g += Tensor::cat(&flat_p, 0) * weight_decay;
+                            g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| *p).collect::<Vec<_>>()) * weight_decay;
                         }
                         (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, false)))
                     }
@@ -225,8 +275,7 @@ impl Optimizer {
                     }
                     Rule::Sgd { momentum, nesterov, weight_decay } => {
                         if weight_decay != 0.0 {
-                            let flat_p: Vec<Tensor> = used.iter().map(|(_, p, _)| p.reshape([-1])).collect();
-                            g += Tensor::cat(&flat_p, 0) * weight_decay;
+                            g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| *p).collect::<Vec<_>>()) * weight_decay;
                         }
                         let d = if momentum != 0.0 {
                             let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
@@ -237,8 +286,18 @@ impl Optimizer {
                         (d * -lr, None)
                     }
                 };
-                // One split of each flat buffer, then each param updated through a flat view
-                // of itself: two operations per param.
+                // Params in one flat buffer take the update in one operation.
+                if let Some(values) = self.shared.buffer(&used) {
+                    let mut values = values.shallow_clone();
+                    let _ = match &denom {
+                        Some(d) => values.addcdiv_(&update, d),
+                        None => values.g_add_(&update),
+                    };
+                    return Ok(());
+                }
+                // Otherwise one split of each flat buffer, then each param updated through a
+                // flat view of itself (two operations per param), and the params moved into one
+                // buffer for the next steps where the store allows.
                 let sizes: Vec<i64> = used.iter().map(|(_, p, _)| p.numel() as i64).collect();
                 let updates = update.split_with_sizes(sizes.as_slice(), 0);
                 let denoms = denom.as_ref().map(|d| d.split_with_sizes(sizes.as_slice(), 0));
@@ -248,6 +307,10 @@ impl Optimizer {
                         Some(d) => flat.addcdiv_(&updates[i], &d[i]),
                         None => flat.g_add_(&updates[i]),
                     };
+                }
+                // (Again after the store's leaves were replaced: `set`, `load`.)
+                if !matches!(self.shared, Shared::Refused) {
+                    self.shared = Shared::adopt(&used);
                 }
                 Ok(())
             })?;
@@ -289,6 +352,7 @@ impl Optimizer {
         }
         self.state = state;
         self.flat = None;
+        self.shared = Shared::Untried;
         Ok(())
     }
 }

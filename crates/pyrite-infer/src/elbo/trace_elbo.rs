@@ -63,9 +63,9 @@ impl TraceElbo {
         Ok(n)
     }
 
-    /// One (possibly vectorised) particle: the ELBO, its surrogate and the traces. With
+    /// One (possibly vectorised) particle: the ELBO's value, its surrogate and the traces. With
     /// `particle_dim`, the particles' plate dim, every site must broadcast within it.
-    fn particle(&self, model: Program, guide: Program, particle_dim: Option<i64>) -> Result<(Tensor, Tensor, Trace, Trace)> {
+    fn particle(&self, model: Program, guide: Program, particle_dim: Option<i64>) -> Result<(f64, Tensor, Trace, Trace)> {
         let guide_tr = get_trace(guide)?;
         let (out, model_tr) = trace(|| replay(&guide_tr, model));
         // A guide value the model cannot use often fails downstream of its site (a guide site of
@@ -75,28 +75,27 @@ impl TraceElbo {
         if let Some(dim) = particle_dim {
             check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
-        let mut elbo = if self.analytic_kl { mean_field_elbo(&model_tr, &guide_tr)? } else { model_tr.log_prob_sum()? };
-        if !self.analytic_kl {
-            for s in guide_tr.sample_sites() {
-                if !s.is_observed {
-                    elbo -= s.log_prob_sum()?;
-                }
-            }
-        }
-        if !bool::try_from(elbo.isfinite()).unwrap_or(false) {
+        let elbo = if self.analytic_kl {
+            mean_field_elbo(&model_tr, &guide_tr)?
+        } else {
+            model_tr.log_prob_sum()? - guide_tr.latent_log_prob_sum()?
+        };
+        // One read of the value serves as the finiteness check and the reported loss.
+        let value = elbo.double_value(&[]);
+        if !value.is_finite() {
             return Err(non_finite_site(&model_tr, &guide_tr));
         }
         let surrogate = match score_function_term(&model_tr, &guide_tr)? {
-            None => elbo.shallow_clone(),
-            Some(sc) => &elbo + sc,
+            None => elbo,
+            Some(sc) => elbo + sc,
         };
-        Ok((elbo, surrogate, model_tr, guide_tr))
+        Ok((value, surrogate, model_tr, guide_tr))
     }
 }
 
 /// `TraceMeanFieldElbo`'s estimate: `sum log p(observed) - sum KL(q || p)` over latent sites,
-/// each KL in closed form where the pair has one (scaled by the guide site's scale) and
-/// `log q(z) - log p(z)` at the sample otherwise.
+/// each KL in closed form where the pair has one and the guide site is reparameterised (scaled
+/// by the guide site's scale), and `log q(z) - log p(z)` at the sample otherwise.
 fn mean_field_elbo(model_tr: &Trace, guide_tr: &Trace) -> Result<Tensor> {
     let mut elbo: Option<Tensor> = None;
     let mut add = |t: Tensor| {
@@ -108,7 +107,9 @@ fn mean_field_elbo(model_tr: &Trace, guide_tr: &Trace) -> Result<Tensor> {
     let mut analytic: Vec<&str> = Vec::new();
     for s in model_tr.sample_sites() {
         if !s.is_observed && s.mask.is_none() {
-            if let Some(g) = guide_tr.site(&s.name).filter(|g| g.mask.is_none()) {
+            // Only a reparameterised guide site: a discrete one's sample keeps its place in the
+            // score-function term, which would count the closed form's gradient a second time.
+            if let Some(g) = guide_tr.site(&s.name).filter(|g| g.mask.is_none() && g.dist.as_ref().is_some_and(|d| d.has_rsample())) {
                 if let (Some(q), Some(p)) = (g.dist.as_ref(), s.dist.as_ref()) {
                     if let Ok(kl) = kl_divergence(q.as_ref(), p.as_ref()) {
                         let kl = kl.sum(kl.kind());
@@ -292,7 +293,7 @@ impl Elbo for TraceElbo {
             let (elbo, surrogate, mt, gt) = self.particle(&vec_model, &vec_guide, Some(dim))?;
             collect_params(&[&mt, &gt], &mut params);
             let k = self.num_particles as f64;
-            let loss = -elbo.double_value(&[]) / k;
+            let loss = -elbo / k;
             return Ok(LossAndParams { loss, surrogate: -surrogate / k, params });
         }
         let mut loss = 0.0;
@@ -301,7 +302,7 @@ impl Elbo for TraceElbo {
         for _ in 0..self.num_particles {
             let (elbo, surrogate, mt, gt) = self.particle(model, guide, None)?;
             collect_params(&[&mt, &gt], &mut params);
-            loss -= elbo.double_value(&[]) / k;
+            loss -= elbo / k;
             let s = if self.num_particles == 1 { -surrogate } else { -surrogate / k };
             total = Some(match total {
                 None => s,

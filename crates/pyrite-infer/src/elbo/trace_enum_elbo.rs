@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use pyrite_core::prelude::*;
+use pyrite_core::trace::sum_scalars;
 use tch::Tensor;
 
 use super::{check_model_guide, collect_params, Elbo, LossAndParams, Program};
@@ -115,15 +116,8 @@ impl TraceEnumElbo {
             }
             costs.push(site_factor(s, -s.scaled_log_prob()?, first)?);
         }
-        let mut elbo: Option<Tensor> = None;
-        for c in &costs {
-            let e = expectation(c, &dice, &m.layout);
-            elbo = Some(match elbo {
-                None => e,
-                Some(acc) => acc + e,
-            });
-        }
-        Ok((elbo.unwrap_or_else(|| Tensor::from(0.0f64)), model_tr, guide_tr))
+        let elbo = sum_scalars(costs.iter().map(|c| expectation(c, &dice, &m.layout)).collect());
+        Ok((elbo, model_tr, guide_tr))
     }
 }
 
@@ -147,7 +141,11 @@ fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
         t = log_q.exp() * cost_t;
     }
     let t = sum_plates(t, &cost.ordinal, layout);
-    t.sum(t.kind())
+    if t.dim() == 0 {
+        t
+    } else {
+        t.sum(t.kind())
+    }
 }
 
 impl Elbo for TraceEnumElbo {
