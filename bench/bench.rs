@@ -20,6 +20,7 @@ const RUGGED_NORMAL: &str = "rugged, AutoNormal";
 const RUGGED_MVN: &str = "rugged, AutoMultivariateNormal";
 const RADON: &str = "radon GLMM, AutoNormal";
 const GMM: &str = "iris GMM, AutoDelta + TraceEnum";
+const GMM_FLOOR: &str = "iris GMM, hand-written tch (floor)";
 
 impl Args {
     fn runs(&self, label: &str) -> bool {
@@ -41,6 +42,49 @@ fn parse() -> Args {
         i += 2;
     }
     a
+}
+
+/// The iris GMM's MAP step (what AutoDelta + TraceEnum_ELBO + Adam compute) written directly in
+/// tch with no PPL in between: the weights through the stick-breaking map, the scales through
+/// `exp`, the cluster of each flower summed out by `logsumexp`, constants of the priors dropped.
+struct GmmFloor {
+    /// `[stick-breaking logit of p (K - 1 = 1), mu (K), log sigma (K)]`.
+    params: Tensor,
+    m: Tensor,
+    v: Tensor,
+    t: f64,
+}
+
+impl GmmFloor {
+    fn new(init: &SiteValues) -> GmmFloor {
+        let p = &init["p"];
+        let logit = (p.get(0) / p.get(1)).log().reshape([1]);
+        let params = Tensor::cat(&[logit, init["mu"].shallow_clone(), init["sigma"].log()], 0).detach().set_requires_grad(true);
+        let zeros = params.zeros_like();
+        GmmFloor { m: zeros.zeros_like(), v: zeros, params, t: 0.0 }
+    }
+    fn step(&mut self, x: &Tensor) -> f64 {
+        let k = gmm::K;
+        let s = self.params.narrow(0, 0, 1).sigmoid();
+        let log_p = Tensor::cat(&[s.log(), s.rsub_scalar(1.0).log()], 0);
+        let mu = self.params.narrow(0, 1, k);
+        let log_sigma = self.params.narrow(0, 1 + k, k);
+        let sigma = log_sigma.exp();
+        // Normal(0, 10) on mu, InverseGamma(1, 1) on sigma: -2 log sigma - 1 / sigma.
+        let prior = mu.square().sum(Kind::Float) * (-0.005) - log_sigma.sum(Kind::Float) * 2.0 - sigma.reciprocal().sum(Kind::Float);
+        let z = (x.unsqueeze(-1) - &mu) / &sigma;
+        let comp = z.square() * -0.5 - &log_sigma + &log_p;
+        let loss = -(comp.logsumexp([-1].as_slice(), false).sum(Kind::Float) + prior);
+        let g = Tensor::run_backward(&[&loss], &[&self.params], false, false).remove(0);
+        pyrite::tch::no_grad(|| {
+            self.t += 1.0;
+            let _ = self.m.lerp_(&g, 0.1);
+            let _ = self.v.g_mul_scalar_(0.999).addcmul_(&g, &(&g * 0.001));
+            let denom = (&self.v / (1.0 - 0.999f64.powf(self.t))).sqrt() + 1e-8;
+            let _ = self.params.addcdiv_(&(&self.m * (-0.001 / (1.0 - 0.9f64.powf(self.t)))), &denom);
+        });
+        loss.double_value(&[])
+    }
 }
 
 /// Times `steps` SVI steps after one warm-up step; µs per step.
@@ -102,6 +146,11 @@ fn main() -> Result<()> {
             println!("{:<34} {:>12.1}", GMM, time_steps(args.steps, || svi.step(&iris.petal_length))?);
             Ok(())
         })?;
+    }
+    if args.runs(GMM_FLOOR) {
+        let iris = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?;
+        let mut floor = GmmFloor::new(&gmm::init_values(&iris.petal_length));
+        println!("{:<34} {:>12.1}", GMM_FLOOR, time_steps(args.steps, || Ok(floor.step(&iris.petal_length)))?);
     }
     Ok(())
 }

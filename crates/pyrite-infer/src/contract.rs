@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pyrite_core::prelude::*;
+use pyrite_core::trace::sum_scalars;
 use tch::{Kind, Tensor};
 
 /// An enumerated variable: the `enumerate_id` the `enumerate` handler gave its site.
@@ -120,31 +121,33 @@ fn sum_plate(t: Tensor, dim: i64, size: i64) -> Tensor {
 /// elimination order (for `infer_discrete`).
 pub fn contract(factors: Vec<Factor>, layout: &Layout, reduce: Reduce, keep: Option<&mut Vec<Eliminated>>) -> Result<Tensor> {
     let residual = eliminate(factors, layout, reduce, keep, &BTreeSet::new())?;
-    let mut total: Option<Tensor> = None;
-    for f in residual {
-        let t = sum_plates(f.log, &f.ordinal, layout);
-        let t = t.sum(t.kind());
-        total = Some(match total {
-            None => t,
-            Some(acc) => acc + t,
-        });
-    }
-    Ok(total.unwrap_or_else(|| Tensor::from(0.0f64)))
+    Ok(sum_scalars(residual.into_iter().map(|f| sum_all(f.log, &f.ordinal, layout)).collect()))
 }
 
-/// Sums (products, in log space) a factor's plates out, keeping its other dims.
-pub fn sum_plates(mut t: Tensor, ordinal: &BTreeSet<String>, layout: &Layout) -> Tensor {
-    for p in ordinal {
-        let (dim, size) = layout.plate(p);
-        t = sum_plate(t, dim, size);
+/// The total of a factor over its plates (a product, in log space) and every other dim, in one
+/// operation: a plate along which the factor is constant (its dim missing or of size 1) counts
+/// by multiplication.
+pub fn sum_all(t: Tensor, ordinal: &BTreeSet<String>, layout: &Layout) -> Tensor {
+    let size = t.size();
+    let rank = size.len() as i64;
+    let constant_over: f64 = ordinal
+        .iter()
+        .map(|p| layout.plate(p))
+        .filter(|&(dim, _)| rank < -dim || size[(rank + dim) as usize] == 1)
+        .map(|(_, n)| n as f64)
+        .product();
+    let total = if rank == 0 { t } else { t.sum(t.kind()) };
+    if constant_over == 1.0 {
+        total
+    } else {
+        total * constant_over
     }
-    t
 }
 
 /// Eliminates every variable except the `pinned` ones (a guide's enumerated variables, which
 /// the ELBO averages over instead), deepest plates first. Returns the residual factors: each
 /// depends on pinned variables only, and keeps the plates those live in (with no pinned
-/// variables, every residual factor is a number per plate element, for [`sum_plates`]).
+/// variables, every residual factor is a number per plate element, for [`sum_all`]).
 ///
 /// # Errors
 /// [`PyriteError::Enumerate`] when a variable cannot be eliminated because a pinned variable

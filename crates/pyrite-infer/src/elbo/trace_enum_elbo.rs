@@ -8,7 +8,7 @@ use pyrite_core::trace::sum_scalars;
 use tch::Tensor;
 
 use super::{check_model_guide, collect_params, Elbo, LossAndParams, Program};
-use crate::contract::{align, eliminate, model_factors, site_factor, sum_plates, Factor, Layout, Reduce, VarId};
+use crate::contract::{align, eliminate, model_factors, site_factor, sum_all, Factor, Layout, Reduce, VarId};
 
 /// Pyro's `TraceEnum_ELBO`: discrete model sites marked for enumeration (`SampleSite::enumerate`
 /// or `config_enumerate`) are enumerated in parallel in dims left of the plates and summed out
@@ -140,12 +140,7 @@ fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
         }
         t = log_q.exp() * cost_t;
     }
-    let t = sum_plates(t, &cost.ordinal, layout);
-    if t.dim() == 0 {
-        t
-    } else {
-        t.sum(t.kind())
-    }
+    sum_all(t, &cost.ordinal, layout)
 }
 
 impl Elbo for TraceEnumElbo {
