@@ -28,51 +28,17 @@ Parameters are drawn from a fixed torch.Generator seed, so the file is reproduci
 """
 
 import json
-import math
 import os
 import sys
-import warnings
 
-warnings.filterwarnings("ignore", message=".*NumPy.*")  # torch works without numpy here
+import torch
+import torch.distributions as D
 
-import torch  # noqa: E402
-import torch.distributions as D  # noqa: E402
+from golden_common import GOLDEN_DIR, enc, seeded_draws, t
 
-torch.distributions.Distribution.set_default_validate_args(True)
-torch.set_default_dtype(torch.float64)
+OUT = os.path.join(GOLDEN_DIR, "distributions.json")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "crates", "pyrite-distributions", "tests", "golden", "distributions.json")
-
-gen = torch.Generator().manual_seed(20240613)
-
-
-def rand(*shape, lo=0.0, hi=1.0):
-    return lo + (hi - lo) * torch.rand(*shape, generator=gen, dtype=torch.float64)
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
-
-def num(x):
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
-
-
-def enc(t):
-    t = torch.as_tensor(t).to(torch.float64)
-    return {"shape": list(t.shape), "data": nest(t)}
-
-
-def nest(t):
-    if t.dim() == 0:
-        return num(t.item())
-    return [nest(s) for s in t]
+rand, randn = seeded_draws(20240613)
 
 
 def maybe(f):
@@ -103,10 +69,6 @@ def case(family, ctor, params, value, dist, note=""):
             "entropy": maybe(lambda: dist.entropy()),
         }
     )
-
-
-def t(x):
-    return torch.tensor(x, dtype=torch.float64)
 
 
 def spd(*batch, n=3):

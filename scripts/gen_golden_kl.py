@@ -23,55 +23,17 @@ Parameters are drawn from a fixed torch.Generator seed, so the file is reproduci
 """
 
 import json
-import math
 import os
 import sys
-import warnings
 
-warnings.filterwarnings("ignore", message=".*NumPy.*")  # torch works without numpy here
+import torch
+import torch.distributions as D
 
-import torch  # noqa: E402
-import torch.distributions as D  # noqa: E402
+from golden_common import GOLDEN_DIR, enc, seeded_draws, t
 
-torch.distributions.Distribution.set_default_validate_args(True)
-torch.set_default_dtype(torch.float64)
+OUT = os.path.join(GOLDEN_DIR, "kl.json")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "crates", "pyrite-distributions", "tests", "golden", "kl.json")
-
-gen = torch.Generator().manual_seed(20240614)
-
-
-def rand(*shape, lo=0.0, hi=1.0):
-    return lo + (hi - lo) * torch.rand(*shape, generator=gen, dtype=torch.float64)
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
-
-def t(x):
-    return torch.tensor(x, dtype=torch.float64)
-
-
-def num(x):
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
-
-
-def nest(x):
-    if x.dim() == 0:
-        return num(x.item())
-    return [nest(s) for s in x]
-
-
-def enc(x):
-    x = torch.as_tensor(x).to(torch.float64)
-    return {"shape": list(x.shape), "data": nest(x)}
+rand, randn = seeded_draws(20240614)
 
 
 # ---------------------------------------------------------------- distributions
