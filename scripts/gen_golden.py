@@ -34,11 +34,12 @@ import sys
 import torch
 import torch.distributions as D
 
-from golden_common import GOLDEN_DIR, enc, seeded_draws, t
+from golden_common import GOLDEN_DIR, Draws, enc, t
 
 OUT = os.path.join(GOLDEN_DIR, "distributions.json")
 
-rand, randn = seeded_draws(20240613)
+_draws = Draws(20240613)
+rand, randn, spd, tril = _draws.rand, _draws.randn, _draws.spd, _draws.tril
 
 
 def maybe(f):
@@ -69,16 +70,6 @@ def case(family, ctor, params, value, dist, note=""):
             "entropy": maybe(lambda: dist.entropy()),
         }
     )
-
-
-def spd(*batch, n=3):
-    a = randn(*batch, n, n)
-    return a @ a.transpose(-1, -2) + n * torch.eye(n)
-
-
-def tril(*batch, n=3):
-    a = randn(*batch, n, n).tril(-1)
-    return a + torch.diag_embed(rand(*batch, n, lo=0.5, hi=2.0))
 
 
 def simplex(*shape):

@@ -29,11 +29,12 @@ import sys
 import torch
 import torch.distributions as D
 
-from golden_common import GOLDEN_DIR, enc, seeded_draws, t
+from golden_common import GOLDEN_DIR, Draws, enc, t
 
 OUT = os.path.join(GOLDEN_DIR, "kl.json")
 
-rand, randn = seeded_draws(20240614)
+_draws = Draws(20240614)
+rand, randn, spd, tril = _draws.rand, _draws.randn, _draws.spd, _draws.tril
 
 
 # ---------------------------------------------------------------- distributions
@@ -148,16 +149,6 @@ def pos(*shape, lo=0.3, hi=3.0):
 def simplex(*shape):
     x = rand(*shape, lo=0.1, hi=1.0)
     return x / x.sum(-1, keepdim=True)
-
-
-def spd(*batch, n=3):
-    a = randn(*batch, n, n)
-    return a @ a.transpose(-1, -2) + n * torch.eye(n)
-
-
-def tril(*batch, n=3):
-    a = randn(*batch, n, n).tril(-1)
-    return a + torch.diag_embed(rand(*batch, n, lo=0.5, hi=2.0))
 
 
 # ---------------------------------------------------------------- cases

@@ -16,18 +16,28 @@ torch.set_default_dtype(torch.float64)
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "pyrite-distributions", "tests", "golden")
 
 
-def seeded_draws(seed):
-    """`rand(*shape, lo, hi)` and `randn(*shape)` drawing from one generator seeded with `seed`,
-    so that a generator's file is reproducible."""
-    gen = torch.Generator().manual_seed(seed)
+class Draws:
+    """Parameters drawn from one generator seeded with `seed`, so that a generator's file is
+    reproducible."""
 
-    def rand(*shape, lo=0.0, hi=1.0):
-        return lo + (hi - lo) * torch.rand(*shape, generator=gen, dtype=torch.float64)
+    def __init__(self, seed):
+        self.gen = torch.Generator().manual_seed(seed)
 
-    def randn(*shape):
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+    def rand(self, *shape, lo=0.0, hi=1.0):
+        return lo + (hi - lo) * torch.rand(*shape, generator=self.gen, dtype=torch.float64)
 
-    return rand, randn
+    def randn(self, *shape):
+        return torch.randn(*shape, generator=self.gen, dtype=torch.float64)
+
+    def spd(self, *batch, n=3):
+        """Symmetric positive-definite matrices."""
+        a = self.randn(*batch, n, n)
+        return a @ a.transpose(-1, -2) + n * torch.eye(n)
+
+    def tril(self, *batch, n=3):
+        """Lower-triangular matrices with a positive diagonal."""
+        a = self.randn(*batch, n, n).tril(-1)
+        return a + torch.diag_embed(self.rand(*batch, n, lo=0.5, hi=2.0))
 
 
 def t(x):
