@@ -170,3 +170,67 @@ fn a_model_that_does_not_broadcast_over_vectorised_particles_is_a_shape_error() 
         assert_eq!(snapshot(), before);
     });
 }
+
+/// A guide whose support is not inside the model's proposes values the model cannot score: a
+/// typed error on the first step naming the site and both supports, before any draw leaves the
+/// support (a Normal guide for a Gamma scale ran silently until one did).
+#[test]
+fn a_guide_support_outside_the_model_support_is_guide_mismatch() {
+    seeded(57, || {
+        let normal_for_gamma = |_: &Tensor| -> Result<()> {
+            sample("mu", Normal::new(c64(1.0), c64(0.5))?)?;
+            // loc 5, scale 0.1: every draw is positive, and still the guide is wrong
+            sample("sigma", Normal::new(c64(5.0), c64(0.1))?)?;
+            Ok(())
+        };
+        let err = svi_step(&model, &normal_for_gamma, &data()).unwrap_err();
+        assert!(matches!(err, PyriteError::GuideMismatch { ref site, .. } if site == "sigma"), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("nonnegative") && msg.contains("Gamma") && msg.contains("real") && msg.contains("Normal"), "{msg}");
+
+        let half_normal_model = |_: &Tensor| -> Result<()> { sample("s", HalfNormal::new(c64(1.0))?).map(drop) };
+        let normal_guide = |_: &Tensor| -> Result<()> { sample("s", Normal::new(c64(2.0), c64(0.1))?).map(drop) };
+        let err = svi_step(&half_normal_model, &normal_guide, &data()).unwrap_err();
+        assert!(matches!(err, PyriteError::GuideMismatch { ref site, .. } if site == "s"), "{err}");
+
+        let unit_model = |_: &Tensor| -> Result<()> { sample("p", Uniform::new(c64(0.0), c64(1.0))?).map(drop) };
+        let wide_guide = |_: &Tensor| -> Result<()> { sample("p", Uniform::new(c64(0.0), c64(2.0))?).map(drop) };
+        assert!(matches!(svi_step(&unit_model, &wide_guide, &data()), Err(PyriteError::GuideMismatch { .. })));
+        let delta_outside = |_: &Tensor| -> Result<()> { sample("s", Delta::new(c64(-1.0), 0)?).map(drop) };
+        assert!(matches!(svi_step(&half_normal_model, &delta_outside, &data()), Err(PyriteError::GuideMismatch { .. })));
+    });
+}
+
+/// Guides whose support lies inside the model's are accepted: LogNormal and Delta on a positive
+/// site, Beta on Uniform(0, 1), Exponential on a HalfNormal, a Normal on a real site, and the
+/// autoguides on constrained sites.
+#[test]
+fn a_guide_support_inside_the_model_support_is_accepted() {
+    seeded(58, || {
+        let x = data();
+        let lognormal = |_: &Tensor| -> Result<()> {
+            sample("mu", Normal::new(c64(1.0), c64(0.5))?)?;
+            sample("sigma", LogNormal::new(c64(0.0), c64(0.3))?)?;
+            Ok(())
+        };
+        svi_step(&model, &lognormal, &x).unwrap();
+        let delta = |_: &Tensor| -> Result<()> {
+            sample("mu", Delta::new(c64(1.0), 0)?)?;
+            sample("sigma", Delta::new(c64(0.7), 0)?)?;
+            Ok(())
+        };
+        svi_step(&model, &delta, &x).unwrap();
+        let unit_model = |_: &Tensor| -> Result<()> { sample("p", Uniform::new(c64(0.0), c64(1.0))?).map(drop) };
+        let beta = |_: &Tensor| -> Result<()> { sample("p", Beta::new(c64(2.0), c64(3.0))?).map(drop) };
+        svi_step(&unit_model, &beta, &x).unwrap();
+        let half_normal_model = |_: &Tensor| -> Result<()> { sample("s", HalfNormal::new(c64(1.0))?).map(drop) };
+        let exponential = |_: &Tensor| -> Result<()> { sample("s", Exponential::new(c64(1.0))?).map(drop) };
+        svi_step(&half_normal_model, &exponential, &x).unwrap();
+        let auto = AutoNormal::new(&model, &x).unwrap();
+        Svi::new(&model, &auto, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        Svi::new(&model, &mvn, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+        let map = AutoDelta::new(&model, &x).unwrap();
+        Svi::new(&model, &map, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+    });
+}

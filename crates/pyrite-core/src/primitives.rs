@@ -1,7 +1,7 @@
 //! The primitives a model or guide calls: `sample`, `observe`, `param`, `deterministic`,
 //! `factor`, `module`.
 
-use pyrite_distributions::{Constraint, Delta, DistRef, Distribution, DistributionExt, IntoDist};
+use pyrite_distributions::{Constraint, Delta, DistError, DistRef, Distribution, DistributionExt, IntoDist, IntoSiteDist};
 use tch::Tensor;
 
 use crate::error::{PyriteError, Result};
@@ -18,7 +18,7 @@ use crate::unit::Unit;
 /// assert_eq!(x.size(), Vec::<i64>::new());
 /// # Ok::<(), PyriteError>(())
 /// ```
-pub fn sample(name: &str, dist: impl IntoDist) -> Result<Tensor> {
+pub fn sample(name: &str, dist: impl IntoSiteDist) -> Result<Tensor> {
     SampleSite::new(name, dist).run()
 }
 
@@ -40,7 +40,7 @@ pub fn sample(name: &str, dist: impl IntoDist) -> Result<Tensor> {
 ///
 /// [`PyriteError::Shape`] if `obs` does not fit the distribution's shape (with its plates);
 /// [`PyriteError::NonFinite`] if it holds NaN or infinity (while validation is on).
-pub fn observe(name: &str, dist: impl IntoDist, obs: &Tensor) -> Result<Tensor> {
+pub fn observe(name: &str, dist: impl IntoSiteDist, obs: &Tensor) -> Result<Tensor> {
     SampleSite::new(name, dist).obs(Some(obs)).run()
 }
 
@@ -57,7 +57,7 @@ pub fn observe(name: &str, dist: impl IntoDist, obs: &Tensor) -> Result<Tensor> 
 /// assert!(get_trace(|| model(None))?.site("y").unwrap().is_latent());
 /// # Ok::<(), PyriteError>(())
 /// ```
-pub fn sample_obs(name: &str, dist: impl IntoDist, obs: Option<&Tensor>) -> Result<Tensor> {
+pub fn sample_obs(name: &str, dist: impl IntoSiteDist, obs: Option<&Tensor>) -> Result<Tensor> {
     SampleSite::new(name, dist).obs(obs).run()
 }
 
@@ -73,15 +73,16 @@ pub fn sample_obs(name: &str, dist: impl IntoDist, obs: Option<&Tensor>) -> Resu
 /// ```
 pub struct SampleSite {
     name: String,
-    dist: DistRef,
+    dist: std::result::Result<DistRef, DistError>,
     obs: Option<Tensor>,
     infer: InferConfig,
 }
 
 impl SampleSite {
-    /// A latent site named `name` with distribution `dist`.
-    pub fn new(name: &str, dist: impl IntoDist) -> Self {
-        SampleSite { name: name.to_string(), dist: dist.into_dist(), obs: None, infer: InferConfig::default() }
+    /// A latent site named `name` with distribution `dist` (or the `Result` of a distribution's
+    /// constructor: its error is reported by [`run`](Self::run) with the site's name).
+    pub fn new(name: &str, dist: impl IntoSiteDist) -> Self {
+        SampleSite { name: name.to_string(), dist: dist.into_site_dist(), obs: None, infer: InferConfig::default() }
     }
     /// Observes `obs` (or makes the site latent with `None`).
     pub fn obs(mut self, obs: Option<&Tensor>) -> Self {
@@ -99,13 +100,19 @@ impl SampleSite {
         self
     }
     /// Sends the statement through the handler stack and returns the site's value.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Distribution`] naming the site if the distribution's constructor failed;
+    /// the handlers' and the distribution's errors otherwise.
     pub fn run(self) -> Result<Tensor> {
+        let dist = self.dist.map_err(|e| PyriteError::at_site(&self.name, e))?;
         let mut msg = Message::new(&self.name, SiteKind::Sample);
         if let Some(o) = self.obs {
             msg.value = Some(o);
             msg.is_observed = true;
         }
-        msg.dist = Some(self.dist);
+        msg.dist = Some(dist);
         msg.infer = self.infer;
         apply_stack(&mut msg)?;
         Ok(msg.value.expect("sample site without value after the handler stack"))
@@ -219,6 +226,7 @@ pub fn module(name: &str, vs: &tch::nn::VarStore) -> Result<()> {
                     if stored.size() != t.size() {
                         return Err(PyriteError::Param { name: full, problem: format!("stored shape {:?} differs from the module's {:?}", stored.size(), t.size()) });
                     }
+                    // Cannot fail: the target is the module variable's own device.
                     tch::no_grad(|| t.shallow_clone().copy_(&stored.to_kind(t.kind()).to_device(t.device())));
                     s.register_leaf(&full, &t);
                 }

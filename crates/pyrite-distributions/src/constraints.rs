@@ -36,6 +36,7 @@ impl Bound {
     /// The bound as a tensor shaped like `like` allows (a scalar becomes a 0-dim tensor).
     pub fn to_tensor(&self, like: &Tensor) -> Tensor {
         match self {
+            // Cannot fail: the target is `like`'s own device.
             Bound::Scalar(x) => Tensor::from(*x).to_kind(like.kind()).to_device(like.device()),
             Bound::Tensor(t) => t.shallow_clone(),
         }
@@ -214,6 +215,63 @@ impl Constraint {
         }
     }
 
+    /// Whether every point of this set lies in `outer` (a guide's support inside the model's):
+    /// `Some(true)` or `Some(false)` when the two decide it, `None` when they cannot (tensor
+    /// bounds that do not broadcast, a structured set against a bounded one).
+    ///
+    /// ```
+    /// use pyrite_distributions::constraints::{interval, Constraint};
+    /// assert_eq!(Constraint::Positive.is_within(&Constraint::Nonnegative), Some(true));
+    /// assert_eq!(Constraint::Real.is_within(&Constraint::Positive), Some(false));
+    /// assert_eq!(Constraint::UnitInterval.is_within(&interval(0.0, 1.0)), Some(true));
+    /// assert_eq!(Constraint::Simplex.is_within(&Constraint::Real.independent(1)), Some(true));
+    /// ```
+    pub fn is_within(&self, outer: &Constraint) -> Option<bool> {
+        if self.event_dim() != outer.event_dim() || self.is_discrete() != outer.is_discrete() {
+            return Some(false);
+        }
+        if self == outer {
+            return Some(true);
+        }
+        let (inner, outer) = (self.base(), outer.base());
+        match (inner.range(), outer.range()) {
+            (_, Range::Continuous(None, None)) => Some(!matches!(inner, Constraint::OneHot)),
+            (Range::Continuous(ilo, ihi), Range::Continuous(olo, ohi)) => {
+                Some(edge_within(ilo.as_ref(), olo.as_ref(), false)? && edge_within(ihi.as_ref(), ohi.as_ref(), true)?)
+            }
+            (Range::Integers(ilo, ihi), Range::Integers(olo, ohi)) => {
+                Some(olo.is_none_or(|o| ilo.is_some_and(|i| i >= o)) && ohi.is_none_or(|o| ihi.is_some_and(|i| i <= o)))
+            }
+            (Range::Structured, Range::Structured) => {
+                Some(inner == outer || matches!((inner, outer), (Constraint::CorrCholesky, Constraint::LowerCholesky)))
+            }
+            (Range::Structured, _) => None,
+            _ => Some(false),
+        }
+    }
+
+    /// The set as a range of numbers, for [`is_within`](Self::is_within).
+    fn range(&self) -> Range {
+        let closed = |b: &Bound| Some((b.clone(), true));
+        let open = |b: &Bound| Some((b.clone(), false));
+        let zero = Bound::Scalar(0.0);
+        match self {
+            Constraint::Real | Constraint::Independent(..) => Range::Continuous(None, None),
+            Constraint::Positive => Range::Continuous(open(&zero), None),
+            Constraint::Nonnegative => Range::Continuous(closed(&zero), None),
+            Constraint::GreaterThan(b) => Range::Continuous(open(b), None),
+            Constraint::GreaterThanEq(b) => Range::Continuous(closed(b), None),
+            Constraint::Interval(l, h) => Range::Continuous(closed(l), closed(h)),
+            Constraint::UnitInterval => Range::Continuous(closed(&zero), closed(&Bound::Scalar(1.0))),
+            Constraint::IntegerInterval(l, h) => Range::Integers(Some(*l), Some(*h)),
+            Constraint::NonnegativeInteger => Range::Integers(Some(0), None),
+            Constraint::Boolean => Range::Integers(Some(0), Some(1)),
+            Constraint::Simplex | Constraint::LowerCholesky | Constraint::CorrCholesky | Constraint::PositiveDefinite | Constraint::OneHot => {
+                Range::Structured
+            }
+        }
+    }
+
     /// Whether every element (event) of `value` lies in the set.
     pub fn contains_all(&self, value: &Tensor) -> bool {
         if value.numel() == 0 {
@@ -221,4 +279,33 @@ impl Constraint {
         }
         bool::try_from(self.check(value).all()).unwrap_or(false)
     }
+}
+
+/// A constraint seen as a range of numbers: continuous with optional lower and upper edges (a
+/// bound and whether it is included), integers between optional ends, or a structured set
+/// (simplex, Cholesky factors, positive-definite matrices, one-hot vectors).
+enum Range {
+    Continuous(Option<(Bound, bool)>, Option<(Bound, bool)>),
+    Integers(Option<i64>, Option<i64>),
+    Structured,
+}
+
+/// Whether an inner edge lies within an outer one (`upper` for upper edges); `None` (infinite)
+/// edges contain everything and are contained only by infinite edges. Tensor bounds compare
+/// elementwise, `None` when they do not broadcast.
+fn edge_within(inner: Option<&(Bound, bool)>, outer: Option<&(Bound, bool)>, upper: bool) -> Option<bool> {
+    let (Some((ib, iclosed)), Some((ob, oclosed))) = (inner, outer) else {
+        return Some(outer.is_none());
+    };
+    // an included inner end may touch the outer end only where that end is included too
+    let touching_ok = *oclosed || !*iclosed;
+    if let (Bound::Scalar(i), Bound::Scalar(o)) = (ib, ob) {
+        let strictly_inside = if upper { i < o } else { i > o };
+        return Some(strictly_inside || (i == o && touching_ok));
+    }
+    let like = Tensor::from(0.0f64);
+    let (i, o) = (ib.to_tensor(&like).to_kind(Kind::Double), ob.to_tensor(&like).to_kind(Kind::Double));
+    let inside = if upper { i.f_lt_tensor(&o).ok()? } else { i.f_gt_tensor(&o).ok()? };
+    let ok = if touching_ok { inside.logical_or(&i.eq_tensor(&o)) } else { inside };
+    bool::try_from(ok.all()).ok()
 }

@@ -130,6 +130,7 @@ fn constant(x: f32) -> Tensor {
         if let Some((_, _, t)) = c.iter().find(|(b, d, _)| *b == bits && *d == device) {
             return t.shallow_clone();
         }
+        // Cannot fail: `set_default_device` only accepts a device that libtorch can use here.
         let t = Tensor::from(x).to_device(device);
         if c.len() < 64 {
             c.push((bits, device, t.shallow_clone()));
@@ -312,5 +313,31 @@ impl IntoDist for DistRef {
 impl IntoDist for &DistRef {
     fn into_dist(self) -> DistRef {
         self.clone()
+    }
+}
+
+/// What a sample statement accepts: a distribution, or the `Result` of its fallible constructor,
+/// so that an invalid argument is reported with the site's name.
+///
+/// ```
+/// use pyrite_distributions::prelude::*;
+/// // Both the constructor's `Result` and the distribution itself.
+/// assert!(Normal::new(0.0, -1.0).into_site_dist().is_err());
+/// assert!(Normal::new(0.0, 1.0).unwrap().into_site_dist().is_ok());
+/// ```
+pub trait IntoSiteDist {
+    /// The distribution, or the error its constructor gave.
+    fn into_site_dist(self) -> Result<DistRef>;
+}
+
+impl<D: IntoDist> IntoSiteDist for D {
+    fn into_site_dist(self) -> Result<DistRef> {
+        Ok(self.into_dist())
+    }
+}
+
+impl<D: IntoDist> IntoSiteDist for Result<D> {
+    fn into_site_dist(self) -> Result<DistRef> {
+        self.map(IntoDist::into_dist)
     }
 }

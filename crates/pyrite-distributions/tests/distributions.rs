@@ -31,3 +31,6 @@ mod transformed;
 
 #[path = "distributions/kl.rs"]
 mod kl;
+
+#[path = "distributions/own_draw.rs"]
+mod own_draw;

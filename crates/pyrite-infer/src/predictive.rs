@@ -12,8 +12,8 @@ pub type Samples = IndexMap<String, Tensor>;
 
 /// Where posterior values come from.
 pub enum Posterior<'a, A: ?Sized> {
-    /// A fitted guide, run once per sample.
-    Guide(&'a dyn Guide<A>),
+    /// A fitted guide (closure, `&dyn Fn` or autoguide), run once per sample.
+    Guide(Box<dyn Fn(&A) -> Result<()> + 'a>),
     /// Posterior samples by site name, each with a leading dimension of `num_samples`.
     Samples(&'a IndexMap<String, Tensor>),
 }
@@ -21,7 +21,7 @@ pub enum Posterior<'a, A: ?Sized> {
 /// Pyro's `Predictive`: runs the model with latent sites taken from the posterior and returns
 /// every requested site with a leading sample dimension.
 pub struct Predictive<'a, A: ?Sized, R> {
-    model: &'a dyn Fn(&A) -> Result<R>,
+    model: Box<dyn Fn(&A) -> Result<R> + 'a>,
     posterior: Posterior<'a, A>,
     /// Number of posterior samples drawn (the size of the leading dimension).
     pub num_samples: i64,
@@ -32,14 +32,23 @@ pub struct Predictive<'a, A: ?Sized, R> {
 }
 
 impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
-    /// From a model and a fitted guide.
-    pub fn new(model: &'a dyn Fn(&A) -> Result<R>, guide: &'a dyn Guide<A>, num_samples: i64) -> Self {
-        Predictive { model, posterior: Posterior::Guide(guide), num_samples, return_sites: None, parallel: true }
+    /// From a model and a fitted guide. Model and guide may be closures, functions or `&dyn Fn`
+    /// trait objects, as for [`Svi::new`](crate::svi::Svi::new); the guide may be an autoguide.
+    pub fn new<M, G>(model: &'a M, guide: &'a G, num_samples: i64) -> Self
+    where
+        M: Fn(&A) -> Result<R> + ?Sized + 'a,
+        G: Guide<A> + ?Sized + 'a,
+    {
+        let guide = Box::new(move |a: &A| guide.call(a));
+        Predictive { model: Box::new(model), posterior: Posterior::Guide(guide), num_samples, return_sites: None, parallel: true }
     }
     /// From a model and posterior samples.
-    pub fn from_samples(model: &'a dyn Fn(&A) -> Result<R>, samples: &'a IndexMap<String, Tensor>) -> Self {
+    pub fn from_samples<M>(model: &'a M, samples: &'a IndexMap<String, Tensor>) -> Self
+    where
+        M: Fn(&A) -> Result<R> + ?Sized + 'a,
+    {
         let n = samples.values().next().map(|t| t.size()[0]).unwrap_or(1);
-        Predictive { model, posterior: Posterior::Samples(samples), num_samples: n, return_sites: None, parallel: true }
+        Predictive { model: Box::new(model), posterior: Posterior::Samples(samples), num_samples: n, return_sites: None, parallel: true }
     }
     /// Restricts the returned sites.
     pub fn return_sites(mut self, sites: &[&str]) -> Self {
@@ -70,7 +79,7 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
         let model = || (self.model)(args).map(|_| ());
         block(BlockSpec::All, || match &self.posterior {
             Posterior::Guide(g) => {
-                let guide_tr = get_trace(|| wrap(&|| g.call(args)))?;
+                let guide_tr = get_trace(|| wrap(&|| g(args)))?;
                 get_trace(|| replay(&guide_tr, || wrap(&model)))
             }
             Posterior::Samples(samples) => {

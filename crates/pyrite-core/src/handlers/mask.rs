@@ -13,6 +13,12 @@ struct MaskMessenger {
 impl Messenger for MaskMessenger {
     fn process_message(&mut self, msg: &mut Message) -> Result<()> {
         if msg.kind == SiteKind::Sample {
+            if self.mask.kind() != Kind::Bool {
+                return Err(PyriteError::InvalidInput {
+                    what: format!("mask around site `{}`", msg.name),
+                    problem: format!("the mask must be a bool tensor, got {:?}", self.mask.kind()),
+                });
+            }
             msg.mask = Some(match &msg.mask {
                 Some(m) => m.logical_and(&self.mask),
                 None => self.mask.shallow_clone(),
@@ -42,10 +48,9 @@ impl Messenger for MaskMessenger {
 ///
 /// # Errors
 ///
-/// [`PyriteError::InvalidInput`] if `mask` is not a bool tensor; otherwise `f`'s errors.
-pub fn mask<R>(mask: &Tensor, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    if mask.kind() != Kind::Bool {
-        return Err(PyriteError::InvalidInput { what: "mask".into(), problem: format!("must be a bool tensor, got {:?}", mask.kind()) });
-    }
+/// `mask` returns what `f` returns, like the other handlers. A mask that is not a bool tensor
+/// makes each sample statement inside `f` fail with [`PyriteError::InvalidInput`] naming its
+/// site.
+pub fn mask<R>(mask: &Tensor, f: impl FnOnce() -> R) -> R {
     with_handler(MaskMessenger { mask: mask.shallow_clone() }, f).0
 }

@@ -11,6 +11,12 @@ struct ScaleMessenger {
 impl Messenger for ScaleMessenger {
     fn process_message(&mut self, msg: &mut Message) -> Result<()> {
         if msg.kind == SiteKind::Sample {
+            if !(self.factor > 0.0 && self.factor.is_finite()) {
+                return Err(PyriteError::InvalidInput {
+                    what: format!("scale around site `{}`", msg.name),
+                    problem: format!("the factor must be positive and finite, got {}", self.factor),
+                });
+            }
             msg.scale *= self.factor;
         }
         Ok(())
@@ -35,10 +41,16 @@ impl Messenger for ScaleMessenger {
 ///
 /// # Errors
 ///
-/// [`PyriteError::InvalidInput`] if `factor` is not positive and finite; otherwise `f`'s errors.
-pub fn scale<R>(factor: f64, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    if !(factor > 0.0 && factor.is_finite()) {
-        return Err(PyriteError::InvalidInput { what: "scale".into(), problem: format!("factor must be positive and finite, got {factor}") });
-    }
+/// `scale` returns what `f` returns, like the other handlers. A `factor` that is not positive
+/// and finite makes each sample statement inside `f` fail with [`PyriteError::InvalidInput`]
+/// naming its site.
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// let err = scale(-1.0, || sample("x", Normal::new(0.0, 1.0)?)).unwrap_err();
+/// assert!(err.to_string().contains("`x`"));
+/// ```
+pub fn scale<R>(factor: f64, f: impl FnOnce() -> R) -> R {
     with_handler(ScaleMessenger { factor }, f).0
 }

@@ -31,8 +31,8 @@ pub struct Normal {
     last_draw: RefCell<Option<Draw>>,
 }
 
-/// A draw `loc + scale * noise`, recognised later by its storage, shape, version and whether
-/// it carries gradients.
+/// A draw `loc + scale * noise`, recognised later by its storage, layout, version and its place
+/// in the autograd graph.
 #[derive(Debug)]
 struct Draw {
     value: Tensor,
@@ -41,14 +41,17 @@ struct Draw {
 }
 
 impl Draw {
-    /// Whether `value` is this draw, unmodified: the same storage and shape, no in-place change
-    /// since, and on the same side of autograd (a `detach`ed copy is not the draw: its log
-    /// density has other gradients).
+    /// Whether `value` is this draw, unmodified: the same storage, shape and strides (a
+    /// transposed view is another value), no in-place change since, and on the same side of
+    /// autograd: a `detach`ed copy, or a new leaf made from one, is not the draw (its log
+    /// density has other gradients), while a view or shallow clone of the draw is.
     fn is(&self, value: &Tensor) -> bool {
         value.data_ptr() == self.value.data_ptr()
             && value.requires_grad() == self.value.requires_grad()
+            && value.is_leaf() == self.value.is_leaf()
             && value.internal_version() == self.version
             && value.size() == self.value.size()
+            && value.stride() == self.value.stride()
     }
 }
 
@@ -65,9 +68,11 @@ impl Normal {
         Ok(Normal { loc, scale, batch_shape, numbers, last_draw: RefCell::new(None) })
     }
 
-    /// `log N(value)` of a value this Normal drew itself, from the draw's noise:
-    /// `-noise^2 / 2 - log(scale) - log(2 pi) / 2`. Equal to the general formula in value and in
-    /// gradient (the noise is a constant and `value - loc = scale * noise`), in fewer operations.
+    /// `log N(value)` of a value this Normal drew itself by a differentiable `rsample`, from the
+    /// draw's noise: `-noise^2 / 2 - log(scale) - log(2 pi) / 2`. Equal to the general formula in
+    /// value and in gradient with respect to `loc` and `scale` (the noise is a constant and
+    /// `value - loc = scale * noise`, a function of both), in fewer operations. A draw made
+    /// without gradient, a detached, cloned or modified value never gets here.
     fn log_prob_of_draw(&self, value: &Tensor) -> Option<Tensor> {
         let draw = self.last_draw.borrow();
         let draw = draw.as_ref().filter(|d| d.is(value))?;
@@ -99,8 +104,15 @@ impl Distribution for Normal {
             None if self.loc.device() == self.scale.device() => self.loc.addcmul(&noise, &self.scale),
             None => &noise * &self.scale + &self.loc,
         };
-        let version = value.internal_version();
-        *self.last_draw.borrow_mut() = Some(Draw { value: value.shallow_clone(), noise, version });
+        // The noise formula of `log_prob` has the general formula's gradients only when the
+        // value is a differentiable function of `loc` and `scale`: a draw made without gradient
+        // (`sample`, which runs this under `no_grad`) while a parameter requires one is not
+        // recorded, and is scored by the general formula.
+        let differentiable = value.requires_grad() == (self.loc.requires_grad() || self.scale.requires_grad());
+        *self.last_draw.borrow_mut() = differentiable.then(|| {
+            let version = value.internal_version();
+            Draw { value: value.shallow_clone(), noise, version }
+        });
         Ok(value)
     }
     /// `-((value - loc) / scale)^2 / 2 - log(scale) - log(2 pi) / 2`; from the noise when

@@ -9,6 +9,7 @@ pub use trace_enum_elbo::TraceEnumElbo;
 pub use trace_mean_field_elbo::TraceMeanFieldElbo;
 
 use pyrite_core::prelude::*;
+use pyrite_distributions::{Delta, Distribution, Independent, Masked};
 use tch::Tensor;
 
 /// A model or guide with its arguments bound.
@@ -49,7 +50,8 @@ pub(crate) fn collect_params(traces: &[&Trace], out: &mut Vec<(String, Tensor)>)
     }
 }
 
-/// Checks that the guide covers every latent site of the model, with the same support and shape.
+/// Checks that the guide covers every latent site of the model, with a support inside the
+/// model's (while validation is on: the first step of an `Svi`) and the same shape.
 pub(crate) fn check_model_guide(model_tr: &Trace, guide_tr: &Trace) -> Result<()> {
     for s in model_tr.latent_sites() {
         if s.infer.enumerate_dim.is_some() {
@@ -63,6 +65,9 @@ pub(crate) fn check_model_guide(model_tr: &Trace, guide_tr: &Trace) -> Result<()
         if ms.is_discrete() != gs.is_discrete() || ms.event_dim() != gs.event_dim() {
             return Err(PyriteError::GuideMismatch { site: s.name.clone(), detail: format!("model support {} but guide support {}", ms.name(), gs.name()) });
         }
+        if pyrite_distributions::validation_enabled() {
+            check_support_inside(&s.name, md.as_ref(), gd.as_ref(), &g.value)?;
+        }
         let want = md.shape(&[]);
         if g.value.size() != want {
             return Err(PyriteError::GuideMismatch {
@@ -72,4 +77,33 @@ pub(crate) fn check_model_guide(model_tr: &Trace, guide_tr: &Trace) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A guide site's support must lie inside its model site's, or the guide proposes values the
+/// model gives no density (a Normal guide for a HalfNormal scale). A point mass (`Delta`, as
+/// `AutoDelta` and the `AutoContinuous` guides place at their transformed values) is checked by
+/// its value instead: its support is that point.
+fn check_support_inside(site: &str, model: &dyn Distribution, guide: &dyn Distribution, value: &Tensor) -> Result<()> {
+    let (ms, gs) = (model.support(), guide.support());
+    let inside = if is_point_mass(guide) { Some(ms.contains_all(value)) } else { gs.is_within(&ms) };
+    if inside == Some(false) {
+        let what = if is_point_mass(guide) { format!("a {} at a value outside it", guide.name()) } else { format!("support {} ({})", gs.name(), guide.name()) };
+        return Err(PyriteError::GuideMismatch {
+            site: site.to_string(),
+            detail: format!("the model's support is {} ({}) but the guide has {what}: the guide must propose only values the model can score", ms.name(), model.name()),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a distribution is a `Delta`, possibly behind `to_event` or `mask`.
+fn is_point_mass(d: &dyn Distribution) -> bool {
+    let any = d.as_any();
+    if any.is::<Delta>() {
+        return true;
+    }
+    if let Some(i) = any.downcast_ref::<Independent>() {
+        return is_point_mass(i.base.as_ref());
+    }
+    any.downcast_ref::<Masked>().is_some_and(|m| is_point_mass(m.base.as_ref()))
 }
