@@ -1,0 +1,150 @@
+//! The kernels users build: `Nuts` and `Hmc` over a model (as `NUTS(model)` in Pyro), or over
+//! a potential function of a flat tensor (`potential_fn`).
+
+use pyrite_core::prelude::*;
+use pyrite_infer::prelude::InitStrategy;
+use tch::Tensor;
+
+use crate::hmc::HmcSettings;
+use crate::nuts::NutsSettings;
+use crate::sampler::Algorithm;
+
+/// A kernel's target: a model's latent sites (`M` is the model: a closure or function of the
+/// model's arguments).
+pub struct ModelTarget<'a, M: ?Sized> {
+    pub(crate) model: &'a M,
+    pub(crate) init: InitStrategy,
+}
+
+/// A kernel's target: the flat vector `z` of a potential function `U(z)`.
+pub struct PotentialTarget<F> {
+    pub(crate) potential: F,
+    pub(crate) init: Tensor,
+}
+
+/// A Hamiltonian kernel (NUTS or HMC) with the target it samples. Build it with [`Nuts`] or
+/// [`Hmc`], set options with the methods below, and hand it to [`Mcmc`](crate::mcmc::Mcmc).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_mcmc::prelude::*;
+/// let model = |_: &()| -> Result<()> { sample("x", Normal::new(0.0, 1.0)?).map(drop) };
+/// let kernel = Nuts::new(&model).target_accept(0.9).max_tree_depth(6);
+/// assert!(kernel.is_nuts());
+/// ```
+pub struct Kernel<T> {
+    pub(crate) target: T,
+    pub(crate) algorithm: Algorithm,
+}
+
+/// The No-U-Turn sampler (Hoffman & Gelman 2014, with multinomial sampling and the generalised
+/// U-turn criterion, as Stan and NumPyro): `NUTS(model)`.
+pub struct Nuts;
+
+/// Hamiltonian Monte Carlo with a fixed trajectory length: `HMC(model)`.
+pub struct Hmc;
+
+impl Nuts {
+    /// NUTS over a model's continuous latent sites (enumerated discrete sites summed out).
+    pub fn new<M: ?Sized>(model: &M) -> Kernel<ModelTarget<'_, M>> {
+        Kernel::of_model(model, Algorithm::Nuts(NutsSettings::default()))
+    }
+    /// NUTS over a potential energy `U(z)` of a flat tensor `z`, starting at `init` (1-dim);
+    /// the gradient comes from autograd. Samples come back as the site `"z"`.
+    pub fn potential<F: Fn(&Tensor) -> Result<Tensor>>(potential: F, init: &Tensor) -> Kernel<PotentialTarget<F>> {
+        Kernel::of_potential(potential, init, Algorithm::Nuts(NutsSettings::default()))
+    }
+}
+
+impl Hmc {
+    /// HMC over a model's continuous latent sites (enumerated discrete sites summed out).
+    pub fn new<M: ?Sized>(model: &M) -> Kernel<ModelTarget<'_, M>> {
+        Kernel::of_model(model, Algorithm::Hmc(HmcSettings::default()))
+    }
+    /// HMC over a potential energy `U(z)` of a flat tensor `z`, starting at `init` (1-dim).
+    pub fn potential<F: Fn(&Tensor) -> Result<Tensor>>(potential: F, init: &Tensor) -> Kernel<PotentialTarget<F>> {
+        Kernel::of_potential(potential, init, Algorithm::Hmc(HmcSettings::default()))
+    }
+}
+
+impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
+    fn of_model(model: &'a M, algorithm: Algorithm) -> Self {
+        Kernel { target: ModelTarget { model, init: InitStrategy::Uniform(2.0) }, algorithm }
+    }
+    /// How the chains' initial values are chosen (default `init_to_uniform(2)`, as Pyro's and
+    /// NumPyro's NUTS).
+    pub fn init_strategy(mut self, strategy: InitStrategy) -> Self {
+        self.target.init = strategy;
+        self
+    }
+}
+
+impl<F> Kernel<PotentialTarget<F>> {
+    fn of_potential(potential: F, init: &Tensor, algorithm: Algorithm) -> Self {
+        Kernel { target: PotentialTarget { potential, init: init.detach().reshape([-1]) }, algorithm }
+    }
+}
+
+impl<T> Kernel<T> {
+    /// Whether this is NUTS (not HMC).
+    pub fn is_nuts(&self) -> bool {
+        matches!(self.algorithm, Algorithm::Nuts(_))
+    }
+
+    /// The acceptance probability the step size adapts to (default 0.8; in `(0, 1)`).
+    pub fn target_accept(mut self, target: f64) -> Self {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => s.target_accept = target,
+            Algorithm::Hmc(s) => s.target_accept = target,
+        }
+        self
+    }
+    /// A dense mass matrix (adapted to the posterior covariance) instead of a diagonal one.
+    pub fn dense_mass(mut self, dense: bool) -> Self {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => s.dense_mass = dense,
+            Algorithm::Hmc(s) => s.dense_mass = dense,
+        }
+        self
+    }
+    /// The initial step size (positive); without it one is searched at the initial point.
+    pub fn step_size(mut self, step_size: f64) -> Self {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => s.step_size = Some(step_size),
+            Algorithm::Hmc(s) => s.step_size = Some(step_size),
+        }
+        self
+    }
+    /// Whether warm-up adapts the step size (default true).
+    pub fn adapt_step_size(mut self, adapt: bool) -> Self {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => s.adapt_step_size = adapt,
+            Algorithm::Hmc(s) => s.adapt_step_size = adapt,
+        }
+        self
+    }
+    /// Whether warm-up adapts the mass matrix (default true).
+    pub fn adapt_mass_matrix(mut self, adapt: bool) -> Self {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => s.adapt_mass_matrix = adapt,
+            Algorithm::Hmc(s) => s.adapt_mass_matrix = adapt,
+        }
+        self
+    }
+    /// NUTS: at most `2^depth - 1` leapfrog steps per draw (default 10). No effect on HMC.
+    pub fn max_tree_depth(mut self, depth: usize) -> Self {
+        if let Algorithm::Nuts(s) = &mut self.algorithm {
+            s.max_tree_depth = depth;
+        }
+        self
+    }
+    /// HMC: the trajectory length `step_size * num_steps` (default `2 pi`). No effect on NUTS.
+    pub fn trajectory_length(mut self, length: f64) -> Self {
+        if let Algorithm::Hmc(s) = &mut self.algorithm {
+            s.trajectory_length = length;
+        }
+        self
+    }
+}
+

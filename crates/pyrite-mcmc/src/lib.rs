@@ -1,0 +1,25 @@
+//! MCMC for pyrite: the No-U-Turn sampler and Hamiltonian Monte Carlo with warm-up adaptation,
+//! several chains, exact enumeration of discrete latents, and convergence diagnostics.
+
+#![warn(missing_docs)]
+
+pub mod adapt;
+pub mod diagnostics;
+pub mod hmc;
+pub mod integrator;
+pub mod kernel;
+pub mod mcmc;
+pub mod model_potential;
+pub mod nuts;
+pub mod potential;
+pub mod sampler;
+pub mod summary;
+pub mod tensor_potential;
+
+/// What users import from this crate.
+pub mod prelude {
+    pub use crate::diagnostics::{ess_bulk, ess_tail, hpdi, split_rhat};
+    pub use crate::kernel::{Hmc, Kernel, Nuts};
+    pub use crate::mcmc::{ChainMethod, ChainStats, Mcmc};
+    pub use crate::summary::{format_summary, posterior_summary, summary_to_json, PosteriorSummary};
+}

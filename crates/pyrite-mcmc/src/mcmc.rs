@@ -1,0 +1,616 @@
+//! `Mcmc`: runs warm-up and sampling for several chains of a kernel, sequentially, on threads,
+//! or vectorised (all chains' potentials evaluated in one run of the model), and keeps the
+//! draws and the chains' statistics.
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pyrite_core::prelude::*;
+use pyrite_infer::prelude::{InitStrategy, Samples};
+use tch::Tensor;
+
+use crate::kernel::{Kernel, ModelTarget, PotentialTarget};
+use crate::model_potential::{LatentLayout, ModelPotential};
+use crate::potential::Potential;
+use crate::sampler::{Algorithm, Sampler, StepInfo};
+use crate::summary::{summary, PosteriorSummary};
+use crate::tensor_potential::TensorPotential;
+
+/// How several chains run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChainMethod {
+    /// One after the other, on the calling thread.
+    #[default]
+    Sequential,
+    /// One thread per chain ([`Mcmc::run_parallel`]: each thread builds its own arguments).
+    Parallel,
+    /// All chains at once: each chain keeps its own step size, mass matrix and trees, and the
+    /// potentials of all chains that need one are evaluated by one run of the model in an extra
+    /// plate of chains (chains that finished early wait, masked out).
+    Vectorized,
+}
+
+impl std::str::FromStr for ChainMethod {
+    type Err = PyriteError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sequential" => Ok(ChainMethod::Sequential),
+            "parallel" => Ok(ChainMethod::Parallel),
+            "vectorized" | "vectorised" => Ok(ChainMethod::Vectorized),
+            other => Err(PyriteError::InvalidInput {
+                what: "chain method".into(),
+                problem: format!("`{other}` is not `sequential`, `parallel` or `vectorized`"),
+            }),
+        }
+    }
+}
+
+/// What one chain did while sampling (after warm-up), draw by draw.
+#[derive(Debug, Clone, Default)]
+pub struct ChainStats {
+    /// The adapted step size.
+    pub step_size: f64,
+    /// Divergent transitions during warm-up.
+    pub warmup_divergences: usize,
+    /// Whether each draw's transition diverged.
+    pub diverging: Vec<bool>,
+    /// Each transition's acceptance statistic.
+    pub accept_prob: Vec<f64>,
+    /// NUTS tree depths (0 for HMC).
+    pub tree_depth: Vec<usize>,
+    /// Leapfrog steps per transition.
+    pub num_leapfrog: Vec<usize>,
+    /// The potential energy of each draw.
+    pub potential_energy: Vec<f64>,
+}
+
+impl ChainStats {
+    /// The number of divergent transitions after warm-up.
+    pub fn divergences(&self) -> usize {
+        self.diverging.iter().filter(|d| **d).count()
+    }
+    /// The mean acceptance statistic after warm-up.
+    pub fn mean_accept_prob(&self) -> f64 {
+        self.accept_prob.iter().sum::<f64>() / self.accept_prob.len().max(1) as f64
+    }
+}
+
+/// The result of a run.
+struct Run {
+    /// Draws by site, `[chains, samples, ...]`.
+    samples: IndexMap<String, Tensor>,
+    chains: Vec<ChainStats>,
+    warmup_seconds: f64,
+    sampling_seconds: f64,
+}
+
+/// One chain's output.
+struct ChainOutput {
+    positions: Vec<f64>,
+    stats: ChainStats,
+    warmup_seconds: f64,
+    sampling_seconds: f64,
+}
+
+/// Markov chain Monte Carlo with a NUTS or HMC kernel (`pyro.infer.MCMC`, `numpyro.infer.MCMC`).
+///
+/// ```
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_mcmc::prelude::*;
+/// use tch::Tensor;
+/// // mu ~ N(0, 1), x_i ~ N(mu, 1): the posterior is N(sum x / (n + 1), 1 / (n + 1)).
+/// let data = Tensor::from_slice(&[0.9f32, 1.1, 1.3, 0.7]);
+/// let model = |x: &Tensor| -> Result<()> {
+///     let mu = sample("mu", Normal::new(0.0, 1.0))?;
+///     plate("data", 4, |_| observe("obs", Normal::new(&mu, 1.0), x)).map(drop)
+/// };
+/// let mut mcmc = Mcmc::new(Nuts::new(&model)).warmup(200).samples(400).seed(1).progress(false);
+/// mcmc.run(&data)?;
+/// let mu = &mcmc.get_samples()?["mu"];
+/// assert_eq!(mu.size(), vec![400]);
+/// assert!((mu.mean(tch::Kind::Double).double_value(&[]) - 0.8).abs() < 0.15);
+/// # Ok::<(), PyriteError>(())
+/// ```
+pub struct Mcmc<T> {
+    kernel: Kernel<T>,
+    num_warmup: usize,
+    num_samples: usize,
+    num_chains: usize,
+    chain_method: ChainMethod,
+    seed: u64,
+    progress: bool,
+    run: Option<Run>,
+}
+
+/// The most initial points tried per chain before a non-finite potential is an error (as
+/// NumPyro's 100).
+const MAX_INIT_ATTEMPTS: u64 = 100;
+
+impl<T> Mcmc<T> {
+    /// MCMC with `kernel`: by default 1000 warm-up steps, 1000 samples, one chain, seed 0.
+    pub fn new(kernel: Kernel<T>) -> Self {
+        Mcmc { kernel, num_warmup: 1000, num_samples: 1000, num_chains: 1, chain_method: ChainMethod::Sequential, seed: 0, progress: true, run: None }
+    }
+    /// The number of warm-up (adaptation) steps per chain; their draws are discarded.
+    pub fn warmup(mut self, steps: usize) -> Self {
+        self.num_warmup = steps;
+        self
+    }
+    /// The number of draws kept per chain (at least 1).
+    pub fn samples(mut self, draws: usize) -> Self {
+        self.num_samples = draws;
+        self
+    }
+    /// The number of chains (at least 1).
+    pub fn chains(mut self, chains: usize) -> Self {
+        self.num_chains = chains;
+        self
+    }
+    /// How the chains run (sequential by default).
+    pub fn chain_method(mut self, method: ChainMethod) -> Self {
+        self.chain_method = method;
+        self
+    }
+    /// The seed: chain `c` draws from its own generator seeded from `(seed, c)`, so that a seeded
+    /// run gives the same draws whatever else the process samples.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Whether to show progress bars (one per chain; on a terminal only).
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    fn check_settings(&self) -> Result<()> {
+        let invalid = |what: &str, problem: &str| Err(PyriteError::InvalidInput { what: what.into(), problem: problem.into() });
+        if self.num_chains == 0 {
+            return invalid("chains", "must be at least 1");
+        }
+        if self.num_samples == 0 {
+            return invalid("samples", "must be at least 1");
+        }
+        match &self.kernel.algorithm {
+            Algorithm::Nuts(s) => s.validate(),
+            Algorithm::Hmc(s) => s.validate(),
+        }
+    }
+
+    fn result(&self) -> Result<&Run> {
+        self.run.as_ref().ok_or_else(|| PyriteError::InvalidInput { what: "mcmc".into(), problem: "no draws yet: call `run` first".into() })
+    }
+
+    /// The draws by site with chains and samples in one leading dim: `[chains * samples, ...]`
+    /// (`mcmc.get_samples()`).
+    pub fn get_samples(&self) -> Result<Samples> {
+        Ok(self.result()?.samples.iter().map(|(k, v)| (k.clone(), v.flatten(0, 1))).collect())
+    }
+    /// The draws by site grouped by chain: `[chains, samples, ...]` (`group_by_chain=True`).
+    pub fn get_samples_by_chain(&self) -> Result<Samples> {
+        Ok(self.result()?.samples.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect())
+    }
+    /// Each chain's statistics (divergences, acceptance, tree depths, step size).
+    pub fn chain_stats(&self) -> Result<&[ChainStats]> {
+        Ok(&self.result()?.chains)
+    }
+    /// The number of divergent transitions after warm-up, over all chains.
+    pub fn divergences(&self) -> Result<usize> {
+        Ok(self.result()?.chains.iter().map(ChainStats::divergences).sum())
+    }
+    /// Seconds spent in warm-up and in sampling.
+    pub fn seconds(&self) -> Result<(f64, f64)> {
+        let r = self.result()?;
+        Ok((r.warmup_seconds, r.sampling_seconds))
+    }
+    /// Mean, sd, median, HPDI of mass `prob`, bulk and tail ESS and split R-hat of every site.
+    pub fn summary(&self, prob: f64) -> Result<IndexMap<String, PosteriorSummary>> {
+        summary(&self.result()?.samples, prob, true)
+    }
+    /// The summary table as NumPyro's `print_summary` prints it (with `prob = 0.89`), followed by
+    /// the number of divergences.
+    pub fn summary_table(&self) -> Result<String> {
+        let table = crate::summary::format_summary(&self.summary(0.89)?, 0.89);
+        Ok(format!("{table}\nNumber of divergences: {}\n", self.divergences()?))
+    }
+
+    fn chain_seed(&self, chain: usize) -> u64 {
+        splitmix64(self.seed ^ splitmix64(chain as u64 + 1))
+    }
+
+    fn samplers(&self, dim: usize) -> Result<Vec<Sampler>> {
+        (0..self.num_chains).map(|c| Sampler::new(self.kernel.algorithm.clone(), dim, self.num_warmup, self.chain_seed(c))).collect()
+    }
+
+    fn bars(&self) -> (MultiProgress, Vec<ProgressBar>) {
+        let multi = MultiProgress::with_draw_target(if self.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let style = ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]").unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bars = (0..self.num_chains)
+            .map(|c| {
+                let bar = multi.add(ProgressBar::new((self.num_warmup + self.num_samples) as u64));
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("chain {c}"));
+                bar
+            })
+            .collect();
+        (multi, bars)
+    }
+
+    /// Runs the chains one after the other, or vectorised.
+    fn run_chains(&self, potential: &mut dyn BatchPotential, inits: Vec<Vec<f64>>, layout: Option<&LatentLayout>) -> Result<Run> {
+        let dim = potential.dim();
+        let samplers = self.samplers(dim)?;
+        let (_multi, bars) = self.bars();
+        let outputs = match self.chain_method {
+            ChainMethod::Vectorized => vectorized(samplers, inits, potential, self.num_warmup, self.num_samples, &bars)?,
+            _ => {
+                let mut outs = Vec::new();
+                for ((mut sampler, z0), bar) in samplers.into_iter().zip(inits).zip(&bars) {
+                    let mut single = Single(&mut *potential);
+                    outs.push(run_chain(&mut sampler, &mut single, &z0, self.num_warmup, self.num_samples, bar)?);
+                }
+                outs
+            }
+        };
+        collect(outputs, dim, layout, self.chain_method == ChainMethod::Vectorized)
+    }
+}
+
+impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
+    /// Runs warm-up and sampling on the model with arguments `args` (sequential or vectorised
+    /// chains; for threads see [`run_parallel`](Self::run_parallel)).
+    ///
+    /// # Errors
+    /// [`PyriteError::InvalidInput`] for zero chains or samples, a target acceptance outside
+    /// (0, 1), a non-positive step size, or [`ChainMethod::Parallel`] (which needs
+    /// `run_parallel`); [`PyriteError::Enumerate`] naming a discrete latent site that is not
+    /// marked for enumeration; [`PyriteError::NonFinite`] naming the sites whose log-density is
+    /// not finite at each of 100 initial points; the model's errors.
+    pub fn run<A: ?Sized, R>(&mut self, args: &A) -> Result<()>
+    where
+        M: Fn(&A) -> Result<R>,
+    {
+        self.check_settings()?;
+        if self.chain_method == ChainMethod::Parallel {
+            return Err(PyriteError::InvalidInput {
+                what: "chain method".into(),
+                problem: "parallel chains run the model on several threads, each with its own copy of the arguments: \
+                          call `run_parallel(|| make_args())`"
+                    .into(),
+            });
+        }
+        let model = self.kernel.target.model;
+        let program = || model(args).map(drop);
+        let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
+        let inits = model_inits(&program, &layout, &self.kernel.target.init, self.num_chains, |c| self.chain_seed(c))?;
+        let mut potential = ModelPotential::new(&program, &layout);
+        let run = self.run_chains(&mut potential, inits, Some(&layout))?;
+        self.run = Some(run);
+        Ok(())
+    }
+
+    /// Runs the chains on one thread each. Every thread builds its own arguments with
+    /// `make_args` (tensors cannot be shared between threads), then runs the model's chain
+    /// exactly as [`run`](Self::run) would: a seeded run gives the same draws as a sequential
+    /// one. The model must be shareable (`Sync`: a function, or a closure that captures no
+    /// tensors); params it reads come from each thread's own param store.
+    pub fn run_parallel<A, R>(&mut self, make_args: impl Fn() -> A + Sync) -> Result<()>
+    where
+        M: Fn(&A) -> Result<R> + Sync,
+    {
+        self.check_settings()?;
+        let model = self.kernel.target.model;
+        let args = make_args();
+        let program = || model(&args).map(drop);
+        let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
+        let inits = model_inits(&program, &layout, &self.kernel.target.init, self.num_chains, |c| self.chain_seed(c))?;
+        let dim = layout.dim();
+        let samplers = self.samplers(dim)?;
+        let (_multi, bars) = self.bars();
+        let (warmup, samples) = (self.num_warmup, self.num_samples);
+        let outputs: Vec<Result<ChainOutput>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = samplers
+                .into_iter()
+                .zip(inits)
+                .zip(&bars)
+                .map(|((mut sampler, z0), bar)| {
+                    let make_args = &make_args;
+                    scope.spawn(move || -> Result<ChainOutput> {
+                        let args = make_args();
+                        let program = || model(&args).map(drop);
+                        let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
+                        let mut potential = ModelPotential::new(&program, &layout);
+                        run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(PyriteError::Model("a chain's thread panicked".into())))).collect()
+        });
+        let outputs = outputs.into_iter().collect::<Result<Vec<_>>>()?;
+        self.run = Some(collect(outputs, dim, Some(&layout), true)?);
+        Ok(())
+    }
+}
+
+impl<F: Fn(&Tensor) -> Result<Tensor>> Mcmc<PotentialTarget<F>> {
+    /// Runs warm-up and sampling on the potential function; the draws are the site `"z"`,
+    /// `[chains, samples, dim]` by chain.
+    ///
+    /// # Errors
+    /// As [`Mcmc::run`] for models; [`PyriteError::NonFinite`] if the potential or its gradient
+    /// is not finite at the initial point.
+    pub fn run(&mut self) -> Result<()> {
+        self.check_settings()?;
+        let f: &dyn Fn(&Tensor) -> Result<Tensor> = &self.kernel.target.potential;
+        let init = self.kernel.target.init.shallow_clone();
+        let mut potential = TensorPotential::new(f, &init);
+        let z0 = Vec::<f64>::try_from(init.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu))?;
+        let mut grad = vec![0.0; z0.len()];
+        let e = potential.energy_and_grad(&z0, &mut grad)?;
+        if !e.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            return Err(PyriteError::NonFinite { site: "<initial point>".into(), what: "the potential energy or its gradient".into() });
+        }
+        let inits = vec![z0; self.num_chains];
+        let mut batch = Looped(&mut potential);
+        let run = self.run_chains(&mut batch, inits, None)?;
+        self.run = Some(run);
+        Ok(())
+    }
+}
+
+/// The chains' initial points: the init strategy's values under a seed of each chain's own,
+/// retried (up to [`MAX_INIT_ATTEMPTS`]) while the potential or its gradient is not finite.
+fn model_inits(program: &dyn Fn() -> Result<()>, layout: &LatentLayout, init: &InitStrategy, chains: usize, chain_seed: impl Fn(usize) -> u64) -> Result<Vec<Vec<f64>>> {
+    let mut potential = ModelPotential::new(program, layout);
+    let mut grad = vec![0.0; layout.dim()];
+    let mut inits = Vec::with_capacity(chains);
+    for c in 0..chains {
+        let mut last = Vec::new();
+        let mut found = None;
+        for attempt in 0..MAX_INIT_ATTEMPTS {
+            let (_, z) = seed(splitmix64(chain_seed(c) ^ attempt), || LatentLayout::discover(program, init))?;
+            let e = potential.energy_and_grad(&z, &mut grad)?;
+            if e.is_finite() && grad.iter().all(|g| g.is_finite()) {
+                found = Some(z);
+                break;
+            }
+            last = z;
+        }
+        match found {
+            Some(z) => inits.push(z),
+            None => {
+                let sites = potential.non_finite_sites(&last);
+                return Err(PyriteError::NonFinite {
+                    site: if sites.is_empty() { "<initial point>".into() } else { sites.join("`, `") },
+                    what: format!("the log-density (or its gradient) at each of {MAX_INIT_ATTEMPTS} initial points"),
+                });
+            }
+        }
+    }
+    Ok(inits)
+}
+
+/// Warm-up then sampling of one chain; the progress bar shows the step size, the acceptance
+/// rate and the divergences so far.
+fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], warmup: usize, samples: usize, bar: &ProgressBar) -> Result<ChainOutput> {
+    let start = Instant::now();
+    sampler.init(potential, z0)?;
+    let dim = potential.dim();
+    let mut out = ChainOutput { positions: Vec::with_capacity(samples * dim), stats: ChainStats::default(), warmup_seconds: 0.0, sampling_seconds: 0.0 };
+    let (mut accept_sum, mut divergences) = (0.0, 0usize);
+    let mut sampling_start = start;
+    for i in 0..warmup + samples {
+        if i == warmup {
+            out.warmup_seconds = start.elapsed().as_secs_f64();
+            sampling_start = Instant::now();
+            (accept_sum, divergences) = (0.0, 0);
+        }
+        let info: StepInfo = sampler.step(potential)?;
+        accept_sum += info.accept_prob;
+        divergences += usize::from(info.diverging);
+        if i < warmup {
+            out.stats.warmup_divergences += usize::from(info.diverging);
+        } else {
+            out.positions.extend_from_slice(sampler.position());
+            let s = &mut out.stats;
+            s.diverging.push(info.diverging);
+            s.accept_prob.push(info.accept_prob);
+            s.tree_depth.push(info.tree_depth);
+            s.num_leapfrog.push(info.num_leapfrog);
+            s.potential_energy.push(info.potential_energy);
+        }
+        bar.inc(1);
+        if i % 25 == 0 || i + 1 == warmup + samples {
+            let phase = if i < warmup { "warmup" } else { "sample" };
+            let n = if i < warmup { i + 1 } else { i + 1 - warmup };
+            bar.set_message(format!("{phase} step size {:.3e} acc. {:.2} div. {divergences}", info.step_size, accept_sum / n as f64));
+        }
+    }
+    out.sampling_seconds = sampling_start.elapsed().as_secs_f64();
+    out.stats.step_size = sampler.step_size();
+    bar.finish();
+    Ok(out)
+}
+
+/// The chains' draws, constrained and grouped by chain, and their statistics. `concurrent`:
+/// the chains ran at the same time (phase times are the longest chain's, not the sum).
+fn collect(outputs: Vec<ChainOutput>, dim: usize, layout: Option<&LatentLayout>, concurrent: bool) -> Result<Run> {
+    let chains = outputs.len() as i64;
+    let draws = (outputs[0].positions.len() / dim.max(1)) as i64;
+    let all: Vec<f64> = outputs.iter().flat_map(|o| o.positions.iter().copied()).collect();
+    let flat = match layout {
+        Some(l) => l.constrain(&all, chains * draws)?,
+        None => IndexMap::from([("z".to_string(), Tensor::f_from_slice(&all)?.f_reshape([chains * draws, dim as i64])?)]),
+    };
+    let samples = flat
+        .into_iter()
+        .map(|(k, v)| {
+            let mut shape = vec![chains, draws];
+            shape.extend_from_slice(&v.size()[1..]);
+            (k, v.reshape(shape.as_slice()))
+        })
+        .collect();
+    let phase = |f: fn(&ChainOutput) -> f64| -> f64 {
+        let times = outputs.iter().map(f);
+        if concurrent {
+            times.fold(0.0, f64::max)
+        } else {
+            times.sum()
+        }
+    };
+    let (warmup_seconds, sampling_seconds) = (phase(|o| o.warmup_seconds), phase(|o| o.sampling_seconds));
+    Ok(Run { samples, chains: outputs.into_iter().map(|o| o.stats).collect(), warmup_seconds, sampling_seconds })
+}
+
+/// A potential that can evaluate several chains' points at once.
+trait BatchPotential {
+    fn dim(&self) -> usize;
+    /// Energies of `chains` points laid row by row in `z`; gradients likewise into `grads`.
+    fn evaluate(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>>;
+}
+
+impl BatchPotential for ModelPotential<'_> {
+    fn dim(&self) -> usize {
+        Potential::dim(self)
+    }
+    fn evaluate(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>> {
+        if chains == 1 {
+            return Ok(vec![self.energy_and_grad(z, grads)?]);
+        }
+        self.energies_and_grads(z, grads, chains)
+    }
+}
+
+/// A single-point potential evaluated chain by chain.
+struct Looped<'p, P: Potential>(&'p mut P);
+
+impl<P: Potential> BatchPotential for Looped<'_, P> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn evaluate(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>> {
+        let d = self.0.dim();
+        (0..chains).map(|c| self.0.energy_and_grad(&z[c * d..(c + 1) * d], &mut grads[c * d..(c + 1) * d])).collect()
+    }
+}
+
+/// A batch potential seen as a single-point one (for sequential chains).
+struct Single<'p>(&'p mut dyn BatchPotential);
+
+impl Potential for Single<'_> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64> {
+        Ok(self.0.evaluate(z, grad, 1)?[0])
+    }
+}
+
+/// A chain's view of the shared evaluator: each evaluation is a request answered once every
+/// running chain has asked for one.
+struct Proxy {
+    chain: usize,
+    dim: usize,
+    requests: mpsc::Sender<(usize, Option<Vec<f64>>)>,
+    answers: mpsc::Receiver<Result<(f64, Vec<f64>)>>,
+}
+
+impl Potential for Proxy {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64> {
+        let gone = || PyriteError::Model("the vectorised evaluator stopped".into());
+        self.requests.send((self.chain, Some(z.to_vec()))).map_err(|_| gone())?;
+        let (energy, g) = self.answers.recv().map_err(|_| gone())??;
+        grad.copy_from_slice(&g);
+        Ok(energy)
+    }
+}
+
+/// Tells the evaluator that a chain is done, however its thread ends.
+struct Finished {
+    chain: usize,
+    requests: mpsc::Sender<(usize, Option<Vec<f64>>)>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        let _ = self.requests.send((self.chain, None));
+    }
+}
+
+/// Vectorised chains: each chain's sampler runs on a thread of its own (plain arithmetic), and
+/// this thread evaluates the potential of all chains waiting for one in a single batched call
+/// (the model runs here: its tensors never cross threads).
+fn vectorized(samplers: Vec<Sampler>, inits: Vec<Vec<f64>>, potential: &mut dyn BatchPotential, warmup: usize, samples: usize, bars: &[ProgressBar]) -> Result<Vec<ChainOutput>> {
+    let n = samplers.len();
+    let dim = potential.dim();
+    let (requests, incoming) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let mut answer_to = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for (chain, ((mut sampler, z0), bar)) in samplers.into_iter().zip(inits).zip(bars).enumerate() {
+            let (answer, answers) = mpsc::channel();
+            answer_to.push(answer);
+            let requests = requests.clone();
+            handles.push(scope.spawn(move || {
+                let _finished = Finished { chain, requests: requests.clone() };
+                let mut proxy = Proxy { chain, dim, requests, answers };
+                run_chain(&mut sampler, &mut proxy, &z0, warmup, samples, bar)
+            }));
+        }
+        drop(requests);
+        let mut pending: Vec<Option<Vec<f64>>> = vec![None; n];
+        let mut running = n;
+        let mut waiting = 0;
+        let mut grads = vec![0.0; n * dim];
+        while running > 0 {
+            let Ok((chain, request)) = incoming.recv() else { break };
+            match request {
+                Some(z) => {
+                    pending[chain] = Some(z);
+                    waiting += 1;
+                }
+                None => running -= 1,
+            }
+            if waiting == 0 || waiting < running {
+                continue;
+            }
+            let chains: Vec<usize> = (0..n).filter(|&c| pending[c].is_some()).collect();
+            let z: Vec<f64> = chains.iter().flat_map(|&c| pending[c].take().unwrap_or_default()).collect();
+            let g = &mut grads[..chains.len() * dim];
+            match potential.evaluate(&z, g, chains.len()) {
+                Ok(energies) => {
+                    for (i, &c) in chains.iter().enumerate() {
+                        let _ = answer_to[c].send(Ok((energies[i], g[i * dim..(i + 1) * dim].to_vec())));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    let mut first = Some(e);
+                    for &c in &chains {
+                        let err = first.take().unwrap_or_else(|| PyriteError::Model(message.clone()));
+                        let _ = answer_to[c].send(Err(err));
+                    }
+                }
+            }
+            waiting = 0;
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(PyriteError::Model("a chain's thread panicked".into()))))
+            .collect::<Result<Vec<_>>>()
+    })
+}
+
+/// SplitMix64: a well-mixed 64-bit hash, for per-chain seeds.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
