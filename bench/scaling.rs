@@ -120,7 +120,7 @@ fn main() -> Result<()> {
     let out = std::path::PathBuf::from(get("--out", "target/bench"));
     let device = device_from_flag(Some(get("--device", "cpu").as_str()))?;
     // Numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device.
-    set_default_device(device);
+    set_default_device(device)?;
     std::fs::create_dir_all(&out).map_err(|e| PyriteError::Io { path: out.display().to_string(), problem: e.to_string() })?;
     pyrite::tch::set_num_threads(threads);
     set_rng_seed(0);

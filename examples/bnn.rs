@@ -28,16 +28,15 @@ use pyrite::data::{DataLoader, ImageSet};
 use pyrite::prelude::*;
 use pyrite::tch::{self, nn};
 use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
-use pyrite_examples::{images, report_checks, Flags};
+use pyrite_examples::{check_dir, check_positive, data_error, images, parse_args, report_checks, DeviceFlag, Flags};
 
 /// The example contract's flags and this example's own.
 #[derive(Parser, Debug)]
 struct Args {
     #[command(flatten)]
     common: Flags,
-    /// `cpu` or `cuda` (default: CUDA when available).
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    device: DeviceFlag,
     /// Training epochs of the MNIST network.
     #[arg(long, default_value_t = 5)]
     epochs: usize,
@@ -50,6 +49,21 @@ struct Args {
     /// Networks drawn from the guide for predictions.
     #[arg(long, default_value_t = 100)]
     samples: i64,
+}
+
+impl Args {
+    /// Checks this example's flags and the common ones: positive counts, an existing
+    /// `--mnist-idx` directory.
+    fn check(&self) -> Result<()> {
+        self.common.check()?;
+        check_positive("--epochs", self.epochs)?;
+        check_positive("--digits-epochs", self.digits_epochs)?;
+        check_positive("--samples", self.samples)?;
+        if let Some(dir) = &self.mnist_idx {
+            check_dir("--mnist-idx", dir)?;
+        }
+        Ok(())
+    }
 }
 
 /// A tch module whose variables get priors: `fc1` (input -> hidden, ReLU) and `out`.
@@ -180,6 +194,7 @@ fn entropy(probs: &Tensor) -> Tensor {
 }
 
 fn values(t: &Tensor) -> Vec<f64> {
+    // Cannot fail: every tensor can be copied to the CPU.
     Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1])).unwrap_or_default()
 }
 
@@ -212,7 +227,9 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
             let mut it = batch.tensors.into_iter();
-            let (x, y) = (it.next().unwrap(), it.next().unwrap());
+            let (Some(x), Some(y)) = (it.next(), it.next()) else {
+                return Err(PyriteError::Model("a minibatch lacks its images or labels".into()));
+            };
             let loss = svi.step(&Data { x, y: Some(y), indices: Some(batch.indices), size: n })?;
             total += loss;
             step_loss.push(loss / n as f64);
@@ -234,6 +251,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
             break 'epochs;
         }
     }
+    // Cannot fail, here and below: `--device` checked `device`, and the CPU always works.
     let test_x = test.images().to_device(device);
     let probs = predict(&net, s.init_scale, &test_x, samples)?;
     let (conf, pred) = probs.max_dim(-1, false);
@@ -273,28 +291,28 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn data_err(what: &str) -> impl Fn(pyrite::data::DataError) -> PyriteError + '_ {
-    move |e| PyriteError::Io { path: what.to_string(), problem: e.to_string() }
+fn main() -> std::process::ExitCode {
+    pyrite_examples::run(example)
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn example() -> Result<()> {
+    let args: Args = parse_args()?;
+    args.check()?;
     let flags = &args.common;
-    std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
-    let device = device_from_flag(args.device.as_deref())?;
     // numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device
-    set_default_device(device);
+    let device = args.device.select()?;
+    flags.prepare()?;
     flags.set_threads(std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1));
     set_rng_seed(flags.seed);
     println!("device {device:?}, {} threads", tch::get_num_threads());
 
     let (mnist_train, mnist_test, source) = match &args.mnist_idx {
         Some(dir) => {
-            let (tr, te) = pyrite::data::mnist_idx(dir).map_err(data_err("MNIST IDX"))?;
+            let (tr, te) = pyrite::data::mnist_idx(dir).map_err(data_error("MNIST IDX"))?;
             (tr, te, format!("MNIST IDX files in {}", dir.display()))
         }
         None => {
-            let (tr, te) = pyrite::data::mnist_subset().map_err(data_err("mnist subset"))?.split_per_class(400).map_err(data_err("mnist subset"))?;
+            let (tr, te) = pyrite::data::mnist_subset().map_err(data_error("mnist subset"))?.split_per_class(400).map_err(data_error("mnist subset"))?;
             (tr, te, "embedded MNIST subset".to_string())
         }
     };
@@ -302,7 +320,7 @@ fn main() -> Result<()> {
     let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
     let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, flags.steps, args.samples))?;
 
-    let (digits_train, digits_test) = pyrite::data::digits().map_err(data_err("digits"))?.shuffled_split(0.8, flags.seed).map_err(data_err("digits"))?;
+    let (digits_train, digits_test) = pyrite::data::digits().map_err(data_error("digits"))?.shuffled_split(0.8, flags.seed).map_err(data_error("digits"))?;
     println!("BNN 64-100-10 on the 8x8 digits: {} train / {} test images, batch 128, {} epochs", digits_train.len(), digits_test.len(), args.digits_epochs);
     let digits_setup = Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;

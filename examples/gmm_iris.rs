@@ -12,18 +12,26 @@
 use pyrite::prelude::*;
 use pyrite_examples::plots::{self, Layer, Legend, Panel, RGBColor, PALETTE};
 use pyrite_examples::models::gmm::{blocked, init_values, model, K};
-use pyrite_examples::{report_checks, scalar, within, Flags};
+use pyrite_examples::{data_error, final_loss, report_checks, within, Flags};
 
-fn main() -> Result<()> {
+/// The number of random starts of the guide; the one with the lowest initial loss is trained.
+const STARTS: u64 = 20;
+
+fn main() -> std::process::ExitCode {
+    pyrite_examples::run(example)
+}
+
+fn example() -> Result<()> {
     let flags = Flags::parse_and_prepare()?;
     flags.set_threads(1);
     let steps = flags.steps.unwrap_or(1500);
-    let data = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?.petal_length;
+    let data = pyrite::data::iris().map_err(data_error("iris"))?.petal_length;
 
     // Best of 20 random starts by initial loss.
     let mut best: Option<(f64, u64)> = None;
-    for k in 0..20u64 {
-        let seed_k = flags.seed * 1000 + k;
+    for k in 0..STARTS {
+        // Wrapping: any `--seed` is accepted, and seeds below 2^54 give seed * 1000 + k exactly.
+        let seed_k = flags.seed.wrapping_mul(1000).wrapping_add(k);
         set_rng_seed(seed_k);
         let store = new_param_store();
         let loss = with_param_store(&store, || -> Result<f64> {
@@ -35,7 +43,7 @@ fn main() -> Result<()> {
             best = Some((loss, seed_k));
         }
     }
-    let (init_loss, seed_k) = best.unwrap();
+    let (init_loss, seed_k) = best.ok_or_else(|| PyriteError::Model("no random start was tried".into()))?;
     set_rng_seed(seed_k);
     let guide = AutoDelta::with_init(&blocked, &data, InitStrategy::Value(init_values(&data)))?;
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
@@ -52,7 +60,7 @@ fn main() -> Result<()> {
 
     let v = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double)).unwrap_or_default();
     let (p, mu, sigma) = (v(&map["p"]), v(&map["mu"]), v(&map["sigma"]));
-    println!("iris GMM, K = {K}: best of 20 starts (initial loss {init_loss:.2}), {steps} steps, final loss {:.2}", losses[steps - 1]);
+    println!("iris GMM, K = {K}: best of {STARTS} starts (initial loss {init_loss:.2}), {steps} steps, final loss {:.2}", final_loss(&losses));
     println!("  weights {:.4?}\n  means   {:.4?}\n  scales  {:.4?}\n  cluster sizes {sizes:?}", p, mu, sigma);
     println!("  (seed article: p = (0.667, 0.333), mu = (4.905, 1.462), sigma = (0.820, 0.178); Pyro at convergence: loss 210.21)");
 
@@ -73,9 +81,8 @@ fn main() -> Result<()> {
     report_checks(&flags, &checks)?;
     let assignment = Vec::<i64>::try_from(&z).unwrap_or_default();
     flags.write_summary(&serde_json::json!({
-        "weights": p, "locs": mu, "scales": sigma, "assignment": assignment, "final_loss": losses[steps - 1],
+        "weights": p, "locs": mu, "scales": sigma, "assignment": assignment, "final_loss": final_loss(&losses),
     }))?;
-    let _ = scalar;
     for path in write_plots(&flags, &data, &p, &mu, &sigma, &assignment)? {
         println!("wrote {}", path.display());
     }
@@ -96,7 +103,7 @@ fn write_plots(flags: &Flags, data: &Tensor, p: &[f64], mu: &[f64], sigma: &[f64
         fit = fit.with(Layer::line(curve, PALETTE[k]).label(format!("cluster {k}: {:.2} × N({:.2}, {:.2})", p[k], mu[k], sigma[k])));
     }
 
-    let features = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?.features;
+    let features = pyrite::data::iris().map_err(data_error("iris"))?.features;
     let width = plots::values(&features.select(1, 3));
     let by_cluster = |xs: &[f64]| -> Vec<Layer> {
         (0..p.len())

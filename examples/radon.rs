@@ -7,7 +7,7 @@
 use pyrite::prelude::*;
 use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
 use pyrite_examples::models::radon::{model, Radon};
-use pyrite_examples::{mean_sd, report_checks, scalar, within, Flags};
+use pyrite_examples::{data_error, final_loss, mean_sd, report_checks, scalar, within, Flags};
 
 // ANCHOR: model_uranium
 /// The same model with the county's log uranium as a group-level predictor.
@@ -37,12 +37,16 @@ fn check_input(d: &Radon) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    pyrite_examples::run(example)
+}
+
+fn example() -> Result<()> {
     let flags = Flags::parse_and_prepare()?;
     flags.set_threads(1);
     let steps = flags.steps.unwrap_or(3000);
     set_rng_seed(flags.seed);
-    let data = pyrite::data::radon().map_err(|e| PyriteError::Io { path: "radon".into(), problem: e.to_string() })?;
+    let data = pyrite::data::radon().map_err(data_error("radon"))?;
     let d = Radon::from_data(&data);
     check_input(&d)?;
 
@@ -55,7 +59,7 @@ fn main() -> Result<()> {
     let m = |k: &str| scalar(&post[k].mean(Kind::Double));
     let sd = |k: &str| scalar(&post[k].std(true));
 
-    println!("radon GLMM, {} readings, {} counties, {steps} SVI steps, final loss {:.1}", data.len(), d.num_counties, losses[steps - 1]);
+    println!("radon GLMM, {} readings, {} counties, {steps} SVI steps, final loss {:.1}", data.len(), d.num_counties, final_loss(&losses));
     println!("{:<22} {:>10} {:>10} {:>10} {:>12}", "", "intercept", "floor", "county sd", "residual sd");
     println!("{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12.4}", "lme4 (REML)", 1.462, -0.693, 0.3282, 0.7556);
     println!("{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12}", "TFP VI (seed)", 1.435, -0.670, 0.287, "1 (fixed)");
@@ -86,7 +90,7 @@ fn main() -> Result<()> {
         "county_scale": mean_sd(&post["county_scale"]),
         "sigma": mean_sd(&post["sigma"]),
         "county_effect": {"mean": ce_mean, "sd": ce_sd},
-        "final_loss": losses[steps - 1],
+        "final_loss": final_loss(&losses),
         "sd": {"intercept": sd("intercept"), "floor_weight": sd("floor_weight")},
     });
 
@@ -97,7 +101,7 @@ fn main() -> Result<()> {
     let losses_u = svi_u.run(steps, &du)?;
     let post_u = guide_u.sample_posterior(2000)?;
     let mu = |k: &str| scalar(&post_u[k].mean(Kind::Double));
-    println!("\nwith county log uranium as a group-level predictor (final loss {:.1}):", losses_u[steps - 1]);
+    println!("\nwith county log uranium as a group-level predictor (final loss {:.1}):", final_loss(&losses_u));
     println!("{:<22} {:>10} {:>10} {:>10} {:>10} {:>12}", "", "intercept", "floor", "uranium", "county sd", "residual sd");
     println!(
         "{:<22} {:>10.3} {:>10.3} {:>10.3} {:>10.4} {:>12.4}",

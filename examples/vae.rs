@@ -26,22 +26,34 @@ use pyrite::prelude::*;
 use pyrite::tch::nn::{self, Module};
 use pyrite::tch::{self};
 use pyrite_examples::plots::{self, Layer, Panel, PALETTE};
-use pyrite_examples::{images, report_checks, Flags};
+use pyrite_examples::{check_dir, check_positive, data_error, images, parse_args, report_checks, DeviceFlag, Flags};
 
 /// The example contract's flags and this example's own.
 #[derive(Parser, Debug)]
 struct Args {
     #[command(flatten)]
     common: Flags,
-    /// `cpu` or `cuda` (default: CUDA when available).
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    device: DeviceFlag,
     /// Training epochs.
     #[arg(long, default_value_t = 50)]
     epochs: usize,
     /// Read the full MNIST from the four IDX files in this directory instead of the subset.
     #[arg(long)]
     mnist_idx: Option<PathBuf>,
+}
+
+impl Args {
+    /// Checks this example's flags and the common ones: positive `--epochs`, an existing
+    /// `--mnist-idx` directory.
+    fn check(&self) -> Result<()> {
+        self.common.check()?;
+        check_positive("--epochs", self.epochs)?;
+        if let Some(dir) = &self.mnist_idx {
+            check_dir("--mnist-idx", dir)?;
+        }
+        Ok(())
+    }
 }
 
 const PIXELS: i64 = 784;
@@ -134,25 +146,30 @@ fn correlation(a: &Tensor, b: &Tensor) -> f64 {
     ((&a * &b).sum(Kind::Double) / ((&a * &a).sum(Kind::Double) * (&b * &b).sum(Kind::Double)).sqrt()).double_value(&[])
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    pyrite_examples::run(example)
+}
+
+fn example() -> Result<()> {
+    let args: Args = parse_args()?;
+    args.check()?;
     let flags = &args.common;
-    std::fs::create_dir_all(&flags.out).map_err(|e| PyriteError::Io { path: flags.out.display().to_string(), problem: e.to_string() })?;
-    let device = device_from_flag(args.device.as_deref())?;
     // numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device
-    set_default_device(device);
-    if let Ok(n) = std::thread::available_parallelism() {
-        tch::set_num_threads(n.get() as i32);
-    }
+    let device = args.device.select()?;
+    flags.prepare()?;
+    flags.set_threads(std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1));
     set_rng_seed(flags.seed);
-    let data_err = |e: pyrite::data::DataError| PyriteError::Io { path: "MNIST".into(), problem: e.to_string() };
     let (train, test) = match &args.mnist_idx {
-        Some(dir) => pyrite::data::mnist_idx(dir).map_err(data_err)?,
-        None => pyrite::data::mnist_subset().map_err(data_err)?.split_per_class(400).map_err(data_err)?,
+        Some(dir) => pyrite::data::mnist_idx(dir).map_err(data_error("MNIST"))?,
+        None => pyrite::data::mnist_subset().map_err(data_error("MNIST"))?.split_per_class(400).map_err(data_error("MNIST"))?,
     };
     if train.width() != PIXELS || test.width() != PIXELS {
         return Err(PyriteError::InvalidInput { what: "images".into(), problem: format!("widths {} / {}, expected 28x28 = {PIXELS}", train.width(), test.width()) });
     }
+    if train.is_empty() || test.is_empty() {
+        return Err(PyriteError::InvalidInput { what: "images".into(), problem: format!("{} training and {} test images; both sets must be non-empty", train.len(), test.len()) });
+    }
+    // Cannot fail, here and below: `--device` checked `device`, and the CPU always works.
     let binarise = |t: &Tensor| t.gt(0.5).to_kind(Kind::Float).to_device(device);
     let (train_x, test_x) = (binarise(train.images()), binarise(test.images()));
     let n = train.len() as i64;
@@ -176,7 +193,9 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
-            let x = batch.tensors.into_iter().next().unwrap();
+            let Some(x) = batch.tensors.into_iter().next() else {
+                return Err(PyriteError::Model("a minibatch lacks its images".into()));
+            };
             let loss = svi.step(&Data { x, indices: Some(batch.indices), size: n })?;
             total += loss;
             batches += 1;
@@ -204,7 +223,7 @@ fn main() -> Result<()> {
         (recon, vae.decode_logits(&z).sigmoid())
     });
     let r = correlation(&recon, &test_x);
-    let (first, last) = (test_elbo[0], *test_elbo.last().unwrap());
+    let (first, last) = (test_elbo[0], test_elbo.last().copied().unwrap_or(test_elbo[0]));
     let mut sorted = seconds.clone();
     sorted.sort_by(f64::total_cmp);
     let median_s = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);

@@ -7,3 +7,4 @@ mod docs;
 mod bnn;
 mod devices;
 mod glmm;
+mod examples_cli;

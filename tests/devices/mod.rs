@@ -1,7 +1,8 @@
 //! Inference on every available device: the CPU always, CUDA when `cuda_available()` (each
 //! test says on standard error when it skips CUDA). Models write their constants as numbers,
 //! which land on the thread's default device (`set_default_device`), and their data on the
-//! device under test; the answers are the same closed forms as on the CPU.
+//! device under test; the answers are the same closed forms as on the CPU. A device this machine
+//! does not have is a typed error where it is requested, and changes nothing.
 
 use pyrite::prelude::*;
 
@@ -20,9 +21,9 @@ pub fn devices(test: &str) -> Vec<Device> {
 /// the CPU back as the default afterwards.
 fn on_device<R>(device: Device, s: u64, f: impl FnOnce() -> R) -> R {
     tch::set_num_threads(1);
-    set_default_device(device);
+    set_default_device(device).unwrap_or_else(|e| panic!("{device:?} is in `devices()`, yet refused: {e}"));
     let out = seed(s, || with_param_store(&new_param_store(), f));
-    set_default_device(Device::Cpu);
+    set_default_device(Device::Cpu).unwrap();
     out
 }
 
@@ -139,4 +140,63 @@ fn trace_enum_elbo_and_infer_discrete_agree_with_brute_force_on_every_device() {
             assert_eq!(Vec::<i64>::try_from(z.to_device(Device::Cpu)).unwrap(), map, "{device:?}: MAP components");
         });
     }
+}
+
+/// A CUDA device past the last one libtorch sees: `Cuda(0)` on a machine without a GPU.
+fn missing_cuda_device() -> Device {
+    if cuda_available() {
+        Device::Cuda(usize::try_from(tch::Cuda::device_count()).unwrap())
+    } else {
+        Device::Cuda(0)
+    }
+}
+
+#[test]
+fn an_unavailable_cuda_device_is_refused_where_it_is_requested_and_changes_nothing() {
+    let missing = missing_cuda_device();
+    let err = set_default_device(missing).unwrap_err();
+    assert!(matches!(err, DistError::Device(_)), "{err:?}");
+    let msg = err.to_string();
+    if missing == Device::Cuda(0) {
+        assert_eq!(msg, "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu");
+    } else {
+        assert!(msg.starts_with(&format!("CUDA device {} is not available: libtorch sees", tch::Cuda::device_count())), "{msg}");
+    }
+    // Nothing changed: the default is still the CPU and numbers still become CPU tensors.
+    assert_eq!(default_device(), Device::Cpu);
+    let x = Normal::new(0.0, 1.0).unwrap().sample(&[3]).unwrap();
+    assert_eq!(x.device(), Device::Cpu);
+    // A far-off index is refused too, with the same kind of error.
+    assert!(matches!(set_default_device(Device::Cuda(1 << 20)), Err(DistError::Device(_))));
+    assert_eq!(default_device(), Device::Cpu);
+}
+
+#[test]
+fn a_refused_device_converts_into_a_pyrite_device_error_with_its_sentence() {
+    let missing = missing_cuda_device();
+    let select = || -> Result<()> {
+        set_default_device(missing)?;
+        Ok(())
+    };
+    let err = select().unwrap_err();
+    let PyriteError::Device(msg) = &err else { panic!("expected PyriteError::Device, got {err:?}") };
+    assert_eq!(err.to_string(), *msg, "the message is the sentence itself, with no site prefix");
+    assert!(msg.ends_with("or --device cpu") || msg.ends_with("; use --device cpu"), "{msg}");
+    assert_eq!(default_device(), Device::Cpu);
+}
+
+#[test]
+fn a_plate_on_an_unavailable_device_is_a_typed_error() {
+    let err = Plate::new("data", 3).device(missing_cuda_device()).run(|s| Ok(s.indices())).unwrap_err();
+    assert!(matches!(err, PyriteError::Device(_)), "{err:?}");
+}
+
+#[test]
+fn the_cuda_flag_without_a_gpu_is_the_same_sentence() {
+    if cuda_available() {
+        eprintln!("the_cuda_flag_without_a_gpu_is_the_same_sentence: CUDA is available; nothing to refuse");
+        return;
+    }
+    let err = device_from_flag(Some("cuda")).unwrap_err();
+    assert_eq!(err.to_string(), "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu");
 }

@@ -92,8 +92,10 @@ pub enum PyriteError {
         /// The underlying I/O or parse error.
         problem: String,
     },
-    /// A device that is not available.
-    #[error("device {0} is not available")]
+    /// A device that libtorch cannot use on this machine (`--device cuda` without a GPU); the
+    /// message is a sentence saying what libtorch sees and what to use instead, as
+    /// [`DistError::Device`] (which converts into this variant) words it.
+    #[error("{0}")]
     Device(String),
     /// libtorch refused an operation.
     #[error("libtorch: {0}")]
@@ -112,9 +114,13 @@ impl PyriteError {
 
 /// Distribution errors raised outside a sample statement (constructing a distribution in user
 /// code, before its site is known) convert with `?`; the message names the family and parameter.
+/// A refused device (`set_default_device(..)?`) concerns no site and becomes [`PyriteError::Device`].
 impl From<DistError> for PyriteError {
     fn from(source: DistError) -> Self {
-        PyriteError::Distribution { site: "<distribution>".to_string(), source }
+        match source {
+            DistError::Device(problem) => PyriteError::Device(problem),
+            source => PyriteError::Distribution { site: "<distribution>".to_string(), source },
+        }
     }
 }
 

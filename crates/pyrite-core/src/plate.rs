@@ -57,6 +57,7 @@ impl PlateScope {
     /// subsampling, at no cost).
     pub fn subsample(&self, data: &Tensor, dim: i64) -> Tensor {
         match &self.indices {
+            // Cannot fail: the target is `data`'s own device.
             Some(idx) => data.index_select(dim, &idx.to_device(data.device())),
             None => data.shallow_clone(),
         }
@@ -116,6 +117,11 @@ impl Plate {
         if self.size < 0 {
             return Err(plate_err(format!("size must be nonnegative, got {}", self.size)));
         }
+        // A device given with `.device(..)` that libtorch cannot use is an error here, not a
+        // panic when the indices are made (the default device was checked when it was set).
+        if self.device != pyrite_distributions::default_device() {
+            pyrite_distributions::device::check_device(self.device)?;
+        }
         if let Some(d) = self.dim {
             if d >= 0 {
                 return Err(plate_err(format!("dim must be negative, got {d}")));
@@ -142,6 +148,7 @@ impl Plate {
                 msg.subsample = Some((self.size, n));
                 msg.value = sub.as_ref().map(|t| t.shallow_clone());
                 apply_stack(&mut msg)?;
+                // Cannot fail: `self.device` was checked above.
                 let idx = msg.value.unwrap().to_device(self.device);
                 (Some(idx), n)
             }

@@ -181,6 +181,7 @@ impl ImageSet {
 
     /// The rows `rows` (all in range) as a new set.
     fn select(&self, rows: &[i64]) -> ImageSet {
+        // Cannot fail: the targets are the images' and labels' own devices.
         let index = Tensor::from_slice(rows).to_device(self.images.device());
         ImageSet {
             images: self.images.index_select(0, &index),

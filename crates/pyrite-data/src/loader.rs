@@ -61,6 +61,7 @@ impl DataLoader {
         } else {
             Tensor::arange(self.len, (Kind::Int64, Device::Cpu))
         };
+        // Cannot fail: `new` already moved the data to `self.device`.
         let order = order.to_device(self.device);
         (0..self.num_batches()).map(move |b| {
             let start = b * self.batch_size;

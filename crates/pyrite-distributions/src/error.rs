@@ -50,6 +50,11 @@ pub enum DistError {
         /// libtorch's error.
         source: tch::TchError,
     },
+    /// A device that libtorch cannot use on this machine (a CUDA GPU where there is none, an
+    /// index past the last GPU); the message is a sentence saying what libtorch sees and what to
+    /// use instead. Raised by [`set_default_device`](crate::device::set_default_device).
+    #[error("{0}")]
+    Device(String),
 }
 
 /// Result alias of the distributions crate.

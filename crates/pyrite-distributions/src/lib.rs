@@ -25,7 +25,7 @@ pub mod validation;
 
 pub use constraints::Constraint;
 pub use device::{default_device, set_default_device};
-pub use distribution::{validate_value, DistRef, Distribution, IntoDist, IntoParam};
+pub use distribution::{validate_value, DistRef, Distribution, IntoDist, IntoParam, IntoSiteDist};
 pub use error::DistError;
 pub use ext::DistributionExt;
 pub use kl::kl_divergence;
@@ -46,9 +46,10 @@ pub mod prelude {
     pub use crate::device::{default_device, set_default_device};
     pub use crate::kl::kl_divergence;
     pub use crate::transforms::{biject_to, Transform, TransformRef};
+    pub use crate::validation::{set_validation, validation_enabled, without_validation};
     pub use crate::{
         Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, DistError, DistRef, Dirichlet, Distribution,
-        DistributionExt, Exponential, Gamma, HalfCauchy, HalfNormal, Independent, IntoDist, IntoParam, InverseGamma,
+        DistributionExt, Exponential, Gamma, HalfCauchy, HalfNormal, Independent, IntoDist, IntoParam, IntoSiteDist, InverseGamma,
         LKJCholesky, Laplace, LogNormal, LowRankMultivariateNormal, Masked, MultivariateNormal, NegativeBinomial, Normal,
         OneHotCategorical, Poisson, StudentT, TransformedDistribution, Uniform,
     };

@@ -102,6 +102,7 @@ impl AutoContinuous {
         // The flat vector keeps the model's floating dtype (f64 when any site is f64) and device.
         let kind = if proto.sites.iter().any(|s| s.init.kind() == Kind::Double) { Kind::Double } else { Kind::Float };
         let device = proto.sites.first().map(|s| s.init.device()).unwrap_or(tch::Device::Cpu);
+        // Cannot fail: `device` is the first site's own device.
         let parts: Vec<Tensor> =
             proto.sites.iter().map(|s| tch::no_grad(|| s.transform.inverse(&s.init)).detach().flatten(0, -1).to_kind(kind).to_device(device)).collect();
         let init_loc = if parts.is_empty() { Tensor::zeros([0], (kind, device)) } else { Tensor::cat(&parts, 0) };

@@ -65,6 +65,7 @@ impl InitStrategy {
                 }
                 InitStrategy::Uniform(r) => unconstrained(*r),
                 InitStrategy::Value(values) => match values.get(name) {
+                    // Cannot fail: `device` is the distribution's own device.
                     Some(v) => v.to_kind(kind).to_device(device),
                     None => unconstrained(2.0),
                 },

@@ -186,6 +186,7 @@ pub fn subsample_param(t: &Tensor, site: &LatentSite, built: &[(String, BuiltPla
         }
         let dim = protos.iter().find(|p| &p.name == name).map(|p| p.dim).unwrap_or(-1);
         let d = out.dim() as i64 - event_dim as i64 + dim;
+        // Cannot fail: the target is `out`'s own device.
         out = out.index_select(d, &scope.indices().to_device(out.device()));
     }
     out
