@@ -11,6 +11,7 @@
 mod common;
 
 mod autoguides;
+mod checkpoints;
 mod elbo;
 mod errors;
 mod mean_field;

@@ -70,3 +70,21 @@ fn the_validation_switch_is_in_the_prelude() {
     assert!(validation_enabled());
     let _: fn(bool) = set_validation;
 }
+
+#[test]
+fn a_libtorch_failure_inside_a_model_is_one_readable_line() {
+    with_param_store(&new_param_store(), || {
+        let data = Tensor::from_slice(&[1.0f32, 2.0]);
+        let model = |_: &Tensor| -> Result<()> {
+            let mu = sample("mu", Normal::new(0.0, 1.0))?;
+            // a shape mistake libtorch refuses (tch panics on it)
+            let _ = Tensor::zeros([2], (Kind::Float, Device::Cpu)).matmul(&Tensor::zeros([3], (Kind::Float, Device::Cpu)));
+            sample("x", Normal::new(mu, 1.0)).map(drop)
+        };
+        let guide = AutoNormal::new(&|_: &Tensor| -> Result<()> { sample("mu", Normal::new(0.0, 1.0)).map(drop) }, &data).unwrap();
+        let err = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, PyriteError::Model(_)), "{msg}");
+        assert!(msg.contains("panic inside the model or guide") && !msg.contains("Exception raised") && !msg.contains("frame #"), "{msg}");
+    });
+}

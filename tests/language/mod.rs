@@ -6,9 +6,11 @@
 
 mod common;
 
+mod api;
 mod enumeration;
 mod gmm;
 mod handlers;
+mod param_files;
 mod params;
 mod plates;
 mod render;

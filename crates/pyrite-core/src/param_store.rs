@@ -163,29 +163,78 @@ impl ParamStore {
         // `params` is a JSON object, whose keys serde_json keeps sorted: `order` keeps the
         // store's insertion order.
         let order: Vec<&String> = self.params.keys().collect();
-        json!({ "format": "pyrite-param-store", "version": 1, "order": order, "params": params })
+        json!({ "format": FORMAT, "version": VERSION, "order": order, "params": params })
     }
 
-    /// Replaces the store's content with the JSON form written by `to_json`.
-    pub fn load_json(&mut self, value: &Value) -> Result<()> {
-        let params = value.get("params").and_then(|p| p.as_object()).ok_or_else(|| bad_file("no `params` object"))?;
+    /// Reads and checks the JSON form written by [`to_json`](Self::to_json), without touching any
+    /// store: apply the result with [`replace`](Self::replace). `file`, the file the JSON was read
+    /// from, is named in errors.
+    ///
+    /// Everything is checked: `format` and `version` (when present), `order` (a list of distinct
+    /// names of saved params), and for each param its `shape` (non-negative integers), `dtype`
+    /// (float32 or float64), `values` (numbers, as many as the shape holds, finite in the dtype)
+    /// and `constraint` (a known, continuous constraint with well-formed fields, whose bijection
+    /// from the reals takes unconstrained values of that shape).
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Param`] naming the param and the problem (and the file) for a malformed
+    /// param; [`PyriteError::Io`] naming the file (or `param store` when `file` is `None`) for a
+    /// problem with the whole: `params` missing, a wrong `format` or `version`, a bad `order`.
+    pub fn parse_json(value: &Value, file: Option<&Path>) -> Result<LoadedParams> {
+        let bad_file = |problem: String| json_file_error(file, "param store", problem);
+        let store = value.as_object().ok_or_else(|| bad_file(format!("the param store is {}, not an object", describe(value))))?;
+        if let Some(f) = store.get("format") {
+            if f.as_str() != Some(FORMAT) {
+                return Err(bad_file(format!("format is {}, not \"{FORMAT}\"", describe(f))));
+            }
+        }
+        if let Some(v) = store.get("version") {
+            if v.as_u64() != Some(VERSION) {
+                return Err(bad_file(format!("version is {}, not {VERSION}", describe(v))));
+            }
+        }
+        let params = store.get("params").ok_or_else(|| bad_file("params is missing".into()))?;
+        let params = params.as_object().ok_or_else(|| bad_file(format!("params is {}, not an object", describe(params))))?;
         // Names in the saved order (`order`), then any others in the object's order.
         let mut names: IndexMap<&str, ()> = IndexMap::new();
-        for n in value.get("order").and_then(|o| o.as_array()).into_iter().flatten() {
-            if let Some(n) = n.as_str().filter(|n| params.contains_key(*n)) {
-                names.insert(n, ());
+        if let Some(order) = store.get("order") {
+            let order = order.as_array().ok_or_else(|| bad_file(format!("order is {}, not a list of param names", describe(order))))?;
+            for (i, n) in order.iter().enumerate() {
+                let name = n.as_str().ok_or_else(|| bad_file(format!("order[{i}] is {}, not a param name", describe(n))))?;
+                if !params.contains_key(name) {
+                    return Err(bad_file(format!("order[{i}] is {}, which is not among params", describe(n))));
+                }
+                if names.insert(name, ()).is_some() {
+                    return Err(bad_file(format!("order[{i}] is {}, which order names twice", describe(n))));
+                }
             }
         }
         for n in params.keys() {
             names.entry(n.as_str()).or_insert(());
         }
         let mut loaded = IndexMap::new();
-        for (name, p) in names.keys().map(|n| (n.to_string(), &params[*n])) {
-            let t = tensor_from_json(p).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
-            let c = constraint_from_json(p.get("constraint").unwrap_or(&Value::Null)).map_err(|e| bad_file(&format!("param `{name}`: {e}")))?;
-            loaded.insert(name.clone(), ParamEntry { unconstrained: t.set_requires_grad(true), constraint: c, owned: true });
+        for name in names.keys() {
+            let entry = parse_param(&params[*name]).map_err(|problem| json_param_error(file, name, problem))?;
+            loaded.insert(name.to_string(), entry);
         }
-        self.params = loaded;
+        Ok(LoadedParams { params: loaded })
+    }
+
+    /// Replaces the store's content with params read by [`parse_json`](Self::parse_json).
+    pub fn replace(&mut self, loaded: LoadedParams) {
+        self.params = loaded.params;
+    }
+
+    /// Replaces the store's content with the JSON form written by [`to_json`](Self::to_json):
+    /// [`parse_json`](Self::parse_json), then [`replace`](Self::replace).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`parse_json`](Self::parse_json); the store is left unchanged then.
+    pub fn load_json(&mut self, value: &Value) -> Result<()> {
+        let loaded = Self::parse_json(value, None)?;
+        self.replace(loaded);
         Ok(())
     }
 
@@ -216,19 +265,133 @@ impl ParamStore {
     }
 
     /// Replaces the store's content with a file written by [`save`](Self::save) (see there).
+    /// The whole file is read and checked first (see [`parse_json`](Self::parse_json)): a
+    /// malformed file changes nothing.
     ///
     /// # Errors
     ///
-    /// [`PyriteError::Io`] if the file cannot be read or is not a saved param store; the store is
-    /// left unchanged then.
+    /// [`PyriteError::Io`] naming the file if it cannot be read, is not JSON or is not a saved
+    /// param store; [`PyriteError::Param`] naming the param, the problem and the file for a
+    /// malformed param. The store is left unchanged then.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let v = read_json(path.as_ref())?;
-        self.load_json(&v)
+        let path = path.as_ref();
+        let loaded = Self::parse_json(&read_json(path)?, Some(path))?;
+        self.replace(loaded);
+        Ok(())
     }
 }
 
-fn bad_file(problem: &str) -> PyriteError {
-    PyriteError::Io { path: "param store".into(), problem: problem.to_string() }
+/// Params read from a saved store and checked by [`ParamStore::parse_json`], ready to become a
+/// store's content ([`ParamStore::replace`]).
+#[derive(Debug)]
+pub struct LoadedParams {
+    params: IndexMap<String, ParamEntry>,
+}
+
+impl LoadedParams {
+    /// The unconstrained shape of param `name`, if it is among the loaded params.
+    pub fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        self.params.get(name).map(|e| e.unconstrained.size())
+    }
+}
+
+/// The `format` of a saved param store.
+const FORMAT: &str = "pyrite-param-store";
+/// The `version` of the saved param stores this code writes and reads.
+const VERSION: u64 = 1;
+
+/// The error for a malformed saved file as a whole: [`PyriteError::Io`] naming `file`, or `what`
+/// (`"param store"`, `"optimizer state"`) for JSON that did not come from a file.
+pub fn json_file_error(file: Option<&Path>, what: &str, problem: String) -> PyriteError {
+    PyriteError::Io { path: file.map_or_else(|| what.to_string(), |f| f.display().to_string()), problem }
+}
+
+/// The error for a malformed param (or its optimizer state) in saved JSON:
+/// [`PyriteError::Param`] naming the param and the problem, and `file` when there is one.
+pub fn json_param_error(file: Option<&Path>, name: &str, problem: String) -> PyriteError {
+    let problem = match file {
+        Some(f) => format!("{problem} (in {})", f.display()),
+        None => problem,
+    };
+    PyriteError::Param { name: name.to_string(), problem }
+}
+
+/// A JSON value as a message shows it: scalars as JSON text (long strings cut), lists and objects
+/// by kind.
+pub fn describe(v: &Value) -> String {
+    match v {
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+        Value::String(s) if s.chars().count() > 40 => Value::String(s.chars().take(40).chain(['…']).collect()).to_string(),
+        v => v.to_string(),
+    }
+}
+
+/// Whether `len` is `n(n-1)/2` for some `n >= 1`: the length of the unconstrained vector of an
+/// `n x n` correlation Cholesky factor.
+fn is_triangular(len: i64) -> bool {
+    let n = ((1.0 + (1.0 + 8.0 * len as f64).sqrt()) / 2.0).round() as i64;
+    (n - 1..=n + 1).any(|n| n.checked_mul(n - 1).is_some_and(|m| m / 2 == len))
+}
+
+/// Reads and checks one saved param: its unconstrained tensor (float32 or float64) and its
+/// constraint, which must take unconstrained values of the tensor's shape.
+fn parse_param(v: &Value) -> std::result::Result<ParamEntry, String> {
+    let obj = v.as_object().ok_or_else(|| format!("the saved param is {}, not an object", describe(v)))?;
+    // A known dtype that is not floating-point is refused before its values are read as such.
+    if let Some(kind) = obj.get("dtype").and_then(Value::as_str).and_then(kind_from_name).filter(|k| !matches!(k, Kind::Float | Kind::Double)) {
+        return Err(format!("dtype is \"{}\", not float32 or float64: a param is a floating-point tensor", kind_name(kind)));
+    }
+    let t = parse_tensor(obj, "")?;
+    let c = obj.get("constraint").ok_or("constraint is missing")?;
+    let constraint = parse_constraint(c, "constraint")?;
+    check_fit(&constraint, &t.size())?;
+    let unconstrained = t.f_set_requires_grad(true).map_err(|e| e.to_string())?;
+    Ok(ParamEntry { unconstrained, constraint, owned: true })
+}
+
+/// Checks that unconstrained values of shape `shape` are in the domain of the bijection from the
+/// reals onto `c` (what [`ParamEntry::constrained`] applies): enough dimensions, the sizes the
+/// transform needs, bounds that broadcast to the shape, an interval's low below its high.
+fn check_fit(c: &Constraint, shape: &[i64]) -> std::result::Result<(), String> {
+    let name = c.name();
+    let t = biject_to(c).map_err(|_| format!("constraint {name} has no bijection from the reals: a param's constraint must be continuous"))?;
+    let need = t.domain_event_dim();
+    if shape.len() < need {
+        return Err(format!("shape {shape:?} has {} dimensions, but constraint {name} needs at least {need}", shape.len()));
+    }
+    let last = shape.last().copied().unwrap_or(0);
+    let broadcasts = |b: &Bound| match b {
+        Bound::Scalar(_) => Ok(()),
+        Bound::Tensor(t) => {
+            let bs = t.size();
+            let fits = bs.len() <= shape.len() && bs.iter().rev().zip(shape.iter().rev()).all(|(&b, &s)| b == s || b == 1);
+            if fits { Ok(()) } else { Err(format!("constraint {name}: a bound of shape {bs:?} does not broadcast to the param's shape {shape:?}")) }
+        }
+    };
+    match c.base() {
+        Constraint::Simplex if last < 1 => Err(format!("shape {shape:?}: constraint {name} needs at least 1 unconstrained value in the last dimension")),
+        Constraint::LowerCholesky | Constraint::PositiveDefinite if shape[shape.len() - 2] != last => {
+            Err(format!("shape {shape:?}: constraint {name} needs square matrices (the last two dimensions equal)"))
+        }
+        Constraint::CorrCholesky if !is_triangular(last) => {
+            Err(format!("shape {shape:?}: constraint {name} needs n(n-1)/2 values (0, 1, 3, 6, ...) in the last dimension"))
+        }
+        Constraint::GreaterThan(b) | Constraint::GreaterThanEq(b) => broadcasts(b),
+        Constraint::Interval(lo, hi) => {
+            broadcasts(lo)?;
+            broadcasts(hi)?;
+            let below = match (lo, hi) {
+                (Bound::Scalar(l), Bound::Scalar(h)) => l < h,
+                _ => {
+                    let like = Tensor::from(0.0f64);
+                    lo.to_tensor(&like).f_lt_tensor(&hi.to_tensor(&like)).and_then(|b| b.f_all()).map(|b| bool::try_from(b).unwrap_or(false)).unwrap_or(false)
+                }
+            };
+            if below { Ok(()) } else { Err(format!("constraint {name}: low is not below high")) }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes JSON to `path` through a temporary file and a rename.
@@ -281,6 +444,7 @@ fn kind_from_name(s: &str) -> Option<Kind> {
 
 /// A tensor as JSON: shape, dtype, device and its values (f64 holds every f32 and i32 exactly).
 pub fn tensor_json(t: &Tensor, constraint: Option<&Constraint>) -> Value {
+    // Cannot fail: every tensor can be copied to the CPU.
     let values: Vec<f64> = Vec::<f64>::try_from(t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Double).flatten(0, -1)).unwrap_or_default();
     let mut v = json!({ "shape": t.size(), "dtype": kind_name(t.kind()), "device": format!("{:?}", t.device()), "values": values });
     if let Some(c) = constraint {
@@ -290,14 +454,55 @@ pub fn tensor_json(t: &Tensor, constraint: Option<&Constraint>) -> Value {
 }
 
 /// The tensor written by `tensor_json`, on the CPU.
+///
+/// # Errors
+///
+/// A message naming the field and the problem for a malformed tensor: not an object, `shape`
+/// not a list of non-negative integers, an unknown `dtype`, `values` not a list of numbers, as
+/// many as the shape holds, each one a value of the dtype (finite in float32, an integer in
+/// range for int32 and int64, 0 or 1 for bool).
 pub fn tensor_from_json(v: &Value) -> std::result::Result<Tensor, String> {
-    let shape: Vec<i64> = v.get("shape").and_then(|s| s.as_array()).ok_or("no shape")?.iter().map(|x| x.as_i64().unwrap_or(0)).collect();
-    let kind = v.get("dtype").and_then(|s| s.as_str()).and_then(kind_from_name).ok_or("unknown dtype")?;
-    let values: Vec<f64> = v.get("values").and_then(|s| s.as_array()).ok_or("no values")?.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
-    if values.len() as i64 != shape.iter().product::<i64>() {
-        return Err("values do not match the shape".into());
+    parse_tensor(v.as_object().ok_or_else(|| format!("the tensor is {}, not an object", describe(v)))?, "")
+}
+
+/// The tensor of the object `obj` written by `tensor_json`; `at` (`""`, `"constraint.low."`)
+/// prefixes the field names in messages.
+fn parse_tensor(obj: &serde_json::Map<String, Value>, at: &str) -> std::result::Result<Tensor, String> {
+    let field = |key: &str| obj.get(key).ok_or_else(|| format!("{at}{key} is missing"));
+    let shape = field("shape")?;
+    let dims = shape.as_array().ok_or_else(|| format!("{at}shape is {}, not a list of non-negative integers", describe(shape)))?;
+    let mut shape = Vec::with_capacity(dims.len());
+    for (i, d) in dims.iter().enumerate() {
+        shape.push(d.as_u64().and_then(|n| i64::try_from(n).ok()).ok_or_else(|| format!("{at}shape[{i}] is {}, not a non-negative integer", describe(d)))?);
     }
-    Ok(Tensor::from_slice(&values).to_kind(kind).reshape(shape.as_slice()))
+    let dtype = field("dtype")?;
+    let kind = dtype.as_str().and_then(kind_from_name).ok_or_else(|| format!("{at}dtype is {}, not one of float32, float64, int32, int64, bool", describe(dtype)))?;
+    if let Some(device) = obj.get("device").filter(|d| !d.is_string()) {
+        return Err(format!("{at}device is {}, not a device name", describe(device)));
+    }
+    let values = field("values")?;
+    let values = values.as_array().ok_or_else(|| format!("{at}values is {}, not a list of numbers", describe(values)))?;
+    let holds = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    if holds != Some(values.len() as u64) {
+        let holds = holds.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+        return Err(format!("{at}values has {} numbers, but shape {shape:?} holds {holds}", values.len()));
+    }
+    let mut numbers = Vec::with_capacity(values.len());
+    for (i, x) in values.iter().enumerate() {
+        let n = x.as_f64().ok_or_else(|| format!("{at}values[{i}] is {}, not a number", describe(x)))?;
+        let misfit = match kind {
+            Kind::Float if !(n as f32).is_finite() => Some("beyond the range of float32"),
+            Kind::Int64 if n.fract() != 0.0 || !(-(2f64.powi(63))..2f64.powi(63)).contains(&n) => Some("not an int64 integer"),
+            Kind::Int if n.fract() != 0.0 || !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&n) => Some("not an int32 integer"),
+            Kind::Bool if n != 0.0 && n != 1.0 => Some("not 0 or 1 (dtype bool)"),
+            _ => None,
+        };
+        if let Some(misfit) = misfit {
+            return Err(format!("{at}values[{i}] is {}, {misfit}", describe(x)));
+        }
+        numbers.push(n);
+    }
+    Tensor::from_slice(&numbers).f_to_kind(kind).and_then(|t| t.f_reshape(shape.as_slice())).map_err(|e| format!("{at}values: {e}"))
 }
 
 fn bound_json(b: &Bound) -> Value {
@@ -307,11 +512,13 @@ fn bound_json(b: &Bound) -> Value {
     }
 }
 
-fn bound_from_json(v: &Value) -> std::result::Result<Bound, String> {
-    if let Some(x) = v.as_f64() {
-        Ok(Bound::Scalar(x))
-    } else {
-        Ok(Bound::Tensor(tensor_from_json(v)?))
+/// The bound in field `key` of the constraint object `obj` at `at`: a number or a tensor object.
+fn parse_bound(obj: &serde_json::Map<String, Value>, key: &str, at: &str) -> std::result::Result<Bound, String> {
+    match obj.get(key) {
+        None => Err(format!("{at}.{key} is missing")),
+        Some(Value::Number(x)) => x.as_f64().map(Bound::Scalar).ok_or_else(|| format!("{at}.{key} is {x}, not a finite number")),
+        Some(Value::Object(t)) => Ok(Bound::Tensor(parse_tensor(t, &format!("{at}.{key}."))?)),
+        Some(v) => Err(format!("{at}.{key} is {}, not a number or a tensor object", describe(v))),
     }
 }
 
@@ -338,17 +545,39 @@ pub fn constraint_json(c: &Constraint) -> Value {
 }
 
 /// The constraint written by `constraint_json`.
+///
+/// # Errors
+///
+/// A message naming the field (`constraint.type`, `constraint.low.values[0]`) and the problem
+/// for a malformed constraint: not an object, a missing or unknown `type`, a missing or
+/// malformed field of its type.
 pub fn constraint_from_json(v: &Value) -> std::result::Result<Constraint, String> {
-    let ty = v.get("type").and_then(|t| t.as_str()).ok_or("constraint without type")?;
-    let int = |k: &str| v.get(k).and_then(|x| x.as_i64()).ok_or(format!("constraint without {k}"));
-    Ok(match ty {
+    parse_constraint(v, "constraint")
+}
+
+/// The constraint `v` at `at` (`"constraint"`, `"constraint.base"`), named in messages.
+fn parse_constraint(v: &Value, at: &str) -> std::result::Result<Constraint, String> {
+    let obj = v.as_object().ok_or_else(|| format!("{at} is {}, not an object", describe(v)))?;
+    let ty = obj.get("type").ok_or_else(|| format!("{at}.type is missing"))?;
+    let int = |key: &str| match obj.get(key) {
+        None => Err(format!("{at}.{key} is missing")),
+        Some(x) => x.as_i64().ok_or_else(|| format!("{at}.{key} is {}, not an integer", describe(x))),
+    };
+    Ok(match ty.as_str().unwrap_or_default() {
         "real" => Constraint::Real,
-        "independent" => Constraint::Independent(Box::new(constraint_from_json(&v["base"])?), int("n")? as usize),
+        "independent" => {
+            let base = obj.get("base").ok_or_else(|| format!("{at}.base is missing"))?;
+            let base = parse_constraint(base, &format!("{at}.base"))?;
+            let n = obj.get("n").ok_or_else(|| format!("{at}.n is missing"))?;
+            // At most u32::MAX: event dimension counts summed over nested constraints cannot overflow.
+            let n = n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("{at}.n is {}, not a number of dimensions", describe(n)))?;
+            Constraint::Independent(Box::new(base), n as usize)
+        }
         "positive" => Constraint::Positive,
         "nonnegative" => Constraint::Nonnegative,
-        "greater_than" => Constraint::GreaterThan(bound_from_json(&v["bound"])?),
-        "greater_than_eq" => Constraint::GreaterThanEq(bound_from_json(&v["bound"])?),
-        "interval" => Constraint::Interval(bound_from_json(&v["low"])?, bound_from_json(&v["high"])?),
+        "greater_than" => Constraint::GreaterThan(parse_bound(obj, "bound", at)?),
+        "greater_than_eq" => Constraint::GreaterThanEq(parse_bound(obj, "bound", at)?),
+        "interval" => Constraint::Interval(parse_bound(obj, "low", at)?, parse_bound(obj, "high", at)?),
         "unit_interval" => Constraint::UnitInterval,
         "simplex" => Constraint::Simplex,
         "lower_cholesky" => Constraint::LowerCholesky,
@@ -358,7 +587,7 @@ pub fn constraint_from_json(v: &Value) -> std::result::Result<Constraint, String
         "nonnegative_integer" => Constraint::NonnegativeInteger,
         "boolean" => Constraint::Boolean,
         "one_hot" => Constraint::OneHot,
-        other => return Err(format!("unknown constraint `{other}`")),
+        _ => return Err(format!("{at}.type is {}, not a known constraint", describe(ty))),
     })
 }
 

@@ -57,8 +57,11 @@ pub fn with_handler<H: Messenger, R>(handler: H, f: impl FnOnce() -> R) -> (R, H
     STACK.with(|s| s.borrow_mut().push(Box::new(handler)));
     let guard = StackGuard { depth };
     let out = f();
+    // Cannot fail: every push is paired with a pop on the way out (`StackGuard` on unwinding),
+    // and `apply_stack` puts back the stack it borrows, so `handler` is on top again here.
     let h = STACK.with(|s| s.borrow_mut().pop()).expect("handler stack underflow");
     drop(guard);
+    // Cannot fail: the top of the stack is the handler pushed above (see the pop).
     let h = *h.into_any().downcast::<H>().expect("handler stack out of order");
     (out, h)
 }
@@ -123,6 +126,7 @@ impl Drop for Restore {
 pub fn apply_stack(msg: &mut Message) -> Result<()> {
     let stack = STACK.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut restore = Restore(Some(stack));
+    // Cannot fail: `restore` was built with `Some` on the line above.
     let stack = restore.0.as_mut().unwrap();
     let n = stack.len();
     let mut applied = 0;
@@ -151,7 +155,7 @@ pub(crate) fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
     if msg.kind != SiteKind::Sample || msg.plates.is_empty() {
         return Ok(());
     }
-    let dist = msg.dist.as_ref().expect("sample message without distribution");
+    let dist = msg.require_dist()?;
     let batch = dist.batch_shape();
     let needed = msg.plates.iter().map(|f| (-f.dim) as usize).max().unwrap_or(0);
     let rank = batch.len().max(needed);
@@ -183,14 +187,16 @@ fn default_process(msg: &mut Message) -> Result<()> {
     }
     match msg.kind {
         SiteKind::Sample => {
-            let dist = msg.dist.as_ref().expect("sample message without distribution");
+            let dist = msg.require_dist()?;
             let _rng = rng_guard();
             let v = if dist.has_rsample() { dist.rsample(&[]) } else { dist.sample(&[]) };
             msg.value = Some(v.map_err(|e| PyriteError::at_site(&msg.name, e))?);
         }
         SiteKind::Param => param_store::resolve_param(msg)?,
         SiteKind::Subsample => {
-            let (size, subsample_size) = msg.subsample.expect("subsample message without sizes");
+            let (size, subsample_size) = msg
+                .subsample
+                .ok_or_else(|| PyriteError::Model(format!("plate `{}`: a handler removed the subsample sizes", msg.name)))?;
             let _rng = rng_guard();
             let opts = (tch::Kind::Int64, pyrite_distributions::default_device());
             let idx = if subsample_size >= size {
@@ -250,6 +256,8 @@ pub fn catch_panics<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
             let first = msg.lines().next().unwrap_or(msg);
+            // libtorch's errors carry a C++ backtrace, escaped into one line by `unwrap`'s Debug
+            let first = first.split("\\nException raised from").next().unwrap_or(first);
             Err(PyriteError::Model(format!("panic inside the model or guide: {first}")))
         }
     }

@@ -1,8 +1,10 @@
 //! Optimizers over the param store: Adam, ClippedAdam, SGD with momentum; learning-rate
 //! schedules; gradient-norm clipping; state that saves and loads with the params.
 
+use std::path::Path;
+
 use indexmap::IndexMap;
-use pyrite_core::param_store::{get_param_store, lock, tensor_from_json, tensor_json};
+use pyrite_core::param_store::{describe, get_param_store, json_file_error, json_param_error, lock, tensor_from_json, tensor_json, LoadedParams};
 use pyrite_core::{PyriteError, Result};
 use serde_json::{json, Value};
 use tch::Tensor;
@@ -329,30 +331,137 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The optimizer state as JSON (rule, lr, step count, per-param moment tensors).
+    /// The optimizer state as JSON (lr, step count, per-param moment tensors).
     pub fn state_json(&mut self) -> Value {
+        self.state_json_where(|_, _| true)
+    }
+
+    /// The optimizer state as JSON, with the moments of only those params that `shape_of` knows
+    /// (by name, their unconstrained shape) and whose moments have that shape: what `Svi::save`
+    /// writes beside the params, so that [`OptimizerState::check_params`] accepts it.
+    pub(crate) fn state_json_for(&mut self, shape_of: impl Fn(&str) -> Option<Vec<i64>>) -> Value {
+        self.state_json_where(|name, ts| shape_of(name).is_some_and(|shape| ts.iter().all(|t| t.size() == shape)))
+    }
+
+    fn state_json_where(&mut self, keep: impl Fn(&str, &[Tensor]) -> bool) -> Value {
         self.unpack();
         let mut state = serde_json::Map::new();
-        for (name, ts) in &self.state {
+        for (name, ts) in self.state.iter().filter(|(n, ts)| keep(n, ts)) {
             state.insert(name.clone(), Value::Array(ts.iter().map(|t| tensor_json(t, None)).collect()));
         }
         json!({ "lr": self.lr, "step": self.step, "state": state })
     }
 
-    /// Restores the state written by `state_json`.
-    pub fn load_state_json(&mut self, v: &Value) -> Result<()> {
-        let bad = |p: &str| PyriteError::Io { path: "optimizer state".into(), problem: p.to_string() };
-        self.lr = v.get("lr").and_then(|x| x.as_f64()).ok_or_else(|| bad("no lr"))?;
-        self.step = v.get("step").and_then(|x| x.as_u64()).ok_or_else(|| bad("no step"))?;
+    /// Reads and checks the state written by [`state_json`](Self::state_json), without touching
+    /// the optimizer: apply the result with [`apply_state`](Self::apply_state). `file`, the file
+    /// the JSON was read from, is named in errors.
+    ///
+    /// `lr` must be a number, `step` a non-negative integer, `state` an object holding for each
+    /// param a list of as many floating-point tensors as this optimizer's rule keeps per param
+    /// (2 for Adam, 1 for SGD with momentum, 0 without), all of one shape.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Param`] naming the param (and the file) for a malformed param's state;
+    /// [`PyriteError::Io`] naming the file (or `optimizer state` when `file` is `None`) for a
+    /// missing or malformed `lr`, `step` or `state`.
+    pub fn parse_state_json(&self, v: &Value, file: Option<&Path>) -> Result<OptimizerState> {
+        let bad_file = |problem: String| json_file_error(file, "optimizer state", problem);
+        let obj = v.as_object().ok_or_else(|| bad_file(format!("optimizer is {}, not an object", describe(v))))?;
+        let field = |key: &str| obj.get(key).ok_or_else(|| bad_file(format!("optimizer.{key} is missing")));
+        let lr = field("lr")?;
+        let lr = lr.as_f64().ok_or_else(|| bad_file(format!("optimizer.lr is {}, not a number", describe(lr))))?;
+        let step = field("step")?;
+        let step = step.as_u64().ok_or_else(|| bad_file(format!("optimizer.step is {}, not a non-negative integer", describe(step))))?;
+        let entries = field("state")?;
+        let entries = entries.as_object().ok_or_else(|| bad_file(format!("optimizer.state is {}, not an object", describe(entries))))?;
+        let keeps = self.num_buffers();
         let mut state = IndexMap::new();
-        for (name, arr) in v.get("state").and_then(|s| s.as_object()).ok_or_else(|| bad("no state"))? {
-            let ts = arr.as_array().ok_or_else(|| bad("state entry not a list"))?;
-            let ts: std::result::Result<Vec<Tensor>, String> = ts.iter().map(tensor_from_json).collect();
-            state.insert(name.clone(), ts.map_err(|e| bad(&e))?);
+        for (name, ts) in entries {
+            let moments = self.parse_moments(name, ts, keeps).map_err(|problem| json_param_error(file, name, problem))?;
+            state.insert(name.clone(), moments);
         }
-        self.state = state;
+        Ok(OptimizerState { lr, step, state })
+    }
+
+    /// The `keeps` moment tensors of param `name` in `v`, all floating-point and of one shape.
+    fn parse_moments(&self, name: &str, v: &Value, keeps: usize) -> std::result::Result<Vec<Tensor>, String> {
+        let at = format!("optimizer.state.{name}");
+        let ts = v.as_array().ok_or_else(|| format!("{at} is {}, not a list of tensors", describe(v)))?;
+        if ts.len() != keeps {
+            let rule = match self.rule {
+                Rule::Adam { .. } => "Adam",
+                Rule::ClippedAdam { .. } => "ClippedAdam",
+                Rule::Sgd { .. } if keeps == 1 => "SGD with momentum",
+                Rule::Sgd { .. } => "SGD without momentum",
+            };
+            let tensors = if ts.len() == 1 { "tensor" } else { "tensors" };
+            return Err(format!("{at} holds {} {tensors}, but {rule} keeps {keeps} per param", ts.len()));
+        }
+        let mut moments: Vec<Tensor> = Vec::with_capacity(keeps);
+        for (i, t) in ts.iter().enumerate() {
+            let t = tensor_from_json(t).map_err(|e| format!("{at}[{i}]: {e}"))?;
+            if !t.is_floating_point() {
+                return Err(format!("{at}[{i}] has an integer or bool dtype, not a floating-point one"));
+            }
+            if let Some(first) = moments.first().filter(|m| m.size() != t.size()) {
+                return Err(format!("{at}[{i}] has shape {:?}, but {at}[0] has {:?}", t.size(), first.size()));
+            }
+            moments.push(t);
+        }
+        Ok(moments)
+    }
+
+    /// Replaces the learning rate, step count and moments with state read by
+    /// [`parse_state_json`](Self::parse_state_json).
+    pub fn apply_state(&mut self, loaded: OptimizerState) {
+        self.lr = loaded.lr;
+        self.step = loaded.step;
+        self.state = loaded.state;
         self.flat = None;
         self.shared = Shared::Untried;
+    }
+
+    /// Restores the state written by [`state_json`](Self::state_json):
+    /// [`parse_state_json`](Self::parse_state_json), then [`apply_state`](Self::apply_state).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`parse_state_json`](Self::parse_state_json); the optimizer is left unchanged then.
+    pub fn load_state_json(&mut self, v: &Value) -> Result<()> {
+        let loaded = self.parse_state_json(v, None)?;
+        self.apply_state(loaded);
+        Ok(())
+    }
+}
+
+/// Optimizer state read from JSON and checked by [`Optimizer::parse_state_json`], ready to
+/// become an optimizer's state ([`Optimizer::apply_state`]).
+#[derive(Debug)]
+pub struct OptimizerState {
+    lr: f64,
+    step: u64,
+    state: IndexMap<String, Vec<Tensor>>,
+}
+
+impl OptimizerState {
+    /// Checks that each param with moments is among `params` (those of the same checkpoint),
+    /// with the moments' shape. `file` is named in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Param`] naming the first param whose moments do not fit.
+    pub fn check_params(&self, params: &LoadedParams, file: Option<&Path>) -> Result<()> {
+        for (name, moments) in &self.state {
+            let problem = match (params.shape(name), moments.first()) {
+                (None, _) => format!("optimizer.state.{name} holds moments of a param that is not among the params"),
+                (Some(shape), Some(m)) if m.size() != shape => {
+                    format!("optimizer.state.{name} holds moments of shape {:?}, but the param has shape {shape:?}", m.size())
+                }
+                _ => continue,
+            };
+            return Err(json_param_error(file, name, problem));
+        }
         Ok(())
     }
 }

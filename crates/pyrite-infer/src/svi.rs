@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use pyrite_core::param_store::{get_param_store, lock, read_json, write_json_atomic};
+use pyrite_core::param_store::{get_param_store, json_file_error, lock, read_json, write_json_atomic};
 use pyrite_core::prelude::*;
 use serde_json::json;
 
@@ -50,7 +50,7 @@ pub trait Guide<A: ?Sized> {
     fn call(&self, args: &A) -> Result<()>;
 }
 
-impl<A: ?Sized, F: Fn(&A) -> Result<()>> Guide<A> for F {
+impl<A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Guide<A> for F {
     fn call(&self, args: &A) -> Result<()> {
         self(args)
     }
@@ -60,7 +60,15 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     /// SVI with a model, a guide (closure or autoguide), an optimizer and a loss. The first
     /// `Svi` of a process tunes the C allocator to keep freed tensor memory
     /// ([`keep_freed_memory`](pyrite_core::memory::keep_freed_memory)).
-    pub fn new<R>(model: &'a (impl Fn(&A) -> Result<R> + 'a), guide: &'a (impl Guide<A> + 'a), optim: Optimizer, loss: impl Elbo + 'a) -> Self {
+    ///
+    /// The model and the guide may be closures, functions or `&dyn Fn` trait objects (as for
+    /// [`Predictive::new`](crate::predictive::Predictive::new)); the guide may also be an
+    /// autoguide.
+    pub fn new<R, M, G>(model: &'a M, guide: &'a G, optim: Optimizer, loss: impl Elbo + 'a) -> Self
+    where
+        M: Fn(&A) -> Result<R> + ?Sized + 'a,
+        G: Guide<A> + ?Sized + 'a,
+    {
         pyrite_core::memory::keep_freed_memory();
         Svi {
             model: Box::new(move |a: &A| model(a).map(|_| ())),
@@ -197,18 +205,37 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     }
 
     /// Saves the current param store and the optimizer state in one file (atomically), so that
-    /// training resumes exactly after `load`.
+    /// training resumes exactly after `load`. The optimizer's moments of params no longer in the
+    /// store (or of another shape) are left out: they belong to no param of the file.
     pub fn save(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let store = get_param_store();
-        let params = lock(&store).to_json();
-        write_json_atomic(path.as_ref(), &json!({ "params": params, "optimizer": self.optim.state_json() }))
+        let (params, optimizer) = {
+            let store = lock(&store);
+            (store.to_json(), self.optim.state_json_for(|name| store.entry(name).map(|e| e.unconstrained.size())))
+        };
+        write_json_atomic(path.as_ref(), &json!({ "params": params, "optimizer": optimizer }))
     }
 
-    /// Restores params and optimizer state saved by `save`.
+    /// Restores params and optimizer state saved by `save`. All or nothing: the whole file is
+    /// read and checked first (the params as [`ParamStore::parse_json`] does, the optimizer state
+    /// as [`Optimizer::parse_state_json`] does, and that the moments belong to params of the file,
+    /// with their shapes), then the params and the optimizer state are replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Io`] naming the file if it cannot be read, is not JSON, or lacks `params`
+    /// or `optimizer` or has them malformed; [`PyriteError::Param`] naming the param, the problem
+    /// and the file for a malformed param or optimizer state of a param. The params and the
+    /// optimizer are left unchanged then.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let v = read_json(path.as_ref())?;
-        let store = get_param_store();
-        lock(&store).load_json(&v["params"])?;
-        self.optim.load_state_json(&v["optimizer"])
+        let path = path.as_ref();
+        let v = read_json(path)?;
+        let part = |key: &str| v.get(key).ok_or_else(|| json_file_error(Some(path), "checkpoint", format!("{key} is missing")));
+        let params = ParamStore::parse_json(part("params")?, Some(path))?;
+        let optim = self.optim.parse_state_json(part("optimizer")?, Some(path))?;
+        optim.check_params(&params, Some(path))?;
+        lock(&get_param_store()).replace(params);
+        self.optim.apply_state(optim);
+        Ok(())
     }
 }

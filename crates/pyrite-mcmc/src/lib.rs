@@ -5,6 +5,7 @@
 
 pub mod adapt;
 pub mod diagnostics;
+pub mod discrete;
 pub mod hmc;
 pub mod integrator;
 pub mod kernel;
@@ -19,6 +20,7 @@ pub mod tensor_potential;
 /// What users import from this crate.
 pub mod prelude {
     pub use crate::diagnostics::{ess_bulk, ess_tail, hpdi, split_rhat};
+    pub use crate::discrete::infer_discrete_samples;
     pub use crate::kernel::{Hmc, Kernel, Nuts};
     pub use crate::mcmc::{ChainMethod, ChainStats, Mcmc};
     pub use crate::summary::{format_summary, posterior_summary, summary_to_json, PosteriorSummary};

@@ -34,8 +34,14 @@ fn assert_moments(what: &str, samples: &Tensor, i: i64, mean: f64, sd: f64) {
     assert!((s - sd).abs() <= 4.5 * se_sd + 1e-3 * sd, "{what}: sd {s} vs {sd} (se {se_sd}, ess {ess})");
 }
 
+/// libtorch on one intra-op thread: the tensors are tiny, and two test threads each with an
+/// OpenMP pool spinning on two cores make every operation cost milliseconds.
+fn one_thread() {
+    tch::set_num_threads(1);
+}
+
 fn run<'m, M: Fn(&Tensor) -> Result<()>>(model: &'m M, data: &Tensor, seed: u64) -> Mcmc<pyrite_mcmc::kernel::ModelTarget<'m, M>> {
-    let mut mcmc = Mcmc::new(Nuts::new(model)).warmup(400).samples(800).chains(2).seed(seed).progress(false);
+    let mut mcmc = Mcmc::new(Nuts::new(model)).warmup(400).samples(800).chains(2).chain_method(ChainMethod::Vectorized).seed(seed).progress(false);
     mcmc.run(data).unwrap();
     mcmc
 }
@@ -46,6 +52,7 @@ fn flips() -> Tensor {
 
 #[test]
 fn normal_normal_matches_the_exact_posterior() {
+    one_thread();
     let data = Tensor::from_slice(&[0.8f64, 1.9, 1.2, 0.4, 1.5, 2.2, 0.9, 1.1]);
     let model = |x: &Tensor| -> Result<()> {
         let mu = sample("mu", Normal::new(Tensor::from(0.0f64), Tensor::from(2.0f64)))?;
@@ -63,6 +70,7 @@ fn normal_normal_matches_the_exact_posterior() {
 
 #[test]
 fn beta_bernoulli_and_gamma_poisson_match_the_exact_posteriors() {
+    one_thread();
     // p ~ Beta(2, 2), seven heads in ten flips: Beta(9, 5)
     let coin = |x: &Tensor| -> Result<()> {
         let p = sample("p", Beta::new(Tensor::from(2.0f64), Tensor::from(2.0f64)))?;
@@ -88,6 +96,7 @@ fn beta_bernoulli_and_gamma_poisson_match_the_exact_posteriors() {
 /// if each site's `log|det J|` is right.
 #[test]
 fn constrained_sites_follow_their_distribution() {
+    one_thread();
     let model = |_: &Tensor| -> Result<()> {
         let _ = sample("scale", HalfNormal::new(Tensor::from(2.0f64)))?;
         let _ = sample("p", Beta::new(Tensor::from(2.0f64), Tensor::from(5.0f64)))?;
@@ -116,14 +125,16 @@ fn constrained_sites_follow_their_distribution() {
 /// `mu` agrees with the posterior computed on a grid from the same marginal likelihood.
 #[test]
 fn enumerated_mixture_matches_the_brute_force_posterior() {
+    one_thread();
     let xs = [2.1f64, 1.7, -0.3, 2.6, 0.2, 1.9];
     let data = Tensor::from_slice(&xs);
     let model = |x: &Tensor| -> Result<()> {
         let mu = sample("mu", Normal::new(Tensor::from(0.0f64), Tensor::from(3.0f64)))?;
-        let locs = Tensor::stack(&[mu.shallow_clone(), mu.zeros_like()], 0);
         plate("data", 6, |_| {
             let z = SampleSite::new("z", Categorical::new(Tensor::from_slice(&[0.7f64, 0.3]))).enumerate().run()?;
-            observe("obs", Normal::new(locs.index_select(0, &z.reshape([-1])).reshape(z.size().as_slice()), Tensor::from(1.0f64)), x)
+            // component 0 at mu, component 1 at 0 (broadcasts over enumeration and chains)
+            let loc = &mu * z.rsub_scalar(1.0);
+            observe("obs", Normal::new(loc, Tensor::from(1.0f64)), x)
         })
         .map(drop)
     };
@@ -148,6 +159,7 @@ fn coin_model(x: &Tensor) -> Result<()> {
 
 #[test]
 fn a_seed_gives_the_same_draws_whatever_the_chain_method_and_other_sampling() {
+    one_thread();
     let draws = |method: ChainMethod, disturb: bool| -> Tensor {
         let mut mcmc = Mcmc::new(Nuts::new(&coin_model)).warmup(100).samples(100).chains(2).chain_method(method).seed(9).progress(false);
         if disturb {
@@ -175,6 +187,7 @@ fn a_seed_gives_the_same_draws_whatever_the_chain_method_and_other_sampling() {
 
 #[test]
 fn vectorized_chains_sample_the_posterior() {
+    one_thread();
     let mut mcmc = Mcmc::new(Nuts::new(&coin_model)).warmup(300).samples(600).chains(4).chain_method(ChainMethod::Vectorized).seed(11).progress(false);
     mcmc.run(&flips()).unwrap();
     let (a, b) = (9.0f64, 5.0f64);
@@ -189,6 +202,7 @@ fn vectorized_chains_sample_the_posterior() {
 
 #[test]
 fn hmc_and_a_potential_function_sample_their_targets() {
+    one_thread();
     let mut mcmc = Mcmc::new(Hmc::new(&coin_model).trajectory_length(1.0)).warmup(300).samples(600).chains(2).seed(12).progress(false);
     mcmc.run(&flips()).unwrap();
     let (a, b) = (9.0f64, 5.0f64);
@@ -209,6 +223,7 @@ fn hmc_and_a_potential_function_sample_their_targets() {
 
 #[test]
 fn posterior_predictive_from_mcmc_samples() {
+    one_thread();
     let mut mcmc = Mcmc::new(Nuts::new(&coin_model)).warmup(100).samples(200).seed(14).progress(false);
     mcmc.run(&flips()).unwrap();
     let samples = mcmc.get_samples().unwrap();
@@ -221,6 +236,7 @@ fn posterior_predictive_from_mcmc_samples() {
 
 #[test]
 fn bad_settings_and_models_are_typed_errors() {
+    one_thread();
     let x = flips();
     let err = |m: Result<()>| m.unwrap_err();
     let e = err(Mcmc::new(Nuts::new(&coin_model)).chains(0).progress(false).run(&x));
@@ -252,6 +268,7 @@ fn bad_settings_and_models_are_typed_errors() {
 /// reports it instead of hanging or failing.
 #[test]
 fn a_chain_that_always_diverges_is_reported() {
+    one_thread();
     let potential = |z: &Tensor| -> Result<Tensor> {
         let at_start = z.abs().sum(Kind::Double).lt(1e-12);
         Ok(z.square().sum(Kind::Double).where_self(&at_start, &Tensor::from(f64::NAN)))

@@ -2,7 +2,7 @@
 //!
 //! A probabilistic programming language in the style of Pyro, embedded in Rust and running on
 //! libtorch through `tch`. Models and guides are ordinary closures calling `sample`, `param` and
-//! `plate`; effect handlers interpret them; SVI, autoguides and `Predictive` do inference.
+//! `plate`; effect handlers interpret them; SVI, autoguides, `Predictive` and MCMC (NUTS, HMC) do inference.
 //!
 //! ```
 //! use pyrite::prelude::*;
@@ -24,6 +24,7 @@ pub use pyrite_core as core;
 pub use pyrite_data as data;
 pub use pyrite_distributions as distributions;
 pub use pyrite_infer as infer;
+pub use pyrite_mcmc as mcmc;
 pub use tch;
 
 /// Everything a model author needs: primitives, handlers, distributions, inference.
@@ -31,5 +32,6 @@ pub mod prelude {
     pub use pyrite_core::prelude::*;
     pub use pyrite_distributions::prelude::*;
     pub use pyrite_infer::prelude::*;
+    pub use pyrite_mcmc::prelude::*;
     pub use tch::{Device, Kind, Tensor};
 }
