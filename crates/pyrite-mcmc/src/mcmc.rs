@@ -462,6 +462,14 @@ fn collect(outputs: Vec<ChainOutput>, dim: usize, layout: Option<&LatentLayout>,
         }
     };
     let (warmup_seconds, sampling_seconds) = (phase(|o| o.warmup_seconds), phase(|o| o.sampling_seconds));
+    let divergent: usize = outputs.iter().map(|o| o.stats.divergences()).sum();
+    if divergent > 0 {
+        eprintln!(
+            "warning: {divergent} of {} transitions after warm-up diverged: the draws may be biased; raise target_accept, \
+             or reparameterise the model (a non-centred parameterisation for hierarchical scales)",
+            chains * draws
+        );
+    }
     Ok(Run { samples, chains: outputs.into_iter().map(|o| o.stats).collect(), warmup_seconds, sampling_seconds })
 }
 

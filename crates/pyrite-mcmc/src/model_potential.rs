@@ -118,40 +118,71 @@ impl LatentLayout {
         self.max_plate_nesting
     }
 
-    /// `z` (`[dim]`, or `[chains, dim]` with `chains`) as a tensor of the model's dtype and device.
-    fn tensor(&self, z: &[f64], chains: Option<i64>) -> Result<Tensor> {
-        let t = Tensor::f_from_slice(z)?.f_to_kind(self.kind)?.f_to_device(self.device)?;
-        Ok(match chains {
-            Some(c) => t.f_reshape([c, self.dim as i64])?,
-            None => t,
-        })
-    }
-
-    /// The constrained site values of a flat `z` and the total `log|det J|`. With `chains`, `z` is
-    /// `[chains, dim]` and each value gets the shape the chain plate needs (`[chains, 1, ...,
-    /// site shape]`, the chain dim left of every model plate) and the Jacobian term is per chain.
-    fn unpack(&self, z: &Tensor, chains: Option<i64>) -> (SiteValues, Option<Tensor>) {
-        let mut values = SiteValues::new();
-        let mut ldj: Vec<Tensor> = Vec::new();
+    /// Each site's slice of `z` (`[dim]`, or `[chains, dim]` row by row with `chains`) as a leaf
+    /// tensor of the model's dtype and device, shaped for the model: `[chains, 1, ..., site
+    /// shape]` with chains (the chain dim left of every model plate). Leaves of their own, not
+    /// views of one vector: no autograd node is spent on splitting and reshaping.
+    fn leaves(&self, z: &[f64], chains: Option<i64>) -> Result<Vec<Tensor>> {
+        let rows = chains.unwrap_or(1) as usize;
+        let mut leaves = Vec::with_capacity(self.slots.len());
+        let mut buffer = Vec::new();
         for s in &self.slots {
-            let flat = z.narrow(-1, s.offset, s.numel);
-            let u = match chains {
-                None => flat.reshape(s.unconstrained_shape.as_slice()),
+            buffer.clear();
+            for r in 0..rows {
+                let start = r * self.dim + s.offset as usize;
+                buffer.extend_from_slice(&z[start..start + s.numel as usize]);
+            }
+            let shape = match chains {
+                None => s.unconstrained_shape.clone(),
                 Some(c) => {
                     let mut shape = vec![c];
                     let batch_rank = s.unconstrained_shape.len() - s.unconstrained_event_dim;
                     shape.extend(std::iter::repeat_n(1, self.max_plate_nesting.saturating_sub(batch_rank)));
                     shape.extend_from_slice(&s.unconstrained_shape);
-                    flat.reshape(shape.as_slice())
+                    shape
                 }
             };
+            let t = match self.kind {
+                Kind::Float => Tensor::f_from_slice(&buffer.iter().map(|&x| x as f32).collect::<Vec<f32>>())?,
+                Kind::Double => Tensor::f_from_slice(&buffer)?,
+                other => Tensor::f_from_slice(&buffer)?.f_to_kind(other)?,
+            };
+            leaves.push(t.f_reshape(shape.as_slice())?.f_to_device(self.device)?.set_requires_grad(true));
+        }
+        Ok(leaves)
+    }
+
+    /// Writes the gradients of the leaves (see [`leaves`](Self::leaves)) into `grad`, laid out as
+    /// `z`, negated (the potential is minus the log-density).
+    fn scatter_grads(&self, grads: &[Tensor], grad: &mut [f64], chains: Option<i64>) -> Result<()> {
+        let rows = chains.unwrap_or(1) as usize;
+        for (s, g) in self.slots.iter().zip(grads) {
+            let n = s.numel as usize;
+            let values: Vec<f64> = if g.defined() { Vec::<f64>::try_from(g.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?.f_reshape([-1])?)? } else { vec![0.0; n * rows] };
+            for r in 0..rows {
+                let start = r * self.dim + s.offset as usize;
+                for (dst, src) in grad[start..start + n].iter_mut().zip(&values[r * n..(r + 1) * n]) {
+                    *dst = -src;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The constrained site values of the leaves and the total `log|det J|` (per chain with
+    /// `chains`).
+    fn unpack(&self, leaves: &[Tensor], chains: Option<i64>) -> (SiteValues, Option<Tensor>) {
+        let mut values = SiteValues::new();
+        let mut ldj: Vec<Tensor> = Vec::new();
+        for (s, u) in self.slots.iter().zip(leaves) {
             if s.real {
-                values.insert(s.name.clone(), u);
+                values.insert(s.name.clone(), u.shallow_clone());
                 continue;
             }
-            let x = s.transform.forward(&u);
-            let j = s.transform.log_abs_det_jacobian(&u, &x);
+            let x = s.transform.forward(u);
+            let j = s.transform.log_abs_det_jacobian(u, &x);
             ldj.push(match chains {
+                None if j.dim() == 0 => j,
                 None => j.sum(j.kind()),
                 Some(c) => j.reshape([c, -1]).sum_dim_intlist([1i64].as_slice(), false, j.kind()),
             });
@@ -195,8 +226,8 @@ impl<'a> ModelPotential<'a> {
     }
 
     /// `log p(x, T(z)) + log|det J|` as a differentiable tensor: a scalar, or per chain (`[chains]`).
-    fn log_density(&self, z: &Tensor, chains: Option<i64>) -> Result<Tensor> {
-        let (values, ldj) = self.layout.unpack(z, chains);
+    fn log_density(&self, leaves: &[Tensor], chains: Option<i64>) -> Result<Tensor> {
+        let (values, ldj) = self.layout.unpack(leaves, chains);
         let program = || substitute(values, self.model);
         let first = self.layout.enum_first_dim.map(|d| d - i64::from(chains.is_some()));
         let run = || -> Result<Trace> {
@@ -228,8 +259,8 @@ impl<'a> ModelPotential<'a> {
 
     /// Energies (one per chain, or one) and gradients (`[chains, dim]` flattened) at `z`.
     fn evaluate(&mut self, z: &[f64], grad: &mut [f64], chains: Option<i64>) -> Result<Vec<f64>> {
-        let zt = self.layout.tensor(z, chains)?.set_requires_grad(true);
-        let eval = || catch_panics(|| self.log_density(&zt, chains));
+        let leaves = self.layout.leaves(z, chains)?;
+        let eval = || catch_panics(|| self.log_density(&leaves, chains));
         let lp = if self.validated { pyrite_distributions::without_validation(eval)? } else { eval()? };
         self.validated = true;
         let energy: Vec<f64> = Vec::<f64>::try_from(lp.detach().to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1]))?
@@ -240,10 +271,11 @@ impl<'a> ModelPotential<'a> {
             grad.fill(0.0);
             return Ok(energy);
         }
-        let total = -lp.sum(lp.kind());
-        let g = Tensor::run_backward(&[&total], &[&zt], false, false);
-        let g = g[0].to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1]);
-        g.f_copy_data(grad, grad.len())?;
+        // the gradient of the log-density; `scatter_grads` negates it (no extra node)
+        let total = if chains.is_some() { lp.sum(lp.kind()) } else { lp };
+        let leaf_refs: Vec<&Tensor> = leaves.iter().collect();
+        let grads = Tensor::f_run_backward(&[&total], &leaf_refs, false, false)?;
+        self.layout.scatter_grads(&grads, grad, chains)?;
         Ok(energy)
     }
 
@@ -259,8 +291,8 @@ impl<'a> ModelPotential<'a> {
 
     /// The latent sites whose value or log-density is not finite at `z` (for error messages).
     pub fn non_finite_sites(&self, z: &[f64]) -> Vec<String> {
-        let Ok(zt) = self.layout.tensor(z, None) else { return vec!["<initial point>".into()] };
-        let (values, _) = tch::no_grad(|| self.layout.unpack(&zt, None));
+        let Ok(leaves) = self.layout.leaves(z, None) else { return vec!["<initial point>".into()] };
+        let (values, _) = tch::no_grad(|| self.layout.unpack(&leaves, None));
         let Ok(tr) = block(BlockSpec::All, || catch_panics(|| get_trace(|| substitute(values, self.model)))) else {
             return vec!["<model>".into()];
         };

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 use super::common::{randn, LN_2PI_HALF};
 use crate::constraints::Constraint;
 use crate::distribution::*;
-use crate::error::Result;
+use crate::error::{DistError, Result};
 use crate::shape::broadcast_shapes;
 
 /// `Normal(loc, scale)`: density `exp(-(x - loc)^2 / (2 scale^2)) / (scale sqrt(2 pi))`.
@@ -98,6 +98,7 @@ impl Distribution for Normal {
         options_of(&[&self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let noise = randn(&self.shape(sample_shape), self.options());
         let value = match self.numbers {
             Some((m, s)) => noise.g_mul_scalar(s).g_add_scalar(m),
@@ -125,9 +126,15 @@ impl Distribution for Normal {
         }
         if let Some((m, s)) = self.numbers {
             let centred = if m == 0.0 { value.shallow_clone() } else { value.g_sub_scalar(m) };
-            let lp = centred.square().g_mul_scalar(-0.5 / (s * s)).g_sub_scalar(s.ln() + LN_2PI_HALF);
+            // `c + (k x) x` in one fused addcmul: two autograd nodes, where square, scale and
+            // shift take three (the backward pass pays per node)
+            let c = Tensor::scalar_tensor(-(s.ln() + LN_2PI_HALF), (value.kind(), value.device()));
+            let lp = c.addcmul(&centred.g_mul_scalar(-0.5 / (s * s)), &centred);
             // an expanded Normal's batch shape can be larger than the value's
-            let shape = broadcast_shapes(&[&value.size(), &self.batch_shape]).expect("checked by validate_value");
+            let shape = broadcast_shapes(&[&value.size(), &self.batch_shape]).ok_or_else(|| DistError::Shape {
+                dist: "Normal",
+                detail: format!("value of shape {:?} does not broadcast with batch shape {:?}", value.size(), self.batch_shape),
+            })?;
             return Ok(if lp.size() == shape { lp } else { lp.expand(shape.as_slice(), false) });
         }
         let z = (value - &self.loc) / &self.scale;

@@ -112,8 +112,10 @@ impl Transform for SigmoidTransform {
         let y = y.clamp(tiny, 1.0 - eps_of(y));
         y.log() - (-&y).log1p()
     }
+    /// `log(sigmoid(x) (1 - sigmoid(x))) = -softplus(-x) - softplus(x) = x - 2 softplus(x)`
+    /// (three operations instead of five; stable for large `|x|`).
     fn log_abs_det_jacobian(&self, x: &Tensor, _y: &Tensor) -> Tensor {
-        -x.softplus() - (-x).softplus()
+        x - x.softplus() * 2.0
     }
 }
 
