@@ -247,3 +247,22 @@ pub fn report_checks(flags: &Flags, checks: &[(String, bool)]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Loads `rugged_data.csv` from `--data-dir`, else from `$PYRITE_DATA`. A missing file is an
+/// error that says where it looked and how to supply the file.
+pub fn load_rugged(flags: &Flags) -> Result<pyrite::data::Rugged> {
+    use pyrite::data::{RUGGED_FILE, RUGGED_URL};
+    let how = format!("pass the directory that holds it with `--data-dir DIR` or set `PYRITE_DATA=DIR` (the file is the Pyro tutorial's, from {RUGGED_URL})");
+    let missing = |problem: String| PyriteError::Io { path: RUGGED_FILE.into(), problem };
+    let Some((dir, origin)) = flags.data_dir_or_env() else {
+        return Err(missing(format!("not found: neither --data-dir nor PYRITE_DATA names a directory; {how}")));
+    };
+    if !dir.join(RUGGED_FILE).is_file() {
+        return Err(missing(format!("not found in `{}` ({origin}); {how}", dir.display())));
+    }
+    let rugged = pyrite::data::rugged(Some(&dir)).map_err(data_error(RUGGED_FILE))?;
+    if rugged.is_empty() {
+        return Err(PyriteError::InvalidInput { what: RUGGED_FILE.into(), problem: format!("`{}` has no country with a finite rgdppc_2000", dir.display()) });
+    }
+    Ok(rugged)
+}

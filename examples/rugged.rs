@@ -10,7 +10,7 @@
 use pyrite::prelude::*;
 use pyrite_examples::models::rugged::{model, Data};
 use pyrite_examples::plots::{self, Layer, Legend, Panel, PALETTE};
-use pyrite_examples::{data_error, final_loss, report_checks, scalar, within, Flags};
+use pyrite_examples::{final_loss, load_rugged, report_checks, scalar, within, Flags};
 
 // ANCHOR: simple_model
 /// The tutorial's maximum-likelihood model: the coefficients are params.
@@ -54,25 +54,6 @@ fn site_json(samples: &Samples) -> serde_json::Value {
         out.insert(name.into(), serde_json::json!({"mean": scalar(&s.mean(Kind::Double)), "sd": scalar(&s.std(true))}));
     }
     serde_json::Value::Object(out)
-}
-
-/// Loads `rugged_data.csv` from `--data-dir`, else from `$PYRITE_DATA`. A missing file is an
-/// error that says where it looked and how to supply the file.
-fn load_rugged(flags: &Flags) -> Result<pyrite::data::Rugged> {
-    use pyrite::data::{RUGGED_FILE, RUGGED_URL};
-    let how = format!("pass the directory that holds it with `--data-dir DIR` or set `PYRITE_DATA=DIR` (the file is the Pyro tutorial's, from {RUGGED_URL})");
-    let missing = |problem: String| PyriteError::Io { path: RUGGED_FILE.into(), problem };
-    let Some((dir, origin)) = flags.data_dir_or_env() else {
-        return Err(missing(format!("not found: neither --data-dir nor PYRITE_DATA names a directory; {how}")));
-    };
-    if !dir.join(RUGGED_FILE).is_file() {
-        return Err(missing(format!("not found in `{}` ({origin}); {how}", dir.display())));
-    }
-    let rugged = pyrite::data::rugged(Some(&dir)).map_err(data_error(RUGGED_FILE))?;
-    if rugged.is_empty() {
-        return Err(PyriteError::InvalidInput { what: RUGGED_FILE.into(), problem: format!("`{}` has no country with a finite rgdppc_2000", dir.display()) });
-    }
-    Ok(rugged)
 }
 
 fn main() -> std::process::ExitCode {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: libtorch set-up (when needed), every crate's unit, integration and doc
-# tests, then the examples that CI must see run (with their checks).
+# tests, then the examples that CI must see run (with their checks), data-parallel SVI's on two
+# ranks included when Gloo's headers are there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup-libtorch.sh >/dev/null
+libtorch="$(bash scripts/setup-libtorch.sh)"
 if [ -z "${PYRITE_DATA:-}" ] && [ -f ../shared/data/rugged_data.csv ]; then
   export PYRITE_DATA="$(cd ../shared/data && pwd)"
 fi
@@ -13,12 +14,35 @@ cargo run --example radon -- --out target/ci-out/radon --check
 cargo run --example gmm_iris -- --out target/ci-out/gmm --check
 cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check
 cargo run --example vae -- --out target/ci-out/vae --device cpu --check
+nuts=(--warmup 300 --samples 300 --chains 2 --check)
+cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-radon
+cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
+  cargo run --example nuts -- --model rugged "${nuts[@]}" --out target/ci-out/nuts-rugged
 elif [ "${CI:-}" = "true" ]; then
   echo "rugged_data.csv not found (PYRITE_DATA=${PYRITE_DATA:-unset}): required under CI" >&2
   exit 1
 else
   echo "skipping the rugged example: set PYRITE_DATA to the directory holding rugged_data.csv"
+fi
+# Data-parallel SVI (pyrite-distributed's two-process tests ran above): the example on two ranks,
+# as its own launcher and under torchrun, when Gloo's headers are there.
+if [ -n "${GLOO_INCLUDE_DIR:-}" ] || [ -f /usr/include/gloo/algorithm.h ] || [ -f /usr/local/include/gloo/algorithm.h ]; then
+  cargo build --features distributed --example glmm_distributed
+  glmm=(--n 100000 --groups 100 --steps 300 --check)
+  target/debug/examples/glmm_distributed --spawn 2 "${glmm[@]}" --out target/ci-out/glmm-spawn
+  torchrun="$(dirname "$libtorch")/bin/torchrun"
+  if [ -x "$torchrun" ]; then
+    PYTHONPATH="$(dirname "$libtorch")" "$torchrun" --standalone --nproc-per-node 2 --no-python -- \
+      target/debug/examples/glmm_distributed "${glmm[@]}" --out target/ci-out/glmm-torchrun
+  else
+    echo "skipping glmm_distributed under torchrun: no torchrun beside $libtorch"
+  fi
+elif [ "${CI:-}" = "true" ]; then
+  echo "Gloo's headers (libgloo-dev) not found: required under CI" >&2
+  exit 1
+else
+  echo "skipping glmm_distributed: no Gloo headers (sudo apt-get install -y libgloo-dev)"
 fi
 python3 scripts/sync_docs.py --check

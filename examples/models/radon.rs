@@ -22,6 +22,10 @@ impl Radon {
     }
 }
 
+/// lme4's REML estimates for the radon GLMM (the seed document): intercept, floor effect, county
+/// sd and residual sd.
+pub const LME4: [(&str, f64); 4] = [("intercept", 1.462), ("floor_weight", -0.693), ("county_scale", 0.3282), ("sigma", 0.7556)];
+
 // ANCHOR: model
 /// county_scale ~ HalfNormal(1); intercept, floor_weight ~ Normal(0, 1); sigma ~ HalfNormal(1);
 /// county_effect ~ Normal(0, county_scale) per county; log_radon ~ Normal(mean, sigma).
@@ -35,3 +39,15 @@ pub fn model(d: &Radon) -> Result<()> {
     plate("data", d.floor.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_radon.as_ref()).map(drop))
 }
 // ANCHOR_END: model
+
+// ANCHOR: model_pooled
+/// Complete pooling, the baseline of the model comparison: one intercept for every county.
+/// intercept, floor_weight ~ Normal(0, 1); sigma ~ HalfNormal(1); log_radon ~ Normal(mean, sigma).
+pub fn model_pooled(d: &Radon) -> Result<()> {
+    let intercept = sample("intercept", Normal::new(0.0, 1.0)?)?;
+    let floor_weight = sample("floor_weight", Normal::new(0.0, 1.0)?)?;
+    let sigma = sample("sigma", HalfNormal::new(1.0)?)?;
+    let mean = intercept + floor_weight * &d.floor;
+    plate("data", d.floor.size()[0], |_| sample_obs("obs", Normal::new(&mean, &sigma)?, d.log_radon.as_ref()).map(drop))
+}
+// ANCHOR_END: model_pooled

@@ -28,7 +28,9 @@ pub enum ChainMethod {
     Parallel,
     /// All chains at once: each chain keeps its own step size, mass matrix and trees, and the
     /// potentials of all chains that need one are evaluated by one run of the model in an extra
-    /// plate of chains (chains that finished early wait, masked out).
+    /// plate of chains, left of the model's plates (chains that finished early wait, masked
+    /// out). The model must broadcast over that batch dim, as for vectorised particles in SVI;
+    /// one that does not is evaluated chain by chain, with a note.
     Vectorized,
 }
 
@@ -302,6 +304,18 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         M: Fn(&A) -> Result<R> + Sync,
     {
         self.check_settings()?;
+        // one intra-op thread per chain: libtorch's pool, shared by all threads, would spin
+        let threads = tch::get_num_threads();
+        tch::set_num_threads(1);
+        let out = self.run_threads(make_args);
+        tch::set_num_threads(threads);
+        out
+    }
+
+    fn run_threads<A, R>(&mut self, make_args: impl Fn() -> A + Sync) -> Result<()>
+    where
+        M: Fn(&A) -> Result<R> + Sync,
+    {
         let model = self.kernel.target.model;
         let args = make_args();
         let program = || model(&args).map(drop);
@@ -484,11 +498,25 @@ impl BatchPotential for ModelPotential<'_> {
     fn dim(&self) -> usize {
         Potential::dim(self)
     }
+    /// All chains in one run of the model when it broadcasts over a batch of chains; a model
+    /// that does not (one indexing its sites along dim 0, say) is found on the first batched
+    /// evaluation and evaluated chain by chain from then on, with a one-line note.
     fn evaluate(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>> {
-        if chains == 1 {
-            return Ok(vec![self.energy_and_grad(z, grads)?]);
+        if chains == 1 || self.batching == Some(false) {
+            return Looped(self).evaluate(z, grads, chains);
         }
-        self.energies_and_grads(z, grads, chains)
+        match self.energies_and_grads(z, grads, chains) {
+            Ok(energies) => {
+                self.batching = Some(true);
+                Ok(energies)
+            }
+            Err(e) if self.batching.is_none() => {
+                eprintln!("note: vectorized chains: the model does not broadcast over a batch of chains ({e}); evaluating the chains one at a time");
+                self.batching = Some(false);
+                Looped(self).evaluate(z, grads, chains)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -217,12 +217,14 @@ pub struct ModelPotential<'a> {
     layout: &'a LatentLayout,
     /// Whether the first evaluation (validated, as SVI's first step) has happened.
     validated: bool,
+    /// Whether the model broadcasts over a batch of chains (unknown until first tried).
+    pub(crate) batching: Option<bool>,
 }
 
 impl<'a> ModelPotential<'a> {
     /// The potential of `model` over `layout`'s sites.
     pub fn new(model: &'a dyn Fn() -> Result<()>, layout: &'a LatentLayout) -> Self {
-        ModelPotential { model, layout, validated: false }
+        ModelPotential { model, layout, validated: false, batching: None }
     }
 
     /// `log p(x, T(z)) + log|det J|` as a differentiable tensor: a scalar, or per chain (`[chains]`).
