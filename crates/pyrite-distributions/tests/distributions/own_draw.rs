@@ -124,3 +124,36 @@ fn a_value_changed_in_place_or_transposed_is_not_the_draw() {
     let general = Normal::new(t64(&[0.0, 1.0, 2.0, 3.0], &[2, 2]), t64(&[1.0, 2.0, 3.0, 4.0], &[2, 2])).unwrap();
     assert_tensors("transposed draw", &m.log_prob(&z.tr()).unwrap(), &general.log_prob(&z.tr().contiguous()).unwrap(), 1e-12, 1e-12);
 }
+
+/// The other shortcuts: number parameters (scalar arithmetic), the expanded prior (a batch
+/// larger than the value) and `Delta` scoring its own draw give the general formula's value and
+/// gradients.
+#[test]
+fn number_parameters_expanded_priors_and_delta_match_the_general_formula() {
+    let _g = seeded(14);
+    let x = Tensor::from_slice(&[0.3f64, -1.2, 2.5]).set_requires_grad(true);
+    let numbers = Normal::new(0.5, 2.0).unwrap();
+    let tensors = Normal::new(Tensor::from(0.5f64), Tensor::from(2.0f64)).unwrap();
+    let (a, b) = (numbers.log_prob(&x).unwrap(), tensors.log_prob(&x).unwrap());
+    assert_tensors("numbers: log_prob", &a, &b, 1e-6, 1e-6);
+    assert_tensors("numbers: d/dx", &grads(&a, &[&x])[0], &grads(&b, &[&x])[0], 1e-6, 1e-6);
+
+    // an expanded prior scoring a smaller value: broadcast to the batch shape
+    let prior = Normal::new(0.0, 1.0).unwrap().expand(&[2, 3]).unwrap();
+    let lp = prior.log_prob(&x).unwrap();
+    assert_eq!(lp.size(), vec![2, 3]);
+    let general = Normal::new(Tensor::zeros([2, 3], (Kind::Double, tch::Device::Cpu)), 1.0).unwrap().log_prob(&x).unwrap();
+    assert_tensors("expanded prior", &lp, &general, 1e-6, 1e-6);
+    assert_tensors("expanded prior: d/dx", &grads(&lp, &[&x])[0], &grads(&general, &[&x])[0], 1e-6, 1e-6);
+
+    // Delta at its own draw: log_density, with its gradient; elsewhere -inf
+    let v = Tensor::from_slice(&[1.0f64, 2.0]).set_requires_grad(true);
+    let ld = Tensor::from(0.7f64).set_requires_grad(true);
+    let d = Delta::with_log_density(&v, &ld, 1).unwrap();
+    let own = d.rsample(&[]).unwrap();
+    let copy = own.detach().copy();
+    let (a, b) = (d.log_prob(&own).unwrap(), d.log_prob(&copy).unwrap());
+    assert_tensors("delta at its draw", &a, &b, 0.0, 0.0);
+    assert_tensors("delta: d/dlog_density", &grads(&a, &[&ld])[0], &grads(&b, &[&ld])[0], 0.0, 0.0);
+    assert_eq!(scalar(&d.log_prob(&Tensor::from_slice(&[1.0f64, 2.5])).unwrap()), f64::NEG_INFINITY);
+}
