@@ -214,7 +214,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     check_sets(train, test)?;
     let net = Net::new(train.width(), s.hidden, train.num_classes(), device);
     let n = train.len() as i64;
-    let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], s.batch, true, device);
+    let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], s.batch, true, device).map_err(data_error("training set"))?;
     let m = |d: &Data| model(&net, d);
     let g = |_: &Data| guide(&net, s.init_scale);
     let mut svi = Svi::new(&m, &g, Optimizer::adam(s.lr), TraceElbo::new());

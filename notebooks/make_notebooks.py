@@ -148,7 +148,7 @@ let acc: f64 = with_param_store(&store, || {
     let _fc1 = nn::linear(vs.root() / "fc1", 64, 64, Default::default());
     let _out = nn::linear(vs.root() / "out", 64, 10, Default::default());
     let n = train.len() as i64;
-    let loader = pyrite::data::DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], 128, true, Device::Cpu);
+    let loader = pyrite::data::DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], 128, true, Device::Cpu).unwrap();
     set_rng_seed(0);
     let all = Tensor::arange(n, (Kind::Int64, Device::Cpu));
     let args = (train.images().shallow_clone(), train.labels().shallow_clone(), all);

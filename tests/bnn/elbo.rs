@@ -83,7 +83,7 @@ fn check_unbiased(name: &str, guide: &dyn Fn(&Batch) -> Result<()>) {
         seeded(11, || {
             let (x, y) = regression_data(device);
             let (full_loss, full_grads) = loss_and_grads(guide, &Batch { x: x.shallow_clone(), y: y.shallow_clone(), indices: None }, 5);
-            let loader = DataLoader::new(vec![x, y], BATCH, true, device);
+            let loader = DataLoader::new(vec![x, y], BATCH, true, device).unwrap();
             let nb = loader.num_batches() as f64;
             let (mut mean_loss, mut mean_grads) = (0.0, vec![0.0; full_grads.len()]);
             let mut losses = vec![];

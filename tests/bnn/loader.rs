@@ -12,7 +12,7 @@ fn loader_indices_cover_the_data_exactly_once_per_epoch() {
             let n = 103;
             let x = Tensor::arange(n, (Kind::Float, Device::Cpu)).view([n, 1]) * 10.0;
             let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)) + 1000;
-            let loader = DataLoader::new(vec![x.shallow_clone(), y.shallow_clone()], 10, true, device);
+            let loader = DataLoader::new(vec![x.shallow_clone(), y.shallow_clone()], 10, true, device).unwrap();
             assert_eq!((loader.len(), loader.num_batches()), (n, 11));
             let mut orders = vec![];
             for _ in 0..3 {
@@ -44,7 +44,7 @@ fn loader_indices_cover_the_data_exactly_once_per_epoch() {
 #[test]
 fn unshuffled_loader_keeps_row_order() {
     let x = Tensor::arange(7, (Kind::Float, Device::Cpu));
-    let loader = DataLoader::new(vec![x], 3, false, Device::Cpu);
+    let loader = DataLoader::new(vec![x], 3, false, Device::Cpu).unwrap();
     let idx: Vec<Vec<i64>> = loader.epoch().map(|b| Vec::<i64>::try_from(b.indices).unwrap()).collect();
     assert_eq!(idx, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
 }

@@ -22,7 +22,7 @@ fn small_bnn_learns_the_digits() {
             let g = |_: &Data| bnn_guide(&net, init_scale);
             let mut svi = Svi::new(&m, &g, Optimizer::adam(0.03), TraceElbo::new());
             svi.progress = false;
-            let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], 128, true, device);
+            let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], 128, true, device).unwrap();
             let mut epoch_loss = vec![];
             for _ in 0..30 {
                 let mut total = 0.0;
@@ -136,7 +136,7 @@ fn small_vae_improves_its_test_elbo() {
             let test_elbo = |svi: &Svi<Images>| (0..4).map(|_| -svi.evaluate_loss(&test_data).unwrap() / 100.0).sum::<f64>() / 4.0;
             let before = test_elbo(&svi);
             let dec_w0 = v.dec.variables()["fc21.weight"].copy();
-            let loader = DataLoader::new(vec![train.shallow_clone()], 50, true, device);
+            let loader = DataLoader::new(vec![train.shallow_clone()], 50, true, device).unwrap();
             let mut after_each = vec![];
             for _ in 0..20 {
                 for b in loader.epoch() {

@@ -60,7 +60,7 @@ pub fn mixture_subsampled() -> Result<()> {
     let data = f64t(&MIX_X);
     Plate::new("data", 4).subsample(&Tensor::from_slice(&SUBSAMPLE)).run(|p| {
         let z = cat("z", &probs)?;
-        observe("x", Normal::new(locs.index(&[Some(&z)]), &scale)?, &p.subsample(&data, 0))
+        observe("x", Normal::new(locs.index(&[Some(&z)]), &scale)?, &p.subsample(&data, 0)?)
     })?;
     Ok(())
 }

@@ -139,7 +139,7 @@ fn enumerated_sites_of_different_scales_are_an_error() {
         Plate::new("data", 3).subsample(&Tensor::from_slice(&[0i64, 2])).run(|p| {
             let w = SampleSite::new("w", Bernoulli::new(Tensor::from(0.3f64))?).enumerate().run()?;
             let loc = locs.index(&[Some(&z)]) + w;
-            observe("x", Normal::new(loc, Tensor::from(1.0f64))?, &p.subsample(&data, 0))
+            observe("x", Normal::new(loc, Tensor::from(1.0f64))?, &p.subsample(&data, 0)?)
         })?;
         Ok(())
     };

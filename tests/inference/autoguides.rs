@@ -219,7 +219,7 @@ fn subsampled(x: &Tensor) -> Result<()> {
     let mu = sample("mu", Normal::new(c64(0.0), c64(1.0))?)?;
     Plate::new("data", 100).subsample_size(10).run(|p| {
         let z = sample("z", Normal::new(&mu, c64(1.0))?)?;
-        observe("x", Normal::new(z, c64(0.5))?, &p.subsample(x, 0))
+        observe("x", Normal::new(z, c64(0.5))?, &p.subsample(x, 0)?)
     })?;
     Ok(())
 }

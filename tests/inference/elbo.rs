@@ -98,7 +98,7 @@ fn the_elbo_of_a_subsampled_plate_is_scaled_to_the_full_data() {
                 if let Some(n) = sub {
                     p = p.subsample_size(n);
                 }
-                p.run(|p| observe("obs", Normal::new(&mu, c64(1.0))?, &p.subsample(&data, 0)))?;
+                p.run(|p| observe("obs", Normal::new(&mu, c64(1.0))?, &p.subsample(&data, 0)?))?;
                 Ok(())
             }
         };

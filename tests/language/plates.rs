@@ -116,7 +116,7 @@ fn subsampling_scales_the_log_density() {
             assert_eq!(p.subsample_size(), 10);
             let idx = p.indices();
             seen.push(idx.shallow_clone());
-            let batch = p.subsample(&data, 0);
+            let batch = p.subsample(&data, 0)?;
             assert!(batch.equal(&data.index_select(0, &idx)));
             observe("obs", Normal::new(0.0, 1.0)?, &batch)?;
             sample("z", Normal::new(0.0, 1.0)?)

@@ -64,11 +64,14 @@ impl<I: Iterator> Iterator for Markov<I> {
                 self.entered = true;
                 frames.push(Frame { history: self.history, steps: VecDeque::new(), released: Vec::new() });
             }
-            let frame = frames.last_mut().expect("the frame this iterator pushed");
-            frame.steps.push_back(Vec::new());
-            while frame.steps.len() > frame.history + 1 {
-                let old = frame.steps.pop_front().unwrap_or_default();
-                frame.released.extend(old);
+            // The frame this iterator pushed on first use (always there on the thread that
+            // entered it; an iterator moved to another thread goes on without one).
+            if let Some(frame) = frames.last_mut() {
+                frame.steps.push_back(Vec::new());
+                while frame.steps.len() > frame.history + 1 {
+                    let old = frame.steps.pop_front().unwrap_or_default();
+                    frame.released.extend(old);
+                }
             }
         });
         self.inner.next()

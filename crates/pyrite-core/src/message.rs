@@ -5,6 +5,8 @@ use std::rc::Rc;
 use pyrite_distributions::{Constraint, DistRef};
 use tch::Tensor;
 
+use crate::error::{PyriteError, Result};
+
 /// What kind of statement produced a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SiteKind {
@@ -145,6 +147,19 @@ pub struct Message {
 }
 
 impl Message {
+    /// The distribution of a sample message. Every sample statement sends one; the error,
+    /// [`PyriteError::Model`] naming the site, is for a handler that removed it.
+    pub fn require_dist(&self) -> Result<&DistRef> {
+        self.dist.as_ref().ok_or_else(|| PyriteError::Model(format!("site `{}`: a handler removed the sample site's distribution", self.name)))
+    }
+
+    /// The message's value once it has been through the handler stack, which always sets one;
+    /// the error, [`PyriteError::Model`] naming the site, is for a handler that removed it.
+    pub(crate) fn into_value(self) -> Result<Tensor> {
+        let name = self.name;
+        self.value.ok_or_else(|| PyriteError::Model(format!("site `{name}`: a handler left the site without a value")))
+    }
+
     pub(crate) fn new(name: &str, kind: SiteKind) -> Self {
         Message {
             name: name.to_string(),

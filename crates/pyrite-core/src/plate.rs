@@ -39,6 +39,7 @@ pub struct Plate {
 /// Inside a plate: its indices and helpers.
 #[derive(Debug)]
 pub struct PlateScope {
+    name: Rc<str>,
     size: i64,
     indices: Option<Tensor>,
     subsample_size: i64,
@@ -53,14 +54,44 @@ impl PlateScope {
             None => Tensor::arange(self.size, (Kind::Int64, self.device)),
         }
     }
-    /// Selects the current subsample of `data` along dimension `dim` (all of it without
-    /// subsampling, at no cost).
-    pub fn subsample(&self, data: &Tensor, dim: i64) -> Tensor {
-        match &self.indices {
-            // Cannot fail: the target is `data`'s own device.
-            Some(idx) => data.index_select(dim, &idx.to_device(data.device())),
-            None => data.shallow_clone(),
-        }
+    /// Selects the current subsample of `data` along dimension `dim`, which must have the
+    /// plate's full size (all of `data` without subsampling, without a copy).
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// let data = tch::Tensor::from_slice(&[10.0f32, 11.0, 12.0, 13.0]);
+    /// let picked = Plate::new("data", 4).subsample(&tch::Tensor::from_slice(&[3i64, 1])).run(|p| p.subsample(&data, 0))?;
+    /// assert_eq!(Vec::<f32>::try_from(&picked).unwrap(), [13.0, 11.0]);
+    /// // Data of another size along `dim` is refused, naming the plate.
+    /// let err = plate("data", 4, |p| p.subsample(&data.narrow(0, 0, 3), 0)).unwrap_err();
+    /// assert_eq!(err.to_string(), "plate `data`: cannot subsample data of shape [3] along dim 0: it has size 3 there, the plate has size 4");
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Plate`] when `data` has no dimension `dim` or its size there is not the
+    /// plate's size.
+    pub fn subsample(&self, data: &Tensor, dim: i64) -> Result<Tensor> {
+        let shape = data.size();
+        let rank = shape.len() as i64;
+        let d = if dim < 0 { dim + rank } else { dim };
+        let problem = if !(0..rank).contains(&d) {
+            format!("cannot subsample data of shape {shape:?} along dim {dim}: it has no such dimension")
+        } else if shape[d as usize] != self.size {
+            format!("cannot subsample data of shape {shape:?} along dim {dim}: it has size {} there, the plate has size {}", shape[d as usize], self.size)
+        } else {
+            match &self.indices {
+                // Indices outside `0..size` (given with validation off) are libtorch's to refuse.
+                // `to_device` cannot fail: the target is `data`'s own device.
+                Some(idx) => match data.f_index_select(d, &idx.to_device(data.device())) {
+                    Ok(t) => return Ok(t),
+                    Err(e) => format!("cannot subsample data of shape {shape:?} along dim {dim}: {}", e.to_string().lines().next().unwrap_or_default()),
+                },
+                None => return Ok(data.shallow_clone()),
+            }
+        };
+        Err(PyriteError::Plate { plate: self.name.to_string(), problem })
     }
     /// The size of the current subsample.
     pub fn subsample_size(&self) -> i64 {
@@ -127,36 +158,48 @@ impl Plate {
                 return Err(plate_err(format!("dim must be negative, got {d}")));
             }
         }
-        // Subsample indices go through the stack (so `replay` gives the model the guide's).
-        let (indices, subsample_size) = match (&self.subsample, self.subsample_size) {
-            (None, None) => (None, self.size),
-            (None, Some(n)) if n >= self.size => (None, self.size),
-            (sub, n) => {
-                let n = match sub {
-                    Some(t) => {
-                        if t.dim() != 1 {
-                            return Err(plate_err(format!("subsample indices must be 1-d, got shape {:?}", t.size())));
-                        }
-                        t.size()[0]
+        // The size of the subsample to draw or use, if any.
+        let requested = match (&self.subsample, self.subsample_size) {
+            (Some(t), _) => {
+                if t.dim() != 1 {
+                    return Err(plate_err(format!("subsample indices must be 1-d, got shape {:?}", t.size())));
+                }
+                if t.kind() != Kind::Int64 {
+                    return Err(plate_err(format!("subsample indices must be an Int64 tensor, got {:?}", t.kind())));
+                }
+                // One read of the device, as for the other checks that validation switches.
+                if pyrite_distributions::validation_enabled() && t.numel() > 0 {
+                    let outside = t.lt(0).logical_or(&t.ge(self.size)).any();
+                    if bool::try_from(&outside).unwrap_or(true) {
+                        return Err(plate_err(format!("subsample indices must lie in 0..{}, got some outside", self.size)));
                     }
-                    None => n.unwrap(),
-                };
+                }
+                Some(t.size()[0])
+            }
+            (None, Some(n)) if n < self.size => Some(n),
+            (None, _) => None,
+        };
+        let (indices, subsample_size) = match requested {
+            None => (None, self.size),
+            Some(n) => {
                 if n <= 0 {
                     return Err(plate_err(format!("subsample_size must be positive, got {n}")));
                 }
+                // Subsample indices go through the stack (so `replay` gives the model the guide's).
                 let mut msg = Message::new(&self.name, SiteKind::Subsample);
                 msg.subsample = Some((self.size, n));
-                msg.value = sub.as_ref().map(|t| t.shallow_clone());
+                msg.value = self.subsample.as_ref().map(|t| t.shallow_clone());
                 apply_stack(&mut msg)?;
                 // Cannot fail: `self.device` was checked above.
-                let idx = msg.value.unwrap().to_device(self.device);
+                let idx = msg.into_value()?.to_device(self.device);
                 (Some(idx), n)
             }
         };
+        let name: Rc<str> = Rc::from(self.name.as_str());
         Ok(BuiltPlate {
-            name: Rc::from(self.name.as_str()),
+            name: name.clone(),
             dim: self.dim,
-            scope: PlateScope { size: self.size, indices, subsample_size, device: self.device },
+            scope: PlateScope { name, size: self.size, indices, subsample_size, device: self.device },
         })
     }
 }
@@ -186,6 +229,7 @@ impl BuiltPlate {
                 return Err(PyriteError::Plate { plate: self.name.to_string(), problem: format!("dim {d} is already used by an enclosing plate") })
             }
             Some(d) => d,
+            // Cannot fail: the search runs over all negative dims, and finitely many are active.
             None => (1..).map(|i: i64| -i).find(|d| !active.contains(d)).unwrap(),
         };
         let sub = self.scope.subsample_size;

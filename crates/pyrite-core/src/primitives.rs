@@ -115,7 +115,7 @@ impl SampleSite {
         msg.dist = Some(dist);
         msg.infer = self.infer;
         apply_stack(&mut msg)?;
-        Ok(msg.value.expect("sample site without value after the handler stack"))
+        msg.into_value()
     }
 }
 
@@ -139,7 +139,7 @@ pub fn param(name: &str, init: impl Into<ParamInit>, constraint: Constraint) -> 
     msg.init = Some(init.into());
     msg.constraint = Some(constraint);
     apply_stack(&mut msg)?;
-    Ok(msg.value.expect("param site without value after the handler stack"))
+    msg.into_value()
 }
 
 /// Records a value computed from other sites, so traces and `Predictive` report it
@@ -170,7 +170,7 @@ pub fn deterministic(name: &str, value: &Tensor, event_dim: usize) -> Result<Ten
     msg.dist = Some(dist.into_dist());
     msg.infer.deterministic = true;
     apply_stack(&mut msg)?;
-    Ok(msg.value.expect("deterministic site without value"))
+    msg.into_value()
 }
 
 /// Adds `log_factor` to the model's log-density (`pyro.factor`).
@@ -222,6 +222,7 @@ pub fn module(name: &str, vs: &tch::nn::VarStore) -> Result<()> {
                 Some(e) if e.unconstrained.data_ptr() == t.data_ptr() => {}
                 Some(_) => {
                     // The store holds saved values (after `load`): copy them into the module.
+                    // Cannot fail: this arm matched `Some` for this name in this lock.
                     let stored = s.entry(&full).unwrap().unconstrained.shallow_clone();
                     if stored.size() != t.size() {
                         return Err(PyriteError::Param { name: full, problem: format!("stored shape {:?} differs from the module's {:?}", stored.size(), t.size()) });

@@ -84,6 +84,7 @@ pub fn render_model(model: &dyn Fn() -> Result<()>, options: RenderOptions, path
         }
     }
     let node = |name: &str| -> String {
+        // Cannot fail: `name` is one of the trace's own sites (from `tr.nodes` above).
         let s = tr.site(name).unwrap();
         let mut label = name.to_string();
         if options.render_distributions {

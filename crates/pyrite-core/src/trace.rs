@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use indexmap::IndexMap;
+use pyrite_distributions::shape::broadcast_shapes;
 use pyrite_distributions::DistRef;
 use tch::Tensor;
 
@@ -92,7 +93,18 @@ impl Site {
         let dist = self.dist.as_ref().ok_or_else(|| PyriteError::Shape { site: self.name.clone(), detail: "site has no distribution".into() })?;
         let lp = dist.log_prob(&self.value).map_err(|e| PyriteError::at_site(&self.name, e))?;
         let lp = match &self.mask {
-            Some(m) => lp.where_scalarother(m, 0.0),
+            Some(m) => {
+                // Checked here: libtorch's error in `where` would be a panic (tch's fallible
+                // form panics too when a scalar argument is dropped after an error).
+                let (mshape, lshape) = (m.size(), lp.size());
+                if broadcast_shapes(&[&mshape, &lshape]).is_none() {
+                    return Err(PyriteError::Shape {
+                        site: self.name.clone(),
+                        detail: format!("mask of shape {mshape:?} does not broadcast with the log-density of shape {lshape:?}"),
+                    });
+                }
+                lp.where_scalarother(m, 0.0)
+            }
             None => lp,
         };
         *self.log_prob.borrow_mut() = Some(lp.shallow_clone());

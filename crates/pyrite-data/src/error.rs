@@ -105,6 +105,20 @@ pub enum DataError {
     /// A shuffled split was given a training fraction outside `[0, 1]`.
     #[error("split: training fraction {0} is not in [0, 1]")]
     BadFraction(f64),
+    /// A [`DataLoader`](crate::DataLoader) argument it cannot work with: a batch size that is
+    /// not positive, a tensor without dimensions, tensors whose first dimensions differ.
+    #[error("data loader: `{what}` {problem}")]
+    Loader {
+        /// The argument (`"batch_size"`, `"tensors"`).
+        what: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A device libtorch cannot use on this machine (a CUDA GPU where there is none), or one
+    /// the data could not be moved to; the message says what libtorch sees and what to use
+    /// instead.
+    #[error("data loader: {0}")]
+    Device(String),
 }
 
 /// Shorthand for `Result<T, DataError>`.

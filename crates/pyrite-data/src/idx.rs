@@ -107,6 +107,8 @@ fn read_idx(path: &Path, magic: u32, ndims: usize) -> Result<(Vec<i64>, Tensor)>
         found: bytes.len() as u64,
     };
     let header_len = 4 + 4 * ndims;
+    // Cannot fail: a range of four bytes converts to `[u8; 4]`; each call below follows a length
+    // check covering word `i`.
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     if bytes.len() < 4 {
         return Err(truncated(header_len as u64));

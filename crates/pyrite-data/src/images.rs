@@ -67,6 +67,7 @@ impl ImageSet {
             });
         }
         if shape[0] > 0 {
+            // Cannot fail: `labels` was checked above to be a 1-d i64 tensor.
             let values = Vec::<i64>::try_from(&labels).expect("an i64 vector converts");
             if let Some(&label) = values.iter().find(|&&l| !(0..num_classes).contains(&l)) {
                 return Err(DataError::LabelOutOfRange { label, num_classes });
@@ -130,6 +131,7 @@ impl ImageSet {
     /// # Ok::<(), pyrite_data::DataError>(())
     /// ```
     pub fn split_per_class(&self, n_train_per_class: usize) -> Result<(ImageSet, ImageSet)> {
+        // Cannot fail: `new` checked that the labels are a 1-d i64 tensor.
         let labels = Vec::<i64>::try_from(&self.labels).expect("an i64 vector converts");
         let mut seen = vec![0usize; self.num_classes as usize];
         let (mut train, mut test) = (Vec::new(), Vec::new());

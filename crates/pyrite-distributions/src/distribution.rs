@@ -274,8 +274,20 @@ pub fn validate_value(d: &dyn Distribution, value: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Checks that `batch_shape` is a valid expansion of `from` (torch's expand rules).
+/// Checks a sample shape given to `sample` or `rsample`: no size may be negative.
+pub(crate) fn check_sample_shape(dist: &'static str, sample_shape: &[i64]) -> Result<()> {
+    if sample_shape.iter().any(|&n| n < 0) {
+        return Err(DistError::Shape { dist, detail: format!("sample shape {sample_shape:?} has a negative size") });
+    }
+    Ok(())
+}
+
+/// Checks that `batch_shape` is a valid expansion of `from` (torch's expand rules); no size may
+/// be negative.
 pub(crate) fn check_expand(dist: &'static str, from: &[i64], to: &[i64]) -> Result<()> {
+    if to.iter().any(|&n| n < 0) {
+        return Err(DistError::Shape { dist, detail: format!("cannot expand batch shape {from:?} to {to:?}: a size is negative") });
+    }
     match broadcast_shapes(&[from, to]) {
         Some(b) if b == to => Ok(()),
         _ => Err(DistError::Shape { dist, detail: format!("cannot expand batch shape {from:?} to {to:?}") }),

@@ -47,9 +47,11 @@ pub struct Layout {
 
 impl Layout {
     fn plate(&self, name: &str) -> (i64, i64) {
+        // Cannot fail: the layout lists every plate of the trace its factors come from.
         self.plates.iter().find(|p| p.0 == name).map(|p| (p.1, p.2)).expect("unknown plate")
     }
     fn var_ordinal(&self, var: VarId) -> &BTreeSet<String> {
+        // Cannot fail: the layout lists every enumerated variable its factors depend on.
         &self.vars.iter().find(|v| v.0 == var).expect("unknown enumerated variable").2
     }
     fn var_name(&self, var: VarId) -> String {
@@ -168,6 +170,7 @@ pub fn eliminate(
         let Some(depth) = factors.iter().map(|f| f.ordinal.len()).max() else {
             return Ok(done);
         };
+        // Cannot fail: `depth` is the maximum over these factors, so one has it.
         let ordinal = factors.iter().find(|f| f.ordinal.len() == depth).unwrap().ordinal.clone();
         let (here, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.ordinal == ordinal);
         factors = rest;
@@ -242,14 +245,17 @@ fn eliminate_component(
             let vars: BTreeSet<VarId> = pool.iter().filter(|(_, vs)| vs.contains_key(&v)).flat_map(|(_, vs)| vs.keys().copied()).collect();
             vars.iter().map(|w| sizes[w]).product()
         };
+        // Cannot fail: the loop runs while `todo` is not empty.
         let pick = (0..todo.len()).min_by_key(|&i| table_size(todo[i])).expect("a variable is left");
         let v = todo.remove(pick);
         let (with, without): (Vec<_>, Vec<_>) = pool.into_iter().partition(|(_, vs)| vs.contains_key(&v));
         let (tensors, mut vars) = align(with);
+        // Cannot fail: `v` comes from a factor of the pool (local variables are those factors hold).
         let t = tensors.into_iter().reduce(|a, b| a + b).expect("a factor holds the variable");
         if let Some(k) = keep.as_deref_mut() {
             k.push(Eliminated { var: v, table: t.shallow_clone(), vars: vars.clone() });
         }
+        // Cannot fail: `align` gave every variable of the factors holding `v` a dim, `v`'s too.
         let dim = vars.remove(&v).expect("the variable's dim");
         let t = match reduce {
             Reduce::Sum => t.logsumexp([dim].as_slice(), true),
@@ -259,6 +265,7 @@ fn eliminate_component(
         pool.push((t, vars));
     }
     let (tensors, vars) = align(pool);
+    // Cannot fail: a connected component is built around at least one factor.
     (tensors.into_iter().reduce(|a, b| a + b).expect("a component has a factor"), vars)
 }
 
@@ -305,6 +312,7 @@ fn move_dims(t: Tensor, from: &BTreeMap<VarId, i64>, to: &BTreeMap<VarId, i64>) 
         taken[inp] = true;
     }
     let mut free = (0..r).filter(|i| !taken[*i]);
+    // Cannot fail: `r` places, of which the moved variables take as many as they free.
     let perm: Vec<i64> = perm.into_iter().map(|p| p.unwrap_or_else(|| free.next().expect("a free dim") as i64)).collect();
     t.permute(perm.as_slice())
 }

@@ -34,12 +34,19 @@ use crate::contract::{backtrack, contract, model_factors, Reduce};
 ///
 /// # Errors
 ///
-/// [`PyriteError::InvalidInput`] for a temperature other than 0 or 1;
+/// [`PyriteError::InvalidInput`] for a temperature other than 0 or 1 or a `first_available_dim`
+/// that is not negative;
 /// [`PyriteError::Enumerate`] if a marked site cannot be enumerated (continuous, or its
 /// dimension would collide with a plate's); the model's errors.
 pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, temperature: f64) -> Result<Trace> {
     if !(temperature == 0.0 || temperature == 1.0) {
         return Err(PyriteError::InvalidInput { what: "temperature".into(), problem: format!("must be 0 or 1, got {temperature}") });
+    }
+    if first_available_dim >= 0 {
+        return Err(PyriteError::InvalidInput {
+            what: "first_available_dim".into(),
+            problem: format!("must be negative (-1 minus the number of nested plates), got {first_available_dim}"),
+        });
     }
     let values = tch::no_grad(|| -> Result<SiteValues> {
         let tr = get_trace(|| enumerate(first_available_dim, model))?;
@@ -53,6 +60,7 @@ pub fn infer_discrete(model: &dyn Fn() -> Result<()>, first_available_dim: i64, 
         let chosen = backtrack(&tables, temperature, (-first_available_dim - 1).max(0) as usize);
         let mut values = SiteValues::new();
         for (var, name, _) in &layout.vars {
+            // Cannot fail: the layout's variables are sites of this trace.
             let site = tr.site(name).expect("enumerated site in trace");
             let nesting = site.plates.iter().map(|f| -f.dim).max().unwrap_or(0) as usize;
             let idx = match chosen.iter().find(|(v, _)| v == var) {

@@ -177,7 +177,8 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
     }
 }
 
-/// Mean, standard deviation and 5% / 95% quantiles over the leading sample dimension.
+/// Mean, standard deviation and 5% / 95% quantiles over the leading sample dimension (NaN when
+/// there are no samples).
 #[derive(Debug)]
 pub struct SiteSummary {
     /// Mean over samples.
@@ -205,8 +206,17 @@ pub fn summary(samples: &IndexMap<String, Tensor>) -> IndexMap<String, SiteSumma
         .iter()
         .map(|(k, v)| {
             let v = v.to_kind(Kind::Double);
-            let q = Tensor::from_slice(&[0.05f64, 0.95]);
-            let qs = v.quantile(&q, 0, false, "linear");
+            let size = v.size();
+            let qs = if size.first() == Some(&0) {
+                // No samples: NaN, as the mean and standard deviation (`quantile` refuses).
+                let mut shape = vec![2];
+                shape.extend_from_slice(&size[1..]);
+                Tensor::full(shape.as_slice(), f64::NAN, (Kind::Double, v.device()))
+            } else {
+                // On the samples' device: `quantile` refuses levels on another one.
+                let q = Tensor::from_slice(&[0.05f64, 0.95]).to_device(v.device());
+                v.quantile(&q, 0, false, "linear")
+            };
             (
                 k.clone(),
                 SiteSummary { mean: v.mean_dim(0, false, Kind::Double), std: v.std_dim(0, true, false), q05: qs.get(0), q95: qs.get(1) },

@@ -32,11 +32,20 @@ impl EnumMessenger {
     /// Enumerates the message's distribution in a free dimension (one `markov` released, else
     /// the next one to the left).
     fn enumerate_site(&mut self, msg: &mut Message) -> Result<()> {
-        let dist = msg.dist.as_ref().expect("sample message without distribution");
+        let dist = msg.require_dist()?;
         if !dist.has_enumerate_support() {
             return Err(PyriteError::Enumerate {
                 site: msg.name.clone(),
                 problem: format!("{} has no finite support to enumerate (only discrete sites can be enumerated)", dist.name()),
+            });
+        }
+        if self.first_available_dim >= 0 {
+            return Err(PyriteError::Enumerate {
+                site: msg.name.clone(),
+                problem: format!(
+                    "first_available_dim must be negative (-1 minus the number of nested plates), got {}",
+                    self.first_available_dim
+                ),
             });
         }
         if let Some(f) = msg.plates.iter().find(|f| f.dim <= self.first_available_dim) {
@@ -122,6 +131,12 @@ impl Messenger for EnumMessenger {
 /// assert_eq!(tr.site("x").unwrap().log_prob()?.size(), vec![2, 3]);
 /// # Ok::<(), PyriteError>(())
 /// ```
+///
+/// # Errors
+///
+/// `enumerate` returns what `f` returns, like the other handlers. Each marked site inside `f`
+/// fails with [`PyriteError::Enumerate`] naming it when `first_available_dim` is not negative,
+/// when its distribution has no finite support, or when a plate uses the dimension it needs.
 pub fn enumerate<R>(first_available_dim: i64, f: impl FnOnce() -> R) -> R {
     with_handler(EnumMessenger { first_available_dim, next_dim: first_available_dim, scope: Rc::new(Vec::new()) }, f).0
 }

@@ -20,7 +20,10 @@ impl Messenger for MaskMessenger {
                 });
             }
             msg.mask = Some(match &msg.mask {
-                Some(m) => m.logical_and(&self.mask),
+                Some(m) => m.f_logical_and(&self.mask).map_err(|_| PyriteError::Shape {
+                    site: msg.name.clone(),
+                    detail: format!("nested masks of shapes {:?} and {:?} do not broadcast", m.size(), self.mask.size()),
+                })?,
                 None => self.mask.shallow_clone(),
             });
         }
@@ -50,7 +53,9 @@ impl Messenger for MaskMessenger {
 ///
 /// `mask` returns what `f` returns, like the other handlers. A mask that is not a bool tensor
 /// makes each sample statement inside `f` fail with [`PyriteError::InvalidInput`] naming its
-/// site.
+/// site, and so does one whose shape does not broadcast with an enclosing mask's, with
+/// [`PyriteError::Shape`]; a mask whose shape does not broadcast with a site's log-density is a
+/// [`PyriteError::Shape`] naming the site when the log-density is computed.
 pub fn mask<R>(mask: &Tensor, f: impl FnOnce() -> R) -> R {
     with_handler(MaskMessenger { mask: mask.shallow_clone() }, f).0
 }

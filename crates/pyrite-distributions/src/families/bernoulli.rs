@@ -45,6 +45,7 @@ impl Distribution for Bernoulli {
         options_of(&[&self.probs])
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         tch::no_grad(|| Ok(self.probs.expand(self.shape(sample_shape).as_slice(), false).bernoulli()))
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

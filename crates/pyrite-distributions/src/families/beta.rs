@@ -43,6 +43,7 @@ impl Distribution for Beta {
         options_of(&[&self.concentration1, &self.concentration0])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let shape = self.shape(sample_shape);
         let g1 = standard_gamma(&self.concentration1, &shape);
         let g0 = standard_gamma(&self.concentration0, &shape);

@@ -54,6 +54,7 @@ impl Distribution for Binomial {
         options_of(&[&self.probs, &self.total_count])
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let shape = self.shape(sample_shape);
         tch::no_grad(|| {
             let n = self.total_count.expand(shape.as_slice(), false).contiguous();

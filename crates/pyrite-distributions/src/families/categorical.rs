@@ -31,11 +31,11 @@ pub struct Categorical {
 }
 
 fn split_categories(dist: &'static str, param: &'static str, t: &Tensor) -> Result<Vec<i64>> {
-    let size = t.size();
-    if size.is_empty() {
-        return Err(DistError::InvalidParameter { dist, param, problem: "must have at least one dimension (the categories)".into() });
+    match t.size().split_last() {
+        None => Err(DistError::InvalidParameter { dist, param, problem: "must have at least one dimension (the categories)".into() }),
+        Some((0, _)) => Err(DistError::InvalidParameter { dist, param, problem: "must have at least one category (its last dimension has size 0)".into() }),
+        Some((_, batch)) => Ok(batch.to_vec()),
     }
-    Ok(size[..size.len() - 1].to_vec())
 }
 
 impl Categorical {
@@ -59,11 +59,16 @@ impl Categorical {
     }
     /// The number of categories `K`.
     pub fn num_categories(&self) -> i64 {
+        // Cannot fail: the constructors checked that the logits have a last dimension.
         *self.logits.size().last().unwrap()
     }
     pub(crate) fn sample_indices(&self, sample_shape: &[i64]) -> Tensor {
         let k = self.num_categories();
         let n: i64 = sample_shape.iter().product();
+        if n == 0 {
+            // `multinomial` refuses to draw no samples.
+            return Tensor::zeros(concat(sample_shape, &self.batch_shape).as_slice(), (Kind::Int64, self.probs.device()));
+        }
         let probs_2d = self.probs.reshape([-1, k]);
         let samples = probs_2d.multinomial(n, true).transpose(0, 1);
         samples.reshape(concat(sample_shape, &self.batch_shape).as_slice())
@@ -109,6 +114,7 @@ impl Distribution for Categorical {
         (Kind::Int64, self.probs.device())
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         Ok(tch::no_grad(|| self.sample_indices(sample_shape)))
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

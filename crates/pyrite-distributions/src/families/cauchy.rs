@@ -48,6 +48,7 @@ impl Distribution for Cauchy {
         options_of(&[&self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         Ok(standard_cauchy(&self.shape(sample_shape), self.options()) * &self.scale + &self.loc)
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

@@ -56,6 +56,7 @@ impl Distribution for Delta {
         (self.v.kind(), self.v.device())
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         if sample_shape.is_empty() {
             return Ok(self.v.shallow_clone());
         }

@@ -46,6 +46,7 @@ impl Distribution for Dirichlet {
         options_of(&[&self.concentration])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let g = standard_gamma(&self.concentration, &self.shape(sample_shape));
         let tiny = if g.kind() == Kind::Double { 1e-300 } else { 1e-38 };
         let g = g.clamp_min(tiny);
@@ -70,6 +71,7 @@ impl Distribution for Dirichlet {
     }
     fn entropy(&self) -> Result<Tensor> {
         let c = &self.concentration;
+        // Cannot fail: the constructor split the event shape `[K]` off a non-empty shape.
         let k = *self.event_shape.last().unwrap() as f64;
         let c0 = c.sum_dim_intlist(-1, false, c.kind());
         let lbeta = c.lgamma().sum_dim_intlist(-1, false, c.kind()) - c0.lgamma();

@@ -37,6 +37,7 @@ impl Distribution for Exponential {
         options_of(&[&self.rate])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let mut e = Tensor::empty(self.shape(sample_shape), self.options());
         let _ = e.exponential_(1.0);
         Ok(e / &self.rate)

@@ -45,6 +45,7 @@ impl Distribution for Gamma {
         options_of(&[&self.concentration, &self.rate])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let g = standard_gamma(&self.concentration, &self.shape(sample_shape));
         Ok((g / &self.rate).clamp_min(f64::MIN_POSITIVE))
     }

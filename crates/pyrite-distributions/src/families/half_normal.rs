@@ -39,6 +39,7 @@ impl Distribution for HalfNormal {
         options_of(&[&self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         Ok((randn(&self.shape(sample_shape), self.options()) * &self.scale).abs())
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

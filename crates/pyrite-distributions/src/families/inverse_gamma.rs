@@ -43,6 +43,7 @@ impl Distribution for InverseGamma {
         options_of(&[&self.concentration, &self.rate])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let g = standard_gamma(&self.concentration, &self.shape(sample_shape)).clamp_min(f64::MIN_POSITIVE);
         Ok(&self.rate / g)
     }

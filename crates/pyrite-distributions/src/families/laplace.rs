@@ -43,6 +43,7 @@ impl Distribution for Laplace {
         options_of(&[&self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let eps = if self.options().0 == Kind::Double { 1e-15 } else { 1e-7 };
         let u = rand(&self.shape(sample_shape), self.options()) * (2.0 - eps) - (1.0 - eps);
         Ok(&self.loc - &self.scale * u.sign() * (-u.abs()).log1p())

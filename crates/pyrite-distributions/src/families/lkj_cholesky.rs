@@ -72,6 +72,7 @@ impl Distribution for LKJCholesky {
         options_of(&[&self.concentration])
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         tch::no_grad(|| {
             let y = self.row_betas()?.sample(sample_shape)?.unsqueeze(-1);
             let u = randn(&self.shape(sample_shape), self.options()).tril(-1);

@@ -43,6 +43,7 @@ impl Distribution for LogNormal {
         options_of(&[&self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         Ok((randn(&self.shape(sample_shape), self.options()) * &self.scale + &self.loc).exp())
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

@@ -32,11 +32,8 @@ impl LowRankMultivariateNormal {
         let [loc, w, diag] = same_kind([loc, w, diag]);
         let (ls, ws, ds) = (loc.size(), w.size(), diag.size());
         let shape_err = || DistError::Shape { dist: "LowRankMultivariateNormal", detail: format!("loc {ls:?}, cov_factor {ws:?}, cov_diag {ds:?}") };
-        if ls.is_empty() || ws.len() < 2 || ds.is_empty() {
-            return Err(shape_err());
-        }
-        let d = *ls.last().unwrap();
-        if ws[ws.len() - 2] != d || *ds.last().unwrap() != d {
+        let (Some(&d), true) = (ls.last(), ws.len() >= 2) else { return Err(shape_err()) };
+        if ws[ws.len() - 2] != d || ds.last() != Some(&d) {
             return Err(shape_err());
         }
         check_param("LowRankMultivariateNormal", "loc", &loc, &Constraint::Real)?;
@@ -45,11 +42,16 @@ impl LowRankMultivariateNormal {
         let batch_shape = broadcast_shapes(&[&ls[..ls.len() - 1], &ws[..ws.len() - 2], &ds[..ds.len() - 1]]).ok_or_else(shape_err)?;
         Ok(LowRankMultivariateNormal { loc, cov_factor: w, cov_diag: diag, batch_shape, event_shape: vec![d] })
     }
+    /// The rank `r` of the factor `W`.
+    fn rank(&self) -> i64 {
+        // Cannot fail: the constructor checked that `cov_factor` has at least two dimensions.
+        *self.cov_factor.size().last().unwrap()
+    }
     /// Cholesky factor of the capacitance `I + W^T D^-1 W`.
     pub(crate) fn capacitance_tril(&self) -> Tensor {
         let wt_dinv = self.cov_factor.transpose(-2, -1) / self.cov_diag.unsqueeze(-2);
         let k = wt_dinv.matmul(&self.cov_factor);
-        let r = *self.cov_factor.size().last().unwrap();
+        let r = self.rank();
         (k + Tensor::eye(r, self.options())).linalg_cholesky(false)
     }
     /// `log |W W^T + D|` by the matrix determinant lemma, from the capacitance's Cholesky factor.
@@ -74,7 +76,8 @@ impl Distribution for LowRankMultivariateNormal {
         options_of(&[&self.loc, &self.cov_factor, &self.cov_diag])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
-        let r = *self.cov_factor.size().last().unwrap();
+        check_sample_shape(self.name(), sample_shape)?;
+        let r = self.rank();
         let eps_w = randn(&concat(&concat(sample_shape, &self.batch_shape), &[r]), self.options());
         let eps_d = randn(&self.shape(sample_shape), self.options());
         Ok(self.cov_factor.matmul(&eps_w.unsqueeze(-1)).squeeze_dim(-1) + self.cov_diag.sqrt() * eps_d + &self.loc)
@@ -112,7 +115,7 @@ impl Distribution for LowRankMultivariateNormal {
     fn expand(&self, batch_shape: &[i64]) -> Result<DistRef> {
         check_expand("LowRankMultivariateNormal", &self.batch_shape, batch_shape)?;
         let d = self.event_shape[0];
-        let r = *self.cov_factor.size().last().unwrap();
+        let r = self.rank();
         Ok(Rc::new(LowRankMultivariateNormal {
             loc: expand_param(&self.loc, batch_shape, &[d]),
             cov_factor: expand_param(&self.cov_factor, batch_shape, &[d, r]),

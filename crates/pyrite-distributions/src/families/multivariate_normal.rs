@@ -68,6 +68,7 @@ impl MultivariateNormal {
             return Err(DistError::InvalidParameter { dist: "MultivariateNormal", param: name, problem: "is not positive definite".into() });
         }
         let l_inv = lf.flip([-2, -1]).transpose(-2, -1);
+        // Cannot fail: `check_square` found at least two dimensions.
         let eye = Tensor::eye(*p.size().last().unwrap(), (p.kind(), p.device()));
         let l = Tensor::linalg_solve_triangular(&l_inv, &eye, false, true, false);
         Self::build(float_param(loc.into_param()), l, name)
@@ -85,7 +86,7 @@ impl MultivariateNormal {
         let ls = loc.size();
         let ss = scale_tril.size();
         let d = ss[ss.len() - 1];
-        if ls.is_empty() || *ls.last().unwrap() != d {
+        if ls.last() != Some(&d) {
             return Err(DistError::Shape { dist: "MultivariateNormal", detail: format!("loc {ls:?} and {name} {ss:?} disagree on the event size") });
         }
         check_param("MultivariateNormal", "loc", &loc, &Constraint::Real)?;
@@ -120,6 +121,7 @@ impl Distribution for MultivariateNormal {
         options_of(&[&self.loc, &self.scale_tril])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let eps = randn(&self.shape(sample_shape), self.options());
         Ok(self.scale_tril.matmul(&eps.unsqueeze(-1)).squeeze_dim(-1) + &self.loc)
     }

@@ -52,6 +52,7 @@ impl Distribution for NegativeBinomial {
         options_of(&[&self.probs, &self.total_count])
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         tch::no_grad(|| {
             let rate = standard_gamma(&self.total_count, &self.shape(sample_shape)) * self.logits.exp();
             Ok(rate.poisson())

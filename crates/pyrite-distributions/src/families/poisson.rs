@@ -34,6 +34,7 @@ impl Distribution for Poisson {
         options_of(&[&self.rate])
     }
     fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         tch::no_grad(|| Ok(self.rate.expand(self.shape(sample_shape).as_slice(), false).contiguous().poisson()))
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {

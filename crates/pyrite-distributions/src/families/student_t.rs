@@ -47,6 +47,7 @@ impl Distribution for StudentT {
         options_of(&[&self.df, &self.loc, &self.scale])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let shape = self.shape(sample_shape);
         let x = randn(&shape, self.options());
         // Chi2(df) = 2 Gamma(df / 2, 1)

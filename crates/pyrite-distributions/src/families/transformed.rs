@@ -70,16 +70,19 @@ impl TransformedDistribution {
     /// The cached intermediate values if `y` is the last value drawn, else by inversion.
     fn chain_for(&self, y: &Tensor) -> Vec<Tensor> {
         if let Some(chain) = self.cache.borrow().as_ref() {
-            let last = chain.last().unwrap();
-            if last.data_ptr() == y.data_ptr() && last.size() == y.size() && last.stride() == y.stride() {
+            let drawn = |last: &Tensor| last.data_ptr() == y.data_ptr() && last.size() == y.size() && last.stride() == y.stride();
+            if chain.last().is_some_and(drawn) {
                 return chain.iter().map(|t| t.shallow_clone()).collect();
             }
         }
-        let mut chain = vec![y.shallow_clone()];
+        let mut chain = Vec::with_capacity(self.transforms.len() + 1);
+        let mut cur = y.shallow_clone();
         for t in self.transforms.iter().rev() {
-            let x = t.inverse(chain.last().unwrap());
-            chain.push(x);
+            let x = t.inverse(&cur);
+            chain.push(cur);
+            cur = x;
         }
+        chain.push(cur);
         chain.reverse();
         chain
     }

@@ -47,6 +47,7 @@ impl Distribution for Uniform {
         options_of(&[&self.low, &self.high])
     }
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        check_sample_shape(self.name(), sample_shape)?;
         let u = rand(&self.shape(sample_shape), self.options());
         Ok(u * (&self.high - &self.low) + &self.low)
     }

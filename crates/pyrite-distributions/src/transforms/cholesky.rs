@@ -60,6 +60,7 @@ fn vec_to_tril(v: &Tensor, n: i64) -> Tensor {
 }
 
 fn tril_to_vec(m: &Tensor, offset: i64) -> Tensor {
+    // Cannot fail for an input in the codomain (a matrix): see `Transform`.
     let n = *m.size().last().unwrap();
     m.flatten(-2, -1).index_select(-1, &tril_flat_indices(n, offset, m.device()))
 }
@@ -77,6 +78,7 @@ impl Transform for CorrCholeskyTransform {
     fn forward(&self, x: &Tensor) -> Tensor {
         let eps = if x.kind() == Kind::Double { f64::EPSILON } else { f32::EPSILON as f64 };
         let x = x.tanh().clamp(-1.0 + eps, 1.0 - eps);
+        // Cannot fail for an input in the domain (at least one dimension): see `Transform`.
         let n = side_of(*x.size().last().unwrap());
         let r = vec_to_tril(&x, n);
         let z1m_cumprod_sqrt = (-r.square() + 1.0).sqrt().cumprod(-1, r.kind());
@@ -86,6 +88,7 @@ impl Transform for CorrCholeskyTransform {
         r * shifted
     }
     fn inverse(&self, y: &Tensor) -> Tensor {
+        // Cannot fail for an input in the codomain (a matrix): see `Transform`.
         let n = *y.size().last().unwrap();
         let y_cumsum = -(y * y).cumsum(-1, y.kind()) + 1.0;
         let ones = y_cumsum.ones_like().narrow(-1, 0, 1);

@@ -24,6 +24,14 @@ use crate::error::{DistError, Result};
 pub type TransformRef = Rc<dyn Transform>;
 
 /// A bijection `y = f(x)` with its inverse and the log absolute determinant of its Jacobian.
+///
+/// The methods are infallible, like the tensor operations they are made of: an `x` must have at
+/// least [`domain_event_dim`](Transform::domain_event_dim) dimensions and a `y` at least
+/// [`codomain_event_dim`](Transform::codomain_event_dim) (a vector for the stick-breaking
+/// transform, a matrix for the Cholesky ones), or libtorch panics. pyrite's callers guarantee it:
+/// [`TransformedDistribution`](crate::TransformedDistribution) and the autoguides only pass
+/// values whose event shapes they checked, and `biject_to` pairs each constraint with its
+/// transform.
 pub trait Transform: fmt::Debug {
     /// A name for messages.
     fn name(&self) -> &'static str;

@@ -33,6 +33,7 @@ impl Transform for StickBreakingTransform {
         Constraint::Simplex
     }
     fn forward(&self, x: &Tensor) -> Tensor {
+        // Cannot fail for an input in the domain (at least one dimension): see `Transform`.
         let k1 = *x.size().last().unwrap();
         let z = (x - offset_log(k1, x)).sigmoid();
         let z_cumprod = (-&z + 1.0).cumprod(-1, z.kind());
@@ -42,12 +43,14 @@ impl Transform for StickBreakingTransform {
         z_pad * cum_pad
     }
     fn inverse(&self, y: &Tensor) -> Tensor {
+        // Cannot fail for an input in the domain (at least one dimension): see `Transform`.
         let k = *y.size().last().unwrap();
         let y_crop = y.narrow(-1, 0, k - 1);
         let sf = (-y_crop.cumsum(-1, y.kind()) + 1.0).clamp_min(tiny(y));
         y_crop.log() - sf.log() + offset_log(k - 1, y)
     }
     fn log_abs_det_jacobian(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        // Cannot fail for an input in the domain (at least one dimension): see `Transform`.
         let k1 = *x.size().last().unwrap();
         let x = x - offset_log(k1, x);
         let y_crop = y.narrow(-1, 0, k1);

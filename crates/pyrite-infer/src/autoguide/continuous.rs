@@ -89,7 +89,15 @@ impl AutoContinuous {
     }
 
     /// Any family, init strategy and initial scale.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::InvalidInput`] for a low rank that is not positive;
+    /// [`PyriteError::Plate`] for a model that subsamples; the model's errors.
     pub fn build<A: ?Sized, R>(model: &impl Fn(&A) -> Result<R>, args: &A, posterior: Posterior, init: InitStrategy, init_scale: f64) -> Result<Self> {
+        if let Posterior::LowRank(rank @ ..=0) = posterior {
+            return Err(PyriteError::InvalidInput { what: "rank".into(), problem: format!("must be positive, got {rank}") });
+        }
         let proto = Prototype::discover(&|| model(args).map(|_| ()), &init)?;
         if let Some(p) = proto.plates.iter().find(|p| p.subsample_size != p.size) {
             return Err(PyriteError::Plate { plate: p.name.clone(), problem: "AutoContinuous guides do not support subsampling; use AutoNormal".into() });

@@ -65,7 +65,7 @@ impl Messenger for InitMessenger {
         if msg.kind != SiteKind::Sample || msg.is_observed || msg.value.is_some() || msg.infer.enumerate.is_some() {
             return Ok(());
         }
-        let dist = msg.dist.as_ref().expect("sample message without distribution");
+        let dist = msg.require_dist()?;
         if dist.support().is_discrete() {
             return Ok(());
         }
@@ -112,7 +112,7 @@ impl Prototype {
                     plates.push(PlateInfo { name: f.name.to_string(), size: f.size, subsample_size: f.subsample_size, dim: f.dim });
                 }
             }
-            let dist = s.dist.as_ref().unwrap();
+            let dist = s.dist.as_ref().ok_or_else(|| PyriteError::Model(format!("site `{}`: a handler removed the sample site's distribution", s.name)))?;
             let support = dist.support();
             if support.is_discrete() {
                 return Err(PyriteError::Enumerate {
@@ -169,6 +169,7 @@ pub fn within_plates(built: &[(String, BuiltPlate)], names: &[String], f: &mut d
     match names.split_first() {
         None => f(),
         Some((first, rest)) => {
+            // Cannot fail: `names` are a latent site's plates, all of which `build_plates` built.
             let plate = &built.iter().find(|(n, _)| n == first).expect("unknown plate").1;
             plate.enter(|_| within_plates(built, rest, f))
         }

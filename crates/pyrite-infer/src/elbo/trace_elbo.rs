@@ -309,6 +309,10 @@ impl Elbo for TraceElbo {
                 Some(t) => t + s,
             });
         }
-        Ok(LossAndParams { loss, surrogate: total.unwrap(), params })
+        // No particle was drawn: `num_particles` (a public field) is 0.
+        let Some(surrogate) = total else {
+            return Err(PyriteError::InvalidInput { what: "num_particles".into(), problem: "must be positive, got 0".into() });
+        };
+        Ok(LossAndParams { loss, surrogate, params })
     }
 }

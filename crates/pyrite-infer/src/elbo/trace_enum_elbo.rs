@@ -116,7 +116,7 @@ impl TraceEnumElbo {
             }
             costs.push(site_factor(s, -s.scaled_log_prob()?, first)?);
         }
-        let elbo = sum_scalars(costs.iter().map(|c| expectation(c, &dice, &m.layout)).collect());
+        let elbo = sum_scalars(costs.iter().map(|c| expectation(c, &dice, &m.layout)).collect::<Result<_>>()?);
         Ok((elbo, model_tr, guide_tr))
     }
 }
@@ -124,7 +124,11 @@ impl TraceEnumElbo {
 /// The expectation of a cost term under the guide's enumerated variables: the guide's joint
 /// probability of the variables the cost depends on (those of its enumerated sites that the
 /// cost's plates can see, the others summed out) times the cost, summed over values and plates.
-fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
+///
+/// A cost that depends on a guide variable whose guide site lies in a plate the cost is outside
+/// of (a model site outside a plate using a value enumerated inside it) has no such
+/// probability: [`PyriteError::Enumerate`] naming the variable's site.
+fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Result<Tensor> {
     let mut t = cost.log.shallow_clone();
     if !cost.vars.is_empty() {
         let visible: Vec<&Factor> = dice.iter().filter(|d| d.ordinal.is_subset(&cost.ordinal)).collect();
@@ -132,7 +136,15 @@ fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
         parts.extend(visible.iter().map(|d| (d.log.shallow_clone(), d.vars.clone())));
         let (mut tensors, dims) = align(parts);
         let cost_t = tensors.remove(0);
-        let mut log_q = tensors.into_iter().reduce(|a, b| a + b).expect("a pinned variable has a guide site");
+        let Some(mut log_q) = tensors.into_iter().reduce(|a, b| a + b) else {
+            let var = cost.vars.keys().next().and_then(|v| layout.vars.iter().find(|l| l.0 == *v));
+            return Err(PyriteError::Enumerate {
+                site: var.map(|l| l.1.clone()).unwrap_or_default(),
+                problem: "a site outside the guide's plates of this variable depends on it; \
+                          use its value only inside those plates"
+                    .into(),
+            });
+        };
         for (v, &d) in &dims {
             if !cost.vars.contains_key(v) && log_q.dim() as i64 >= -d {
                 log_q = log_q.logsumexp([d].as_slice(), true);
@@ -140,7 +152,7 @@ fn expectation(cost: &Factor, dice: &[Factor], layout: &Layout) -> Tensor {
         }
         t = log_q.exp() * cost_t;
     }
-    sum_all(t, &cost.ordinal, layout)
+    Ok(sum_all(t, &cost.ordinal, layout))
 }
 
 impl Elbo for TraceEnumElbo {
