@@ -88,3 +88,14 @@ fn a_libtorch_failure_inside_a_model_is_one_readable_line() {
         assert!(msg.contains("panic inside the model or guide") && !msg.contains("Exception raised") && !msg.contains("frame #"), "{msg}");
     });
 }
+
+#[test]
+fn a_param_initialised_with_an_integer_tensor_is_a_typed_error() {
+    with_param_store(&new_param_store(), || {
+        let err = param("count", Tensor::from(3i64), Constraint::Real).unwrap_err();
+        assert!(matches!(err, PyriteError::Param { ref name, .. } if name == "count"), "{err}");
+        assert!(err.to_string().contains("floating-point"), "{err}");
+        let err = param("flag", Tensor::from(true), Constraint::Real).unwrap_err();
+        assert!(matches!(err, PyriteError::Param { .. }), "{err}");
+    });
+}

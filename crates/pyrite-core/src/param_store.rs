@@ -86,6 +86,12 @@ fn unconstrain(name: &str, value: &Tensor, constraint: &Constraint) -> Result<Te
             problem: format!("initial value lies outside its constraint {}", constraint.name()),
         });
     }
+    if !matches!(value.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
+        return Err(PyriteError::Param {
+            name: name.to_string(),
+            problem: format!("the initial value has dtype {:?}, but a param is a floating-point tensor (write 1.0, not 1)", value.kind()),
+        });
+    }
     let t = biject_to(constraint).map_err(|e| PyriteError::Param { name: name.to_string(), problem: e.to_string() })?;
     let u = tch::no_grad(|| t.inverse(value));
     if !bool::try_from(u.isfinite().all()).unwrap_or(false) {

@@ -261,6 +261,7 @@ impl Optimizer {
                     }
                 }
                 self.pack(layout, p0);
+                // cannot fail: `pack` has just set `self.flat`
                 let bufs = &mut self.flat.as_mut().unwrap().1;
                 // Adam's step is `m / denom` per element (see `adam_denominator`), applied to
                 // each param with one fused `addcdiv_`; SGD's is a flat `update` to add.
