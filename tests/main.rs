@@ -8,3 +8,5 @@ mod bnn;
 mod devices;
 mod glmm;
 mod examples_cli;
+mod errors_catalogue;
+mod compare;

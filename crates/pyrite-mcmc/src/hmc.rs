@@ -5,7 +5,8 @@ use rand::Rng;
 
 use crate::integrator::{leapfrog, MassMatrix, PhasePoint};
 use crate::potential::Potential;
-use crate::sampler::{check_positive, check_target_accept, invalid, StepInfo};
+use crate::sampler::{check_positive, invalid, StepInfo};
+use crate::settings::{Adaptation, Adaptive};
 
 /// Settings of [`Hmc`] and its warm-up. Defaults follow Pyro: trajectory length `2 pi`, target
 /// acceptance `0.8`, diagonal mass matrix, both adaptations on, initial step size found by
@@ -13,9 +14,10 @@ use crate::sampler::{check_positive, check_target_accept, invalid, StepInfo};
 ///
 /// ```
 /// use pyrite_mcmc::hmc::HmcSettings;
+/// use pyrite_mcmc::settings::Adaptive;
 /// let s = HmcSettings::default().trajectory_length(1.5).step_size(0.1).dense_mass(true);
 /// assert_eq!(s.trajectory_length, 1.5);
-/// assert_eq!(s.step_size, Some(0.1));
+/// assert_eq!(s.adaptation.step_size, Some(0.1));
 /// assert!(s.validate().is_ok());
 /// assert!(HmcSettings::default().trajectory_length(-1.0).validate().is_err());
 /// ```
@@ -26,32 +28,19 @@ pub struct HmcSettings {
     pub trajectory_length: f64,
     /// Cap on the leapfrog steps of one trajectory.
     pub max_num_steps: usize,
-    /// Average acceptance probability the step-size adaptation aims at, in `(0, 1)`.
-    pub target_accept: f64,
-    /// Adapt (and use) a dense mass matrix rather than a diagonal one.
-    pub dense_mass: bool,
-    /// Dual-average the step size during warm-up.
-    pub adapt_step_size: bool,
-    /// Estimate the mass matrix during warm-up.
-    pub adapt_mass_matrix: bool,
-    /// The initial step size; `None` searches for one at the initial point.
-    pub step_size: Option<f64>,
-    /// An energy error above this marks the transition divergent.
-    pub max_delta_energy: f64,
+    /// Warm-up and divergence settings (their builder methods come from [`Adaptive`]).
+    pub adaptation: Adaptation,
 }
 
 impl Default for HmcSettings {
     fn default() -> Self {
-        HmcSettings {
-            trajectory_length: 2.0 * std::f64::consts::PI,
-            max_num_steps: 1024,
-            target_accept: 0.8,
-            dense_mass: false,
-            adapt_step_size: true,
-            adapt_mass_matrix: true,
-            step_size: None,
-            max_delta_energy: 1000.0,
-        }
+        HmcSettings { trajectory_length: 2.0 * std::f64::consts::PI, max_num_steps: 1024, adaptation: Adaptation::default() }
+    }
+}
+
+impl Adaptive for HmcSettings {
+    fn adaptation_mut(&mut self) -> &mut Adaptation {
+        &mut self.adaptation
     }
 }
 
@@ -66,36 +55,6 @@ impl HmcSettings {
         self.max_num_steps = steps;
         self
     }
-    /// Sets `target_accept`.
-    pub fn target_accept(mut self, target: f64) -> Self {
-        self.target_accept = target;
-        self
-    }
-    /// Sets `dense_mass`.
-    pub fn dense_mass(mut self, dense: bool) -> Self {
-        self.dense_mass = dense;
-        self
-    }
-    /// Sets `adapt_step_size`.
-    pub fn adapt_step_size(mut self, adapt: bool) -> Self {
-        self.adapt_step_size = adapt;
-        self
-    }
-    /// Sets `adapt_mass_matrix`.
-    pub fn adapt_mass_matrix(mut self, adapt: bool) -> Self {
-        self.adapt_mass_matrix = adapt;
-        self
-    }
-    /// Sets the initial `step_size`.
-    pub fn step_size(mut self, step_size: f64) -> Self {
-        self.step_size = Some(step_size);
-        self
-    }
-    /// Sets `max_delta_energy`.
-    pub fn max_delta_energy(mut self, max: f64) -> Self {
-        self.max_delta_energy = max;
-        self
-    }
 
     /// `InvalidInput` naming the first setting out of range.
     pub fn validate(&self) -> Result<(), PyriteError> {
@@ -103,11 +62,7 @@ impl HmcSettings {
         if self.max_num_steps == 0 {
             return Err(invalid("max_num_steps", "must be at least 1"));
         }
-        check_target_accept(self.target_accept)?;
-        if let Some(eps) = self.step_size {
-            check_positive("step_size", eps)?;
-        }
-        check_positive("max_delta_energy", self.max_delta_energy)
+        self.adaptation.validate()
     }
 }
 
@@ -146,7 +101,7 @@ impl Hmc {
         Hmc {
             trajectory_length: settings.trajectory_length,
             max_num_steps: settings.max_num_steps,
-            max_delta_energy: settings.max_delta_energy,
+            max_delta_energy: settings.adaptation.max_delta_energy,
             proposal: PhasePoint::new(dim),
             velocity: vec![0.0; dim],
         }

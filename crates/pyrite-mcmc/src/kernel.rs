@@ -8,6 +8,7 @@ use tch::Tensor;
 use crate::hmc::HmcSettings;
 use crate::nuts::NutsSettings;
 use crate::sampler::Algorithm;
+use crate::settings::{Adaptation, Adaptive};
 
 /// A kernel's target: a model's latent sites (`M` is the model: a closure or function of the
 /// model's arguments).
@@ -86,52 +87,21 @@ impl<F> Kernel<PotentialTarget<F>> {
     }
 }
 
+impl<T> Adaptive for Kernel<T> {
+    fn adaptation_mut(&mut self) -> &mut Adaptation {
+        match &mut self.algorithm {
+            Algorithm::Nuts(s) => &mut s.adaptation,
+            Algorithm::Hmc(s) => &mut s.adaptation,
+        }
+    }
+}
+
 impl<T> Kernel<T> {
     /// Whether this is NUTS (not HMC).
     pub fn is_nuts(&self) -> bool {
         matches!(self.algorithm, Algorithm::Nuts(_))
     }
 
-    /// The acceptance probability the step size adapts to (default 0.8; in `(0, 1)`).
-    pub fn target_accept(mut self, target: f64) -> Self {
-        match &mut self.algorithm {
-            Algorithm::Nuts(s) => s.target_accept = target,
-            Algorithm::Hmc(s) => s.target_accept = target,
-        }
-        self
-    }
-    /// A dense mass matrix (adapted to the posterior covariance) instead of a diagonal one.
-    pub fn dense_mass(mut self, dense: bool) -> Self {
-        match &mut self.algorithm {
-            Algorithm::Nuts(s) => s.dense_mass = dense,
-            Algorithm::Hmc(s) => s.dense_mass = dense,
-        }
-        self
-    }
-    /// The initial step size (positive); without it one is searched at the initial point.
-    pub fn step_size(mut self, step_size: f64) -> Self {
-        match &mut self.algorithm {
-            Algorithm::Nuts(s) => s.step_size = Some(step_size),
-            Algorithm::Hmc(s) => s.step_size = Some(step_size),
-        }
-        self
-    }
-    /// Whether warm-up adapts the step size (default true).
-    pub fn adapt_step_size(mut self, adapt: bool) -> Self {
-        match &mut self.algorithm {
-            Algorithm::Nuts(s) => s.adapt_step_size = adapt,
-            Algorithm::Hmc(s) => s.adapt_step_size = adapt,
-        }
-        self
-    }
-    /// Whether warm-up adapts the mass matrix (default true).
-    pub fn adapt_mass_matrix(mut self, adapt: bool) -> Self {
-        match &mut self.algorithm {
-            Algorithm::Nuts(s) => s.adapt_mass_matrix = adapt,
-            Algorithm::Hmc(s) => s.adapt_mass_matrix = adapt,
-        }
-        self
-    }
     /// NUTS: at most `2^depth - 1` leapfrog steps per draw (default 10). No effect on HMC.
     pub fn max_tree_depth(mut self, depth: usize) -> Self {
         if let Algorithm::Nuts(s) = &mut self.algorithm {

@@ -14,6 +14,7 @@ pub mod model_potential;
 pub mod nuts;
 pub mod potential;
 pub mod sampler;
+pub mod settings;
 pub mod summary;
 pub mod tensor_potential;
 
@@ -23,5 +24,6 @@ pub mod prelude {
     pub use crate::discrete::infer_discrete_samples;
     pub use crate::kernel::{Hmc, Kernel, Nuts};
     pub use crate::mcmc::{ChainMethod, ChainStats, Mcmc};
+    pub use crate::settings::Adaptive;
     pub use crate::summary::{format_summary, posterior_summary, summary_to_json, PosteriorSummary};
 }

@@ -9,7 +9,8 @@ use rand::Rng;
 
 use crate::integrator::{dot, leapfrog, MassMatrix, PhasePoint};
 use crate::potential::Potential;
-use crate::sampler::{check_positive, check_target_accept, invalid, StepInfo};
+use crate::sampler::{invalid, StepInfo};
+use crate::settings::{Adaptation, Adaptive};
 
 /// The deepest tree [`NutsSettings::max_tree_depth`] allows (`2^30 - 1` leapfrog steps a draw).
 pub const MAX_TREE_DEPTH_LIMIT: usize = 30;
@@ -20,8 +21,9 @@ pub const MAX_TREE_DEPTH_LIMIT: usize = 30;
 ///
 /// ```
 /// use pyrite_mcmc::nuts::NutsSettings;
+/// use pyrite_mcmc::settings::Adaptive;
 /// let s = NutsSettings::default().max_tree_depth(6).target_accept(0.9);
-/// assert_eq!((s.max_tree_depth, s.target_accept), (6, 0.9));
+/// assert_eq!((s.max_tree_depth, s.adaptation.target_accept), (6, 0.9));
 /// assert!(s.validate().is_ok());
 /// assert!(NutsSettings::default().target_accept(1.0).validate().is_err());
 /// ```
@@ -30,31 +32,19 @@ pub struct NutsSettings {
     /// At most `2^max_tree_depth - 1` leapfrog steps per draw; between 1 and
     /// [`MAX_TREE_DEPTH_LIMIT`].
     pub max_tree_depth: usize,
-    /// Average acceptance statistic the step-size adaptation aims at, in `(0, 1)`.
-    pub target_accept: f64,
-    /// Adapt (and use) a dense mass matrix rather than a diagonal one.
-    pub dense_mass: bool,
-    /// Dual-average the step size during warm-up.
-    pub adapt_step_size: bool,
-    /// Estimate the mass matrix during warm-up.
-    pub adapt_mass_matrix: bool,
-    /// The initial step size; `None` searches for one at the initial point.
-    pub step_size: Option<f64>,
-    /// An energy error above this (or a non-finite energy) is a divergence and ends the tree.
-    pub max_delta_energy: f64,
+    /// Warm-up and divergence settings (their builder methods come from [`Adaptive`]).
+    pub adaptation: Adaptation,
 }
 
 impl Default for NutsSettings {
     fn default() -> Self {
-        NutsSettings {
-            max_tree_depth: 10,
-            target_accept: 0.8,
-            dense_mass: false,
-            adapt_step_size: true,
-            adapt_mass_matrix: true,
-            step_size: None,
-            max_delta_energy: 1000.0,
-        }
+        NutsSettings { max_tree_depth: 10, adaptation: Adaptation::default() }
+    }
+}
+
+impl Adaptive for NutsSettings {
+    fn adaptation_mut(&mut self) -> &mut Adaptation {
+        &mut self.adaptation
     }
 }
 
@@ -64,53 +54,13 @@ impl NutsSettings {
         self.max_tree_depth = depth;
         self
     }
-    /// Sets `target_accept`.
-    pub fn target_accept(mut self, target: f64) -> Self {
-        self.target_accept = target;
-        self
-    }
-    /// Sets `dense_mass`.
-    pub fn dense_mass(mut self, dense: bool) -> Self {
-        self.dense_mass = dense;
-        self
-    }
-    /// Sets `adapt_step_size`.
-    pub fn adapt_step_size(mut self, adapt: bool) -> Self {
-        self.adapt_step_size = adapt;
-        self
-    }
-    /// Sets `adapt_mass_matrix`.
-    pub fn adapt_mass_matrix(mut self, adapt: bool) -> Self {
-        self.adapt_mass_matrix = adapt;
-        self
-    }
-    /// Sets the initial `step_size`.
-    pub fn step_size(mut self, step_size: f64) -> Self {
-        self.step_size = Some(step_size);
-        self
-    }
-    /// Sets `max_delta_energy`.
-    pub fn max_delta_energy(mut self, max: f64) -> Self {
-        self.max_delta_energy = max;
-        self
-    }
 
     /// `InvalidInput` naming the first setting out of range.
     pub fn validate(&self) -> Result<(), PyriteError> {
         if !(1..=MAX_TREE_DEPTH_LIMIT).contains(&self.max_tree_depth) {
-            return Err(invalid(
-                "max_tree_depth",
-                &format!(
-                    "must be between 1 and {MAX_TREE_DEPTH_LIMIT}, got {}",
-                    self.max_tree_depth
-                ),
-            ));
+            return Err(invalid("max_tree_depth", &format!("must be between 1 and {MAX_TREE_DEPTH_LIMIT}, got {}", self.max_tree_depth)));
         }
-        check_target_accept(self.target_accept)?;
-        if let Some(eps) = self.step_size {
-            check_positive("step_size", eps)?;
-        }
-        check_positive("max_delta_energy", self.max_delta_energy)
+        self.adaptation.validate()
     }
 }
 
@@ -290,7 +240,7 @@ impl Nuts {
         let depth = settings.max_tree_depth;
         Nuts {
             max_tree_depth: depth,
-            max_delta_energy: settings.max_delta_energy,
+            max_delta_energy: settings.adaptation.max_delta_energy,
             levels: (0..depth.saturating_sub(1))
                 .map(|_| [Subtree::new(dim), Subtree::new(dim)])
                 .collect(),

@@ -9,6 +9,7 @@ use crate::hmc::{Hmc, HmcSettings};
 use crate::integrator::{MassMatrix, PhasePoint};
 use crate::nuts::{Nuts, NutsSettings};
 use crate::potential::Potential;
+use crate::settings::Adaptation;
 
 /// The Hamiltonian kernel of a chain, with its settings.
 ///
@@ -16,6 +17,7 @@ use crate::potential::Potential;
 /// use pyrite_mcmc::hmc::HmcSettings;
 /// use pyrite_mcmc::nuts::NutsSettings;
 /// use pyrite_mcmc::sampler::Algorithm;
+/// use pyrite_mcmc::settings::Adaptive;
 /// let nuts = Algorithm::Nuts(NutsSettings::default().dense_mass(true));
 /// let hmc = Algorithm::Hmc(HmcSettings::default().trajectory_length(1.0).step_size(0.1));
 /// assert_ne!(nuts, hmc);
@@ -34,6 +36,7 @@ pub enum Algorithm {
 /// use pyrite_mcmc::nuts::NutsSettings;
 /// use pyrite_mcmc::potential::FnPotential;
 /// use pyrite_mcmc::sampler::{Algorithm, Sampler};
+/// use pyrite_mcmc::settings::Adaptive;
 /// let mut u = FnPotential::new(1, |z: &[f64], g: &mut [f64]| { g[0] = z[0]; Ok(0.5 * z[0] * z[0]) });
 /// let mut chain = Sampler::new(Algorithm::Nuts(NutsSettings::default().step_size(0.5)), 1, 0, 7)?;
 /// chain.init(&mut u, &[1.0])?;
@@ -70,15 +73,6 @@ enum Kernel {
     Hmc(Hmc),
 }
 
-/// The adaptation settings both algorithms share.
-#[derive(Debug, Clone, Copy)]
-struct AdaptSettings {
-    target_accept: f64,
-    dense_mass: bool,
-    adapt_step_size: bool,
-    adapt_mass_matrix: bool,
-    step_size: Option<f64>,
-}
 
 /// One chain of NUTS or HMC over a [`Potential`]: [`init`](Sampler::init) at a starting point,
 /// then [`step`](Sampler::step) once per draw. The first `num_warmup` steps adapt the step size
@@ -89,6 +83,7 @@ struct AdaptSettings {
 /// use pyrite_mcmc::nuts::NutsSettings;
 /// use pyrite_mcmc::potential::FnPotential;
 /// use pyrite_mcmc::sampler::{Algorithm, Sampler};
+/// use pyrite_mcmc::settings::Adaptive;
 /// // A normal with mean 3 and sd 2.
 /// let mut u = FnPotential::new(1, |z: &[f64], g: &mut [f64]| {
 ///     g[0] = (z[0] - 3.0) / 4.0;
@@ -112,7 +107,7 @@ struct AdaptSettings {
 pub struct Sampler {
     dim: usize,
     kernel: Kernel,
-    adapt: AdaptSettings,
+    adapt: Adaptation,
     num_warmup: usize,
     rng: StdRng,
     mass: MassMatrix,
@@ -139,26 +134,14 @@ impl Sampler {
                 s.validate()?;
                 (
                     Kernel::Nuts(Box::new(Nuts::new(s, dim))),
-                    AdaptSettings {
-                        target_accept: s.target_accept,
-                        dense_mass: s.dense_mass,
-                        adapt_step_size: s.adapt_step_size,
-                        adapt_mass_matrix: s.adapt_mass_matrix,
-                        step_size: s.step_size,
-                    },
+                    s.adaptation,
                 )
             }
             Algorithm::Hmc(s) => {
                 s.validate()?;
                 (
                     Kernel::Hmc(Hmc::new(s, dim)),
-                    AdaptSettings {
-                        target_accept: s.target_accept,
-                        dense_mass: s.dense_mass,
-                        adapt_step_size: s.adapt_step_size,
-                        adapt_mass_matrix: s.adapt_mass_matrix,
-                        step_size: s.step_size,
-                    },
+                    s.adaptation,
                 )
             }
         };
@@ -177,7 +160,7 @@ impl Sampler {
         })
     }
 
-    fn plan_warmup(adapt: &AdaptSettings, num_warmup: usize, dim: usize, step_size: f64) -> Warmup {
+    fn plan_warmup(adapt: &Adaptation, num_warmup: usize, dim: usize, step_size: f64) -> Warmup {
         Warmup::new(
             num_warmup,
             dim,

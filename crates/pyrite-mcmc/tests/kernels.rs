@@ -7,6 +7,7 @@ use pyrite_mcmc::hmc::HmcSettings;
 use pyrite_mcmc::integrator::MassMatrix;
 use pyrite_mcmc::nuts::NutsSettings;
 use pyrite_mcmc::potential::{FnPotential, Potential};
+use pyrite_mcmc::settings::Adaptive;
 use pyrite_mcmc::sampler::{Algorithm, Sampler, StepInfo};
 
 /// A Gaussian potential `0.5 (z - mu)^T P (z - mu)` with a row-major precision `P`.
