@@ -119,7 +119,7 @@ fn main() -> Result<()> {
                     if !args.runs(RUGGED_MVN) {
                         return Ok(());
                     }
-                    let guide = AutoMultivariateNormal::multivariate_normal(&rugged::model, &d)?;
+                    let guide = AutoMultivariateNormal::new(&rugged::model, &d)?;
                     let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                     println!("{:<34} {:>12.1}", RUGGED_MVN, time_steps(args.steps, || svi.step(&d))?);
                     Ok(())

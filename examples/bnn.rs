@@ -222,7 +222,7 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     let (mut epoch_loss, mut epoch_seconds, mut step_loss) = (vec![], vec![], vec![]);
     let mut steps = 0usize;
     'epochs: for epoch in 0..s.epochs {
-        let mut bar = images::Progress::new(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as usize);
+        let bar = images::epoch_bar(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as u64);
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
@@ -235,12 +235,13 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
             step_loss.push(loss / n as f64);
             batches += 1;
             steps += 1;
-            bar.inc(&format!("loss/image {:.3}", loss / n as f64));
+            bar.set_message(format!("loss/image {:.3}", loss / n as f64));
+            bar.inc(1);
             if max_steps.is_some_and(|m| steps >= m) {
                 break;
             }
         }
-        bar.finish();
+        bar.finish_and_clear();
         let secs = t.elapsed().as_secs_f64();
         epoch_loss.push(total / batches as f64 / n as f64);
         epoch_seconds.push(secs);
@@ -439,7 +440,7 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::B
         (1300, 480),
         (1, 2),
         &[
-            Panel::new("MNIST: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").with(Layer::line(curve(mnist), PALETTE[0]).size(1)),
+            Panel::new("MNIST: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(mnist), PALETTE[0]).size(1)),
             Panel::new("8x8 digits: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(digits), PALETTE[1]).size(1)),
         ],
     )?);

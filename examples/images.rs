@@ -1,11 +1,10 @@
 //! Image helpers for the `bnn` and `vae` examples: grids of small grey-scale images with captions
-//! (drawn with `plotters` and the embedded DejaVu Sans font), a reliability table, and a plain
-//! per-epoch progress bar on standard error.
+//! (drawn with `plotters` and the embedded DejaVu Sans font), a reliability table, and the
+//! per-epoch progress bar (indicatif) on standard error.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use pyrite::prelude::*;
 
@@ -92,38 +91,12 @@ pub fn reliability(confidence: &[f64], correct: &[bool], bins: usize) -> (Vec<Bi
     (out, ece)
 }
 
-/// A progress bar for one epoch on standard error: redrawn in place on a terminal, silent
-/// otherwise (the caller prints a line per epoch).
-pub struct Progress {
-    label: String,
-    total: usize,
-    done: usize,
-    tty: bool,
-    start: Instant,
-}
-
-impl Progress {
-    /// A bar of `total` steps.
-    pub fn new(label: impl Into<String>, total: usize) -> Progress {
-        Progress { label: label.into(), total: total.max(1), done: 0, tty: std::io::stderr().is_terminal(), start: Instant::now() }
-    }
-    /// One more step done; `msg` is shown after the bar.
-    pub fn inc(&mut self, msg: &str) {
-        self.done += 1;
-        if self.tty {
-            let width = 30;
-            let filled = width * self.done.min(self.total) / self.total;
-            let bar: String = "#".repeat(filled) + &" ".repeat(width - filled);
-            let mut err = std::io::stderr();
-            let _ = write!(err, "\r{} [{bar}] {}/{} {msg} {:.1}s ", self.label, self.done, self.total, self.start.elapsed().as_secs_f64());
-            let _ = err.flush();
-        }
-    }
-    /// Clears the bar; returns the seconds since it started.
-    pub fn finish(self) -> f64 {
-        if self.tty {
-            let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(100));
-        }
-        self.start.elapsed().as_secs_f64()
-    }
+/// The progress bar of one epoch of `batches` minibatches on standard error, labelled `label`:
+/// drawn by indicatif on a terminal only (the caller prints a line per epoch); the caller sets the
+/// loss as its message, and clears it with `finish_and_clear`.
+pub fn epoch_bar(label: String, batches: u64) -> ProgressBar {
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} {elapsed}")
+        .map(|style| style.progress_chars("## "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(batches).with_style(style).with_prefix(label)
 }

@@ -503,7 +503,7 @@ fn rugged_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
                 Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
                 Ok((guide.median()?, guide.sample_posterior(4000)?))
             } else {
-                let guide = AutoMultivariateNormal::multivariate_normal(&rugged::model, &d)?;
+                let guide = AutoMultivariateNormal::new(&rugged::model, &d)?;
                 Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
                 Ok((guide.median()?, guide.sample_posterior(4000)?))
             }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::combinators::{LogCoord, WithKeyPoints};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use pyrite::prelude::*;
@@ -131,6 +131,9 @@ pub struct Panel {
     pub layers: Vec<Layer>,
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
+    /// Logarithmic x axis (ignored unless every x value is positive and they span more than a
+    /// factor of 10).
+    pub log_x: bool,
     /// Logarithmic y axis (ignored unless every y value is positive and they span more than a
     /// factor of 10).
     pub log_y: bool,
@@ -139,7 +142,7 @@ pub struct Panel {
 
 impl Panel {
     pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Panel {
-        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), layers: vec![], x_range: None, y_range: None, log_y: false, legend: Legend::UpperRight }
+        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), layers: vec![], x_range: None, y_range: None, log_x: false, log_y: false, legend: Legend::UpperRight }
     }
     /// Adds a layer.
     pub fn with(mut self, layer: Layer) -> Panel {
@@ -159,6 +162,12 @@ impl Panel {
         self.y_range = Some((lo, hi));
         self
     }
+    /// A logarithmic x axis, used when every x value is positive and they span decades.
+    pub fn log_x(mut self, on: bool) -> Panel {
+        self.log_x = on;
+        self
+    }
+    /// A logarithmic y axis, used when every y value is positive and they span decades.
     pub fn log_y(mut self, on: bool) -> Panel {
         self.log_y = on;
         self
@@ -168,8 +177,9 @@ impl Panel {
         self
     }
 
-    /// The data's x and y extents, padded by 4% (y from zero when bars are drawn).
-    fn ranges(&self) -> ((f64, f64), (f64, f64), bool) {
+    /// The data's x and y extents, padded by 4% (a log axis by 4% of its decades; y from zero
+    /// when bars are drawn), and whether each axis is logarithmic.
+    fn ranges(&self) -> ((f64, f64), (f64, f64), bool, bool) {
         let pts: Vec<(f64, f64)> = self.layers.iter().flat_map(|l| l.extent()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
         let span = |v: &mut dyn Iterator<Item = f64>| v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
         let (mut x0, mut x1) = span(&mut pts.iter().map(|p| p.0));
@@ -177,28 +187,32 @@ impl Panel {
         if !x0.is_finite() {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
+        let log_x = self.log_x && x0 > 0.0 && x1 > 10.0 * x0;
         let log_y = self.log_y && y0 > 0.0 && y1 > 10.0 * y0;
         let pad = |lo: f64, hi: f64| {
             let d = if hi > lo { 0.04 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
             (lo - d, hi + d)
+        };
+        let log_pad = |lo: f64, hi: f64| {
+            let r = (hi / lo).max(1.0001).powf(0.04);
+            (lo / r, hi * r)
         };
         let has_bars = self.layers.iter().any(|l| matches!(l.shape, Shape::Bars(_)));
         // Room above the data for a legend in an upper corner: about a line per entry.
         let labels = self.layers.iter().filter(|l| l.label.is_some()).count() as f64;
         let upper = matches!(self.legend, Legend::UpperLeft | Legend::UpperMiddle | Legend::UpperRight);
         let head = |(lo, hi): (f64, f64)| if upper && labels > 0.0 { (lo, hi + (hi - lo) * (0.03 + 0.055 * labels)) } else { (lo, hi) };
-        let x = self.x_range.unwrap_or_else(|| pad(x0, x1));
+        let x = self.x_range.unwrap_or_else(|| if log_x { log_pad(x0, x1) } else { pad(x0, x1) });
         let y = self.y_range.unwrap_or_else(|| {
             if log_y {
-                let r = (y1 / y0).max(1.0001).powf(0.04);
-                (y0 / r, y1 * r)
+                log_pad(y0, y1)
             } else if has_bars && y0 >= 0.0 {
                 head((0.0, pad(y0, y1).1))
             } else {
                 head(pad(y0, y1))
             }
         });
-        (x, y, log_y)
+        (x, y, log_x, log_y)
     }
 }
 
@@ -218,39 +232,85 @@ pub fn tick(v: f64) -> String {
     }
 }
 
-/// Tick values for a log axis over `[lo, hi]`: 1, 2, 5 times powers of ten (every integer
-/// multiple when that gives fewer than four), and 1..9 times powers of ten for the light grid.
+/// Tick values for a log axis over `[lo, hi]`: the powers of ten when there are at least three,
+/// else 1, 2, 5 times powers of ten (every integer multiple when that gives fewer than four);
+/// and 1..9 times powers of ten for the light grid.
 fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     let decades = (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32);
     let multiples = |ms: &[f64]| -> Vec<f64> { decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (lo..=hi).contains(v)).collect() };
     let all = multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    let powers = multiples(&[1.0]);
     let bold = multiples(&[1.0, 2.0, 5.0]);
-    (if bold.len() >= 4 { bold } else { all.clone() }, all)
+    let key = if powers.len() >= 3 {
+        powers
+    } else if bold.len() >= 4 {
+        bold
+    } else {
+        all.clone()
+    };
+    (key, all)
 }
 
-fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, panel: &Panel) -> DrawResult<()> {
-    let ((x0, x1), (y0, y1), log_y) = panel.ranges();
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12).margin_right(22).caption(&panel.title, ("sans-serif", 20)).x_label_area_size(48).y_label_area_size(72);
-    if log_y {
-        let (bold, light) = log_ticks(y0, y1);
-        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale().with_key_points(bold).with_light_points(light))?;
-        draw_layers(&mut chart, panel)
-    } else {
-        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
-        draw_layers(&mut chart, panel)
+/// The exponent `n` when `v` is `10ⁿ` (to a billionth).
+fn decade(v: f64) -> Option<i32> {
+    let k = v.log10().round() as i32;
+    (v > 0.0 && (v / 10f64.powi(k) - 1.0).abs() < 1e-9).then_some(k)
+}
+
+/// A power of ten written `10ⁿ` with a superscript exponent; other values as [`tick`] writes them.
+fn power_tick(v: f64) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    match decade(v) {
+        Some(k) => {
+            let exponent: String = k.unsigned_abs().to_string().chars().filter_map(|d| d.to_digit(10).map(|d| DIGITS[d as usize])).collect();
+            format!("10{}{exponent}", if k < 0 { "⁻" } else { "" })
+        }
+        None => tick(v),
     }
 }
 
-fn draw_layers<'a, 'b: 'a, Y>(chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>, panel: &Panel) -> DrawResult<()>
+/// A log axis over `lo..hi` with [`log_ticks`]'s key points and light grid lines, and whether to
+/// label them `10ⁿ` ([`power_tick`]): when they are all powers of ten and reach 10³ or 10⁻³.
+fn log_axis(lo: f64, hi: f64) -> (WithKeyPoints<LogCoord<f64>>, bool) {
+    let (key, light) = log_ticks(lo, hi);
+    let exponents: Option<Vec<i32>> = key.iter().map(|&v| decade(v)).collect();
+    let powers = exponents.is_some_and(|ks| ks.iter().any(|k| k.abs() >= 3));
+    ((lo..hi).log_scale().with_key_points(key).with_light_points(light), powers)
+}
+
+fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, panel: &Panel) -> DrawResult<()> {
+    let ((x0, x1), (y0, y1), log_x, log_y) = panel.ranges();
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12).margin_right(22).caption(&panel.title, ("sans-serif", 20)).x_label_area_size(48).y_label_area_size(72);
+    match (log_x, log_y) {
+        (false, false) => draw_layers(&mut builder.build_cartesian_2d(x0..x1, y0..y1)?, panel, (false, false)),
+        (false, true) => {
+            let (y, y_powers) = log_axis(y0, y1);
+            draw_layers(&mut builder.build_cartesian_2d(x0..x1, y)?, panel, (false, y_powers))
+        }
+        (true, false) => {
+            let (x, x_powers) = log_axis(x0, x1);
+            draw_layers(&mut builder.build_cartesian_2d(x, y0..y1)?, panel, (x_powers, false))
+        }
+        (true, true) => {
+            let ((x, x_powers), (y, y_powers)) = (log_axis(x0, x1), log_axis(y0, y1));
+            draw_layers(&mut builder.build_cartesian_2d(x, y)?, panel, (x_powers, y_powers))
+        }
+    }
+}
+
+/// Draws the mesh, the layers and the legend; `(x_powers, y_powers)` says which axes label their
+/// ticks `10ⁿ`.
+fn draw_layers<'a, 'b: 'a, X, Y>(chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>, panel: &Panel, (x_powers, y_powers): (bool, bool)) -> DrawResult<()>
 where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     // Values within a billionth of the axis span of zero are zero (not -1.1e-16).
     let (x_span, y_span) = (chart.x_range(), chart.y_range());
     let (x_eps, y_eps) = (1e-9 * (x_span.end - x_span.start).abs(), 1e-9 * (y_span.end - y_span.start).abs());
-    let fmt_x = move |v: &f64| tick(if v.abs() < x_eps { 0.0 } else { *v });
-    let fmt_y = move |v: &f64| tick(if v.abs() < y_eps { 0.0 } else { *v });
+    let fmt_x = move |v: &f64| if x_powers { power_tick(*v) } else { tick(if v.abs() < x_eps { 0.0 } else { *v }) };
+    let fmt_y = move |v: &f64| if y_powers { power_tick(*v) } else { tick(if v.abs() < y_eps { 0.0 } else { *v }) };
     chart
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
@@ -417,5 +477,22 @@ mod tests {
         for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
             assert_eq!(super::base64(input.as_bytes()), want);
         }
+    }
+
+    #[test]
+    fn log_axes_label_decades() {
+        // N from 10^3 to 10^6: the powers of ten, written with exponents.
+        let (key, light) = super::log_ticks(800.0, 1.3e6);
+        assert_eq!(key, [1e3, 1e4, 1e5, 1e6]);
+        assert_eq!(light.len(), 2 + 3 * 9 + 1); // 800, 900; nine a decade from 10³ to 9·10⁵; 10⁶
+        assert_eq!(key.iter().map(|&v| super::power_tick(v)).collect::<Vec<_>>(), ["10³", "10⁴", "10⁵", "10⁶"]);
+        assert!(super::log_axis(800.0, 1.3e6).1);
+        // Times from 250 to 8000 µs: fewer than three powers, so 1, 2, 5 times them, as numbers.
+        let (key, _) = super::log_ticks(250.0, 8000.0);
+        assert_eq!(key, [500.0, 1000.0, 2000.0, 5000.0]);
+        assert!(!super::log_axis(250.0, 8000.0).1);
+        // Powers of ten between 10⁻² and 10² read better as numbers.
+        assert!(!super::log_axis(0.009, 120.0).1);
+        assert_eq!((super::power_tick(1e-4), super::power_tick(1.0), super::power_tick(2000.0)), ("10⁻⁴".into(), "10⁰".into(), "2000".into()));
     }
 }

@@ -102,7 +102,7 @@ fn example() -> Result<()> {
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             } else {
-                let guide = AutoMultivariateNormal::multivariate_normal(&model, &d)?;
+                let guide = AutoMultivariateNormal::new(&model, &d)?;
                 let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)

@@ -189,7 +189,7 @@ fn example() -> Result<()> {
     println!("  epoch  0: test ELBO {:9.2} nats/image", test_elbo[0]);
     let mut steps = 0usize;
     for epoch in 0..args.epochs {
-        let mut bar = images::Progress::new(format!("epoch {}/{}", epoch + 1, args.epochs), loader.num_batches() as usize);
+        let bar = images::epoch_bar(format!("epoch {}/{}", epoch + 1, args.epochs), loader.num_batches() as u64);
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
@@ -200,12 +200,13 @@ fn example() -> Result<()> {
             total += loss;
             batches += 1;
             steps += 1;
-            bar.inc(&format!("ELBO/image {:.1}", -loss / n as f64));
+            bar.set_message(format!("ELBO/image {:.1}", -loss / n as f64));
+            bar.inc(1);
             if flags.steps.is_some_and(|s| steps >= s) {
                 break;
             }
         }
-        bar.finish();
+        bar.finish_and_clear();
         seconds.push(t.elapsed().as_secs_f64());
         train_elbo.push(-total / batches as f64 / n as f64);
         test_elbo.push(test_elbo_now(&svi)?);

@@ -7,6 +7,8 @@
 #   clone of the project reuses.
 # * Writes .cargo/config.toml (git-ignored) in this checkout with LIBTORCH and a run-time library
 #   path (rpath), so that plain `cargo build`, `cargo test` and `cargo run` work from any new shell.
+# * Installs Gloo's headers (libgloo-dev) for the `distributed` feature when run as root, or says
+#   how to.
 # Idempotent: a second run does nothing but check. Prints the libtorch directory.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,5 +53,20 @@ rustflags = [\"-C\", \"link-arg=-Wl,-rpath,$libdir\", \"-C\", \"link-arg=-Wl,--d
 "
 if [ ! -f "$config" ] || [ "$(cat "$config")" != "$want" ]; then
   printf '%s' "$want" > "$config.tmp" && mv "$config.tmp" "$config"
+fi
+
+# Gloo's headers (Debian's libgloo-dev), which the `distributed` feature (pyrite-distributed,
+# data-parallel SVI on libtorch's own c10d) compiles against; libtorch carries Gloo itself. As
+# root (CI) they are installed; otherwise the one command to run is printed, and everything but
+# the process groups builds without them.
+if [ -z "${GLOO_INCLUDE_DIR:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ] && [ ! -f /usr/local/include/gloo/algorithm.h ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup-libtorch: installing libgloo-dev (Gloo's headers, for --features distributed)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q libgloo-dev >&2 || { apt-get update -q >&2 && apt-get install -y -q libgloo-dev >&2; } ||
+      echo "setup-libtorch: could not install libgloo-dev; pyrite-distributed builds without process groups" >&2
+  else
+    echo "setup-libtorch: Gloo's headers are missing, so pyrite-distributed builds without process groups; to add them run: sudo apt-get install -y libgloo-dev" >&2
+  fi
 fi
 echo "$libtorch"

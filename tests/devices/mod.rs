@@ -74,7 +74,7 @@ fn svi_with_autoguides_recovers_a_gaussian_posterior_on_every_device() {
     for device in devices("svi_with_autoguides_recovers_a_gaussian_posterior_on_every_device") {
         let d = (x.to_device(device), y.to_device(device));
         on_device(device, 5, || {
-            let guide = AutoMultivariateNormal::multivariate_normal(&regression_model, &d).unwrap();
+            let guide = AutoMultivariateNormal::new(&regression_model, &d).unwrap();
             fit(&guide, &d, 800);
             let got_mean = &guide.median().unwrap()["w"];
             assert_eq!(got_mean.device(), device, "the guide's params live on the data's device");

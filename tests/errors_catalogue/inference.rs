@@ -38,11 +38,11 @@ fn zero_particles_is_invalid_input_and_changes_nothing() {
 #[test]
 fn a_low_rank_guide_of_rank_zero_is_invalid_input() {
     for rank in [0, -1] {
-        let err = no_panic("rank", || AutoContinuous::low_rank(&model, &(), rank)).err().expect("an error");
+        let err = no_panic("rank", || AutoLowRankMultivariateNormal::new(&model, &(), rank)).err().expect("an error");
         assert!(matches!(err, PyriteError::InvalidInput { ref what, .. } if what == "rank"), "{err}");
     }
-    documented(&AutoContinuous::low_rank(&model, &(), 0).err().expect("an error"), "invalid input `rank`: must be positive, got 0");
-    assert!(AutoContinuous::low_rank(&model, &(), 1).is_ok());
+    documented(&AutoLowRankMultivariateNormal::new(&model, &(), 0).err().expect("an error"), "invalid input `rank`: must be positive, got 0");
+    assert!(AutoLowRankMultivariateNormal::new(&model, &(), 1).is_ok());
 }
 
 #[test]

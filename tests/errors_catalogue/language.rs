@@ -83,9 +83,6 @@ impl Messenger for TakeDist {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// A user's handler that takes every site's value away after the default behaviour.
@@ -94,9 +91,6 @@ impl Messenger for TakeValue {
     fn postprocess_message(&mut self, msg: &mut Message) -> Result<()> {
         msg.value = None;
         Ok(())
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
     }
 }
 

@@ -184,7 +184,7 @@ fn inference_messages() {
         ("site `obs`: observed data is not finite", message(step(&good, &f64s(&[0.8, f64::NAN, 1.2, 0.4])))),
         ("site `obs`: the model's log-density (-inf) is not finite", message(step(&good, &f64s(&[0.8, 1e300, 1.2, 0.4])))),
         ("site `m`: the gradient is not finite", message(gradient)),
-        ("plate `data`: AutoContinuous guides do not support subsampling; use AutoNormal", message(AutoMultivariateNormal::multivariate_normal(&subsampled, &x))),
+        ("plate `data`: AutoContinuous guides do not support subsampling; use AutoNormal", message(AutoMultivariateNormal::new(&subsampled, &x))),
         ("site `obs`: in the model, the log-density has shape [8, 8, 6], with dims left of the vectorised particles' dim -2: the model does not broadcast over a batch dim on the left (align batch dims to the right, e.g. `(x * w).sum(-1)` rather than `x.matmul(w)`)", message(particles)),
         ("site `w`: cannot enumerate: its log-density has scale 1.5 but that of `z` has scale 1; the sites that depend on enumerated variables must share one scale (subsampling or `scale`)", message(TraceEnumElbo::new().loss_and_params(&scales, &|| Ok(())))),
         ("site `k`: cannot enumerate: an autoguide cannot fit a discrete latent site; mark it for enumeration (config_enumerate) and use TraceEnumElbo", message(AutoDelta::new(&coin, &x))),

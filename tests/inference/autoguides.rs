@@ -1,5 +1,6 @@
 //! Autoguides: medians and quantiles, posterior samples, init strategies, guides run inside an
-//! outer plate, blocked models and subsampled plates.
+//! outer plate, blocked models and subsampled plates; each guide type's summaries against those
+//! of the single `AutoContinuous` type it replaced, and the continuous guides' joint posteriors.
 
 use pyrite::prelude::*;
 
@@ -67,7 +68,7 @@ fn autonormal_medians_and_quantiles() {
 fn automultivariatenormal_medians_and_quantiles() {
     seeded(42, || {
         let x = data();
-        let guide = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        let guide = AutoMultivariateNormal::new(&model, &x).unwrap();
         fit(&model, &guide, &x, 30, 0.05, 1.0, 1);
         let median = guide.median().unwrap();
         let q05 = guide.quantile(0.05).unwrap();
@@ -92,9 +93,9 @@ fn sample_posterior_has_shape_num_samples_by_site_shape() {
     seeded(43, || {
         let x = data();
         let normal = AutoNormal::new(&model, &x).unwrap();
-        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
-        let diag = AutoDiagonalNormal::diagonal_normal(&model, &x).unwrap();
-        let low = AutoLowRankMultivariateNormal::low_rank(&model, &x, 2).unwrap();
+        let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
+        let diag = AutoDiagonalNormal::new(&model, &x).unwrap();
+        let low = AutoLowRankMultivariateNormal::new(&model, &x, 2).unwrap();
         let all = [
             ("AutoNormal", normal.sample_posterior(50).unwrap()),
             ("AutoMultivariateNormal", mvn.sample_posterior(50).unwrap()),
@@ -142,7 +143,7 @@ fn init_strategies_set_the_initial_medians() {
                 let m = if build == 0 {
                     AutoNormal::with_init(&model, &x, InitStrategy::Value(given()), 0.1).unwrap().median().unwrap()
                 } else {
-                    let g = AutoContinuous::build(&model, &x, pyrite::infer::autoguide::Posterior::MultivariateNormal, InitStrategy::Value(given()), 0.1).unwrap();
+                    let g = AutoMultivariateNormal::with_init(&model, &x, InitStrategy::Value(given()), 0.1).unwrap();
                     g.median().unwrap()
                 };
                 assert_near("init mu", scalar(&m["mu"]), 1.5, 1e-12);
@@ -175,7 +176,7 @@ fn a_guide_inside_an_outer_plate_draws_all_samples_at_once() {
     seeded(45, || {
         let x = data();
         let normal = AutoNormal::new(&model, &x).unwrap();
-        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
         let medians = [scalar(&normal.median().unwrap()["mu"]), scalar(&mvn.median().unwrap()["mu"])];
         for ((name, guide), median) in [("AutoNormal", &normal as &dyn Guide<Tensor>), ("AutoMultivariateNormal", &mvn as &dyn Guide<Tensor>)].into_iter().zip(medians) {
             let tr = get_trace(|| Plate::new("samples", 800).dim(-2).run(|_| guide.call(&x))).unwrap();
@@ -275,7 +276,7 @@ fn autodelta_subsamples_its_local_params_in_step_with_the_model() {
 fn autocontinuous_guides_refuse_subsampling() {
     seeded(49, || {
         let x = Tensor::linspace(-3.0, 3.0, 100, (Kind::Double, Device::Cpu));
-        let err = AutoMultivariateNormal::multivariate_normal(&subsampled, &x).err().expect("subsampling refused");
+        let err = AutoMultivariateNormal::new(&subsampled, &x).err().expect("subsampling refused");
         assert!(matches!(err, PyriteError::Plate { ref plate, .. } if plate == "data"), "{err}");
     });
 }
@@ -289,8 +290,99 @@ fn point_mass_and_joint_guides_train_with_vectorised_particles() {
         let delta = AutoDelta::new(&model, &x).unwrap();
         let losses = fit(&model, &delta, &x, 5, 0.01, 1.0, 8);
         assert!(losses.iter().all(|l| l.is_finite()));
-        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
         let losses = fit(&model, &mvn, &x, 5, 0.01, 1.0, 8);
         assert!(losses.iter().all(|l| l.is_finite()));
+    });
+}
+
+/// All sites' values in order, flattened, weighted by position: equal checksums mean equal values.
+fn checksum<'a>(m: impl IntoIterator<Item = (&'a String, &'a Tensor)>) -> f64 {
+    let all: Vec<f64> = m.into_iter().flat_map(|(_, v)| to_vec(v)).collect();
+    all.iter().enumerate().map(|(i, v)| v * (1.0 + 0.1 * i as f64)).sum()
+}
+
+/// 20 steps of Adam from seed `s`, then `(median, [q10, q90], 3 draws from seed 7)` checksums.
+fn fitted_summaries(s: u64, build: impl FnOnce(&Tensor) -> Box<dyn AutoGuide>) -> (f64, Vec<f64>, f64) {
+    seeded(s, || {
+        let x = data();
+        let guide = build(&x);
+        fit(&model, &|_: &Tensor| guide.sample_sites(), &x, 20, 0.05, 1.0, 1);
+        let qs = guide.quantiles(&[0.1, 0.9]).unwrap();
+        let draws = seed(7, || guide.sample_posterior(3)).unwrap();
+        (checksum(&guide.median().unwrap()), qs.iter().map(checksum).collect(), checksum(&draws))
+    })
+}
+
+#[test]
+fn each_guide_type_summarises_its_fit_as_the_single_autocontinuous_type_did() {
+    // Checksums printed by the code before the guides became types (one `AutoContinuous` for the
+    // three families, inherent `median`, `quantiles` and `sample_posterior`), on this model,
+    // seed and fit: the same fits, medians, quantiles and draws, to rounding.
+    let close = |what: &str, got: f64, want: f64| assert_rel(what, got, want, 1e-9);
+    let want: [(&str, f64, [f64; 2], f64); 4] = [
+        ("AutoNormal", 15.438301841321707, [12.093287190945883, 19.53680047889772], 94.5874808555553),
+        ("AutoMultivariateNormal", 25.124134643212663, [17.77327319623629, 35.47315714701957], 129.36071293285528),
+        ("AutoDiagonalNormal", 9.413879728011285, [6.974505612113067, 12.307221304429245], 55.37191546383488),
+        ("AutoLowRankMultivariateNormal", 16.22320378546261, [11.300788909477317, 23.942094055108555], 97.66986307642708),
+    ];
+    for (i, (name, median, qs, draws)) in want.into_iter().enumerate() {
+        let got = fitted_summaries(60 + [0, 2, 3, 4][i], |x| match i {
+            0 => Box::new(AutoNormal::new(&model, x).unwrap()),
+            1 => Box::new(AutoMultivariateNormal::new(&model, x).unwrap()),
+            2 => Box::new(AutoDiagonalNormal::new(&model, x).unwrap()),
+            _ => Box::new(AutoLowRankMultivariateNormal::new(&model, x, 2).unwrap()),
+        });
+        close(&format!("{name} median"), got.0, median);
+        close(&format!("{name} q10"), got.1[0], qs[0]);
+        close(&format!("{name} q90"), got.1[1], qs[1]);
+        close(&format!("{name} draws"), got.2, draws);
+    }
+    // AutoDelta had a median only: the same, and its quantiles and draws are that point.
+    seeded(61, || {
+        let x = data();
+        let guide = AutoDelta::new(&model, &x).unwrap();
+        fit(&model, &guide, &x, 20, 0.05, 1.0, 1);
+        let median = guide.median().unwrap();
+        close("AutoDelta median", checksum(&median), 15.175423462347242);
+        let qs = guide.quantiles(&[0.1, 0.9]).unwrap();
+        let draws = guide.sample_posterior(3).unwrap();
+        for (name, point) in &median {
+            assert!(qs[0][name].equal(point) && qs[1][name].equal(point), "AutoDelta quantiles of {name}");
+            for k in 0..3 {
+                assert!(draws[name].get(k).equal(point), "AutoDelta draw {k} of {name}");
+            }
+        }
+    });
+}
+
+#[test]
+fn continuous_guides_give_their_joint_posterior_and_its_covariance() {
+    seeded(51, || {
+        let x = data();
+        let dim = 1 + 1 + 2 + 1 + N; // mu, s, probs (2 unconstrained), width, lam
+        let low = AutoLowRankMultivariateNormal::new(&model, &x, 2).unwrap();
+        let diag = AutoDiagonalNormal::new(&model, &x).unwrap();
+        let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
+        for guide in [&low as &dyn AutoGuide, &diag, &mvn] {
+            let posterior = guide.get_posterior().unwrap();
+            assert_eq!(posterior.joint().expect("a joint posterior").event_shape(), &[dim]);
+            assert!(posterior.site("mu").is_none());
+        }
+        // The low-rank covariance is W W^T + diag(D), not its diagonal alone.
+        let w = Tensor::linspace(-1.0, 1.0, 2 * dim, (Kind::Double, Device::Cpu)).reshape([dim, 2]);
+        {
+            let store = get_param_store();
+            pyrite::core::param_store::lock(&store).set("AutoLowRankMultivariateNormal.cov_factor", &w, Constraint::Real).unwrap();
+        }
+        let d = param_value("AutoLowRankMultivariateNormal.cov_diag");
+        let want = w.matmul(&w.tr()) + d.diag_embed(0, -2, -1);
+        assert!(low.covariance().unwrap().allclose(&want, 1e-12, 1e-12, false));
+        assert_eq!(low.family().rank(), 2);
+        // The full-rank and diagonal ones: L L^T of the typed posterior, and the variances.
+        let l = mvn.posterior().unwrap().scale_tril.shallow_clone();
+        assert!(mvn.covariance().unwrap().allclose(&l.matmul(&l.tr()), 1e-12, 1e-12, false));
+        let sd = param_value("AutoDiagonalNormal.scale");
+        assert!(diag.covariance().unwrap().allclose(&(&sd * &sd).diag_embed(0, -2, -1), 1e-12, 1e-12, false));
     });
 }

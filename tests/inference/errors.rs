@@ -228,7 +228,7 @@ fn a_guide_support_inside_the_model_support_is_accepted() {
         svi_step(&half_normal_model, &exponential, &x).unwrap();
         let auto = AutoNormal::new(&model, &x).unwrap();
         Svi::new(&model, &auto, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
-        let mvn = AutoMultivariateNormal::multivariate_normal(&model, &x).unwrap();
+        let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
         Svi::new(&model, &mvn, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
         let map = AutoDelta::new(&model, &x).unwrap();
         Svi::new(&model, &map, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();

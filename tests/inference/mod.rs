@@ -10,6 +10,7 @@
 
 mod common;
 
+mod autoguide_list;
 mod autoguides;
 mod checkpoints;
 mod elbo;

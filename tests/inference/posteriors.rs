@@ -171,7 +171,7 @@ fn linear_regression_with_automultivariatenormal_recovers_the_gaussian_posterior
         let (mean, cov) = regression_posterior(&d);
         let want_corr = corr(&cov);
         assert!(want_corr < -0.6, "the test needs a strongly correlated posterior ({want_corr})");
-        let guide = AutoMultivariateNormal::multivariate_normal(&regression_model, &d).unwrap();
+        let guide = AutoMultivariateNormal::new(&regression_model, &d).unwrap();
         fit(&regression_model, &guide, &d, 800, 0.05, 0.05, 32);
         let got_mean = guide.median().unwrap()["w"].shallow_clone();
         let got_cov = guide.covariance().unwrap().to_kind(Kind::Double);
@@ -198,7 +198,7 @@ fn automultivariatenormal_recovers_a_correlated_gaussian_over_two_sites() {
             sample("z2", Normal::new(z1 * 0.8, c64(0.6))?)?;
             Ok(())
         };
-        let guide = AutoMultivariateNormal::multivariate_normal(&model, &()).unwrap();
+        let guide = AutoMultivariateNormal::new(&model, &()).unwrap();
         fit(&model, &guide, &(), 800, 0.05, 0.05, 32);
         let cov = guide.covariance().unwrap().to_kind(Kind::Double);
         let m = guide.median().unwrap();

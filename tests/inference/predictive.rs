@@ -166,7 +166,7 @@ fn predictive_with_automultivariatenormal_on_a_plate_local_latent() {
             })?;
             Ok(())
         };
-        let guide = AutoMultivariateNormal::multivariate_normal(&local, &()).unwrap();
+        let guide = AutoMultivariateNormal::new(&local, &()).unwrap();
         for parallel in [true, false] {
             let mut p = Predictive::new(&local, &guide, 6);
             if !parallel {

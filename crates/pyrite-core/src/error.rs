@@ -60,6 +60,16 @@ pub enum PyriteError {
         /// How model and guide differ (shape, support, observed status).
         detail: String,
     },
+    /// Two parts of a composite guide (`AutoGuideList`) both guide one latent site.
+    #[error("site `{site}`: parts {first} and {second} of the AutoGuideList both guide it; its parts must guide disjoint sites")]
+    GuideOverlap {
+        /// The site.
+        site: String,
+        /// The part that guides it already (counted from 0, in the order they were appended).
+        first: usize,
+        /// The part that was appended with it again.
+        second: usize,
+    },
     /// NaN or infinity where a finite number is needed (data, a loss, a gradient).
     #[error("site `{site}`: {what} is not finite")]
     NonFinite {

@@ -271,7 +271,4 @@ impl Messenger for PlateMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }

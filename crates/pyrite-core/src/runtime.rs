@@ -11,7 +11,8 @@ use crate::message::{Message, SiteKind};
 use crate::param_store;
 
 /// A handler: it sees every message on its way in (`process_message`, innermost handler first)
-/// and on its way out (`postprocess_message`).
+/// and on its way out (`postprocess_message`). Any `'static` type can be one: implement either
+/// method, or neither, and [`with_handler`] gives the handler back when its closure returns.
 pub trait Messenger: Any {
     /// Called before the default behaviour; may set the value, change the scale, stop the message.
     fn process_message(&mut self, _msg: &mut Message) -> Result<()> {
@@ -21,8 +22,6 @@ pub trait Messenger: Any {
     fn postprocess_message(&mut self, _msg: &mut Message) -> Result<()> {
         Ok(())
     }
-    /// Lets `with_handler` give the handler back to its caller.
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
 thread_local! {
@@ -61,8 +60,11 @@ pub fn with_handler<H: Messenger, R>(handler: H, f: impl FnOnce() -> R) -> (R, H
     // and `apply_stack` puts back the stack it borrows, so `handler` is on top again here.
     let h = STACK.with(|s| s.borrow_mut().pop()).expect("handler stack underflow");
     drop(guard);
-    // Cannot fail: the top of the stack is the handler pushed above (see the pop).
-    let h = *h.into_any().downcast::<H>().expect("handler stack out of order");
+    // Cannot fail: the top of the stack is the handler pushed above (see the pop). As
+    // `Messenger: Any`, the box upcasts to `Box<dyn Any>` (trait upcasting, Rust 1.86), which
+    // gives the handler back as its own type.
+    let h: Box<dyn Any> = h;
+    let h = *h.downcast::<H>().expect("handler stack out of order");
     (out, h)
 }
 

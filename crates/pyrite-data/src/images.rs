@@ -2,6 +2,7 @@
 
 use tch::{Kind, Tensor};
 
+use crate::csv::records;
 use crate::error::{DataError, Result};
 use crate::source::{decode_text, embedded, maybe_gunzip};
 
@@ -259,34 +260,31 @@ fn load_csv_images(name: &str, gz: &[u8], width: usize, max: f32) -> Result<Imag
         message,
     };
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let fields: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
+    for record in records(&path, &text, b',')? {
+        let line = record.line;
+        let fields: Vec<&str> = record.fields().collect();
         if fields.len() != width + 1 {
             return Err(parse_error(
-                i + 1,
+                line,
                 format!("expected {} fields, found {}", width + 1, fields.len()),
             ));
         }
         for field in &fields[..width] {
-            match field.trim().parse::<f32>() {
+            match field.parse::<f32>() {
                 Ok(v) if (0.0..=max).contains(&v) => pixels.push(v / max),
                 _ => {
                     return Err(parse_error(
-                        i + 1,
+                        line,
                         format!("pixel `{field}` is not a number in 0..={max}"),
                     ))
                 }
             }
         }
-        let label = fields[width].trim();
+        let label = fields[width];
         labels.push(
             label
                 .parse::<i64>()
-                .map_err(|_| parse_error(i + 1, format!("label `{label}` is not an integer")))?,
+                .map_err(|_| parse_error(line, format!("label `{label}` is not an integer")))?,
         );
     }
     let images = Tensor::from_slice(&pixels).view([labels.len() as i64, width as i64]);

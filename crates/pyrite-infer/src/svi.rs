@@ -7,7 +7,7 @@ use pyrite_core::param_store::{get_param_store, json_file_error, lock, read_json
 use pyrite_core::prelude::*;
 use serde_json::json;
 
-use crate::elbo::Elbo;
+use crate::elbo::{Elbo, LossAndParams};
 use crate::optim::Optimizer;
 
 /// SVI over a model and a guide that take the same arguments, as `pyro.infer.SVI`.
@@ -42,7 +42,52 @@ pub struct Svi<'a, A: ?Sized> {
     /// loss and gradient finiteness checks, which saves many tensor operations per step.
     pub validate_every_step: bool,
     validated: bool,
+    sync: Option<Box<dyn StepSync + 'a>>,
 }
+
+/// One process's part of a step of data-parallel SVI, handed to a [`StepSync`] before the
+/// update.
+pub struct LocalStep<'s> {
+    /// The loss on this process's data, or why the step failed here (an error of the model,
+    /// the guide or the loss, a non-finite loss, a panic).
+    pub outcome: std::result::Result<f64, &'s PyriteError>,
+    /// The step's params, `(name, unconstrained leaf)` in trace order (empty if it failed).
+    pub params: &'s [(String, tch::Tensor)],
+    /// Their gradients, in the same order (undefined where a param took none).
+    pub grads: &'s [tch::Tensor],
+    /// Whether this step created params.
+    pub created_params: bool,
+}
+
+/// What a [`StepSync`] decided about a step.
+pub enum SyncedStep {
+    /// Update the params with these gradients (one per param of the [`LocalStep`]) and report
+    /// this loss.
+    Update {
+        /// The loss to report.
+        loss: f64,
+        /// The gradients to update with.
+        grads: Vec<tch::Tensor>,
+    },
+    /// The params' values were replaced (new params taken from another process): compute the
+    /// step again.
+    Recompute,
+}
+
+/// A hook that keeps the steps of several processes in lockstep, for data-parallel SVI (see the
+/// `pyrite-distributed` crate): it sees every attempt at a step, failed ones included, with the
+/// loss and gradients before the update, and decides what to update with.
+pub trait StepSync {
+    /// Called once per attempt at a step, on every process.
+    ///
+    /// # Errors
+    ///
+    /// Any error fails the step (the params are left as they were).
+    fn sync(&mut self, local: LocalStep<'_>) -> Result<SyncedStep>;
+}
+
+/// How many times a step is computed again after a [`SyncedStep::Recompute`] before it fails.
+const MAX_RECOMPUTES: usize = 2;
 
 /// Something usable as a guide: a closure, or an autoguide.
 pub trait Guide<A: ?Sized> {
@@ -78,7 +123,14 @@ impl<'a, A: ?Sized> Svi<'a, A> {
             progress: true,
             validate_every_step: false,
             validated: false,
+            sync: None,
         }
+    }
+
+    /// Steps in lockstep with other processes through `sync` (data-parallel SVI): each step's
+    /// loss and gradients go through [`StepSync::sync`] before the update.
+    pub fn set_sync(&mut self, sync: Box<dyn StepSync + 'a>) {
+        self.sync = Some(sync);
     }
 
     /// One gradient step; returns the loss. On any error (a model error, a non-finite loss or
@@ -143,14 +195,31 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     fn try_step(&mut self, args: &A) -> Result<f64> {
         let model = || (self.model)(args);
         let guide = || (self.guide)(args);
-        let lp = self.loss.loss_and_params(&model, &guide)?;
-        if !lp.loss.is_finite() {
-            return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({})", lp.loss) });
+        let Some(sync) = self.sync.as_mut() else {
+            let (lp, grads) = local_step(&*self.loss, &model, &guide)?;
+            self.optim.step_with_grads(&lp.params, &grads)?;
+            return Ok(lp.loss);
+        };
+        let store = get_param_store();
+        for _ in 0..=MAX_RECOMPUTES {
+            let before = lock(&store).len();
+            // Panics become errors here, so that the other processes hear of them.
+            let local = pyrite_core::runtime::catch_panics(|| local_step(&*self.loss, &model, &guide));
+            let created_params = lock(&store).len() > before;
+            let synced = match &local {
+                Ok((lp, grads)) => sync.sync(LocalStep { outcome: Ok(lp.loss), params: &lp.params, grads, created_params }),
+                Err(e) => sync.sync(LocalStep { outcome: Err(e), params: &[], grads: &[], created_params }),
+            };
+            let (lp, _) = local?;
+            match synced? {
+                SyncedStep::Update { loss, grads } => {
+                    self.optim.step_with_grads(&lp.params, &grads)?;
+                    return Ok(loss);
+                }
+                SyncedStep::Recompute => continue,
+            }
         }
-        let leaves: Vec<&tch::Tensor> = lp.params.iter().map(|(_, p)| p).collect();
-        let grads = if leaves.is_empty() { Vec::new() } else { tch::Tensor::run_backward(&[&lp.surrogate], &leaves, false, false) };
-        self.optim.step_with_grads(&lp.params, &grads)?;
-        Ok(lp.loss)
+        Err(PyriteError::Model(format!("the step's params were replaced {} times running; they should settle after one", MAX_RECOMPUTES + 1)))
     }
 
     /// The loss without updating anything (`svi.evaluate_loss`).
@@ -238,4 +307,15 @@ impl<'a, A: ?Sized> Svi<'a, A> {
         self.optim.apply_state(optim);
         Ok(())
     }
+}
+
+/// The loss and the gradients of one step on this process.
+fn local_step(loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>) -> Result<(LossAndParams, Vec<tch::Tensor>)> {
+    let lp = loss.loss_and_params(model, guide)?;
+    if !lp.loss.is_finite() {
+        return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({})", lp.loss) });
+    }
+    let leaves: Vec<&tch::Tensor> = lp.params.iter().map(|(_, p)| p).collect();
+    let grads = if leaves.is_empty() { Vec::new() } else { tch::Tensor::run_backward(&[&lp.surrogate], &leaves, false, false) };
+    Ok((lp, grads))
 }

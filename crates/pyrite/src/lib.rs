@@ -22,6 +22,9 @@
 
 pub use pyrite_core as core;
 pub use pyrite_data as data;
+/// Data-parallel SVI across processes and machines (feature `distributed`).
+#[cfg(feature = "distributed")]
+pub use pyrite_distributed as distributed;
 pub use pyrite_distributions as distributions;
 pub use pyrite_infer as infer;
 pub use pyrite_mcmc as mcmc;

@@ -52,9 +52,6 @@ impl Messenger for BlockMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with the chosen sites invisible to the handlers outside (`poutine.block`).

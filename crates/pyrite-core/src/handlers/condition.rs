@@ -20,9 +20,6 @@ impl Messenger for ConditionMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with the named sample sites observed at the given values (`pyro.condition`).

@@ -101,9 +101,6 @@ impl Messenger for EnumMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with each discrete site marked for parallel enumeration taking all its values at
@@ -153,9 +150,6 @@ impl Messenger for ConfigEnumerateMessenger {
             }
         }
         Ok(())
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
     }
 }
 

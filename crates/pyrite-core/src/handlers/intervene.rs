@@ -35,9 +35,6 @@ impl Messenger for InterveneMessenger {
         msg.stop = true;
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with the named sample sites intervened on (`poutine.do`): each such site is still

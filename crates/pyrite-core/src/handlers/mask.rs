@@ -29,9 +29,6 @@ impl Messenger for MaskMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with every sample site's log-density masked by the boolean `mask` (`poutine.mask`).

@@ -27,9 +27,6 @@ impl Messenger for ReplayMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with each latent sample site (and plate subsample) that `trace` holds taking the

@@ -21,9 +21,6 @@ impl Messenger for ScaleMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with every sample site's log-density multiplied by `factor > 0` (`poutine.scale`).

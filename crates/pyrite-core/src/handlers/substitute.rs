@@ -20,9 +20,6 @@ impl Messenger for SubstituteMessenger {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` with the named latent sample sites and params set to the given values, which stay

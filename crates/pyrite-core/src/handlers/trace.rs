@@ -13,9 +13,6 @@ impl Messenger for TraceMessenger {
     fn postprocess_message(&mut self, msg: &mut Message) -> Result<()> {
         self.trace.add(msg)
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// Runs `f` and records its sites: returns `f`'s result and the trace.

@@ -5,6 +5,7 @@ use pyrite_core::prelude::*;
 use pyrite_distributions::prelude::*;
 use tch::Tensor;
 
+use super::guide::{AutoGuide, GuidePosterior};
 use super::init::InitStrategy;
 use super::prototype::{subsample_param, within_plates, Prototype};
 use crate::svi::Guide;
@@ -41,37 +42,64 @@ pub struct AutoDelta {
 
 impl AutoDelta {
     /// Builds the guide with `init_to_median` (Pyro's default).
+    ///
+    /// # Errors
+    ///
+    /// The model's errors in the prototype run; [`PyriteError::Enumerate`] for a discrete latent
+    /// site not marked for enumeration.
     pub fn new<A: ?Sized, R>(model: &impl Fn(&A) -> Result<R>, args: &A) -> Result<Self> {
         Self::with_init(model, args, InitStrategy::Median)
     }
+
     /// Builds the guide with the given init strategy.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
     pub fn with_init<A: ?Sized, R>(model: &impl Fn(&A) -> Result<R>, args: &A, init: InitStrategy) -> Result<Self> {
         let proto = Prototype::discover(&|| model(args).map(|_| ()), &init)?;
         let names = proto.sites.iter().map(|s| format!("AutoDelta.{}", s.name)).collect();
         Ok(AutoDelta { proto, names })
     }
-    /// The latent sites the guide covers.
-    pub fn prototype(&self) -> &Prototype {
+
+    /// The point estimate of site `i`, in its support.
+    fn point(&self, i: usize) -> Result<Tensor> {
+        let site = &self.proto.sites[i];
+        param(&self.names[i], &site.init, site.support.clone())
+    }
+}
+
+impl AutoGuide for AutoDelta {
+    fn prototype(&self) -> &Prototype {
         &self.proto
     }
-    /// Runs the guide.
-    pub fn sample_sites(&self) -> Result<()> {
-        let built = self.proto.build_plates()?;
+
+    fn sample_sites_in(&self, plates: &[(String, BuiltPlate)]) -> Result<()> {
         for (i, site) in self.proto.sites.iter().enumerate() {
-            let v = param(&self.names[i], &site.init, site.support.clone())?;
-            let v = subsample_param(&v, site, &built, site.event_dim, &self.proto.plates);
+            let v = subsample_param(&self.point(i)?, site, plates, site.event_dim, &self.proto.plates);
             let dist: DistRef = std::rc::Rc::new(Delta::new(v, site.event_dim)?);
-            let _ = within_plates(&built, &site.plates, &mut || sample(&site.name, &dist))?;
+            let _ = within_plates(plates, &site.plates, &mut || sample(&site.name, &dist))?;
         }
         Ok(())
     }
-    /// The point estimates (the MAP after fitting).
-    pub fn median(&self) -> Result<IndexMap<String, Tensor>> {
+
+    /// The point estimates (the MAP after fitting), whatever `q`: a point mass's quantiles.
+    fn quantile(&self, _q: f64) -> Result<IndexMap<String, Tensor>> {
         let mut out = IndexMap::new();
         for (i, site) in self.proto.sites.iter().enumerate() {
-            out.insert(site.name.clone(), param(&self.names[i], &site.init, site.support.clone())?.detach());
+            out.insert(site.name.clone(), self.point(i)?.detach());
         }
         Ok(out)
+    }
+
+    /// A `Delta` at each site's point estimate.
+    fn get_posterior(&self) -> Result<GuidePosterior> {
+        let mut out = IndexMap::new();
+        for (i, site) in self.proto.sites.iter().enumerate() {
+            let dist: DistRef = std::rc::Rc::new(Delta::new(self.point(i)?, site.event_dim)?);
+            out.insert(site.name.clone(), dist);
+        }
+        Ok(GuidePosterior::Sites(out))
     }
 }
 

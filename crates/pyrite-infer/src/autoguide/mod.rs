@@ -1,14 +1,21 @@
-//! Autoguides: guides built automatically from a model, one family per module.
+//! Autoguides: guides built automatically from a model, one family per module, all behind the
+//! [`AutoGuide`] trait; [`AutoGuideList`] combines several over disjoint sites.
 
 mod continuous;
 mod delta;
+mod family;
+mod guide;
 mod init;
+mod list;
 mod normal;
 mod prototype;
 
-pub use continuous::{AutoContinuous, AutoDiagonalNormal, AutoLowRankMultivariateNormal, AutoMultivariateNormal, Posterior};
+pub use continuous::{AutoContinuous, AutoDiagonalNormal, AutoLowRankMultivariateNormal, AutoMultivariateNormal};
 pub use delta::AutoDelta;
+pub use family::{Diagonal, Family, FullRank, LowRank};
+pub use guide::{AutoGuide, GuidePosterior};
 pub use init::InitStrategy;
+pub use list::AutoGuideList;
 pub use normal::AutoNormal;
 pub use prototype::{LatentSite, PlateInfo, Prototype};
 
@@ -34,7 +41,11 @@ pub(crate) fn sample_guide(n: i64, max_plate_nesting: usize, guide: &dyn Fn() ->
         if let Some(s) = tr.site(&site.name) {
             let mut shape = vec![n];
             shape.extend_from_slice(&site.shape);
-            out.insert(site.name.clone(), s.value.detach().reshape(shape.as_slice()));
+            let value = s.value.detach().f_reshape(shape.as_slice()).map_err(|_| PyriteError::Shape {
+                site: site.name.clone(),
+                detail: format!("{n} posterior draws of shape {:?} do not fill the site's shape {:?} (a subsampled plate?)", s.value.size(), site.shape),
+            })?;
+            out.insert(site.name.clone(), value);
         }
     }
     Ok(out)

@@ -30,6 +30,23 @@ pub struct LatentSite {
     pub init: Tensor,
 }
 
+impl Clone for LatentSite {
+    /// A copy sharing the initial value's storage (tensors are not `Clone`).
+    fn clone(&self) -> Self {
+        LatentSite {
+            name: self.name.clone(),
+            support: self.support.clone(),
+            transform: self.transform.clone(),
+            shape: self.shape.clone(),
+            unconstrained_shape: self.unconstrained_shape.clone(),
+            event_dim: self.event_dim,
+            unconstrained_event_dim: self.unconstrained_event_dim,
+            plates: self.plates.clone(),
+            init: self.init.shallow_clone(),
+        }
+    }
+}
+
 /// A plate of the model: name, size, subsample size, dim.
 #[derive(Debug, Clone)]
 pub struct PlateInfo {
@@ -71,9 +88,6 @@ impl Messenger for InitMessenger {
         }
         msg.value = Some(self.strategy.init_value(&msg.name, dist.as_ref())?);
         Ok(())
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
     }
 }
 
@@ -169,8 +183,9 @@ pub fn within_plates(built: &[(String, BuiltPlate)], names: &[String], f: &mut d
     match names.split_first() {
         None => f(),
         Some((first, rest)) => {
-            // Cannot fail: `names` are a latent site's plates, all of which `build_plates` built.
-            let plate = &built.iter().find(|(n, _)| n == first).expect("unknown plate").1;
+            let Some((_, plate)) = built.iter().find(|(n, _)| n == first) else {
+                return Err(PyriteError::Plate { plate: first.clone(), problem: "a guide's site lies in it, but the plates the guide was given do not hold it".into() });
+            };
             plate.enter(|_| within_plates(built, rest, f))
         }
     }

@@ -161,9 +161,6 @@ impl Messenger for NoDraw {
         }
         Ok(())
     }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
 }
 
 /// The plate nesting of a model and guide, from one run of each hidden from outer handlers.
