@@ -33,7 +33,8 @@ struct Args {
 /// Runs NUTS and prints one line: times, ESS, ESS/s, R-hat, divergences, leapfrog steps.
 fn bench<A, M: Fn(&A) -> Result<()>>(name: &str, model: &M, data: &A, args: &Args) -> Result<()> {
     let method: ChainMethod = args.method.parse()?;
-    let mut mcmc = Mcmc::new(Nuts::new(model)).warmup(args.warmup).samples(args.samples).chains(args.chains).chain_method(method).seed(args.seed).progress(false);
+    let mut mcmc =
+        Mcmc::new(Nuts::new(model)).warmup(args.warmup).samples(args.samples).chains(args.chains).chain_method(method).seed(args.seed).progress(false);
     let start = Instant::now();
     mcmc.run(data)?;
     let total = start.elapsed().as_secs_f64();

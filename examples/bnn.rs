@@ -152,7 +152,13 @@ fn check_sets(train: &ImageSet, test: &ImageSet) -> Result<()> {
     if train.width() != test.width() || train.num_classes() != test.num_classes() {
         return Err(PyriteError::InvalidInput {
             what: "test images".into(),
-            problem: format!("width {} / {} classes, but the training images have {} / {}", test.width(), test.num_classes(), train.width(), train.num_classes()),
+            problem: format!(
+                "width {} / {} classes, but the training images have {} / {}",
+                test.width(),
+                test.num_classes(),
+                train.width(),
+                train.num_classes()
+            ),
         });
     }
     if train.is_empty() || test.is_empty() {
@@ -214,7 +220,8 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     check_sets(train, test)?;
     let net = Net::new(train.width(), s.hidden, train.num_classes(), device);
     let n = train.len() as i64;
-    let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], s.batch, true, device).map_err(data_error("training set"))?;
+    let loader =
+        DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], s.batch, true, device).map_err(data_error("training set"))?;
     let m = |d: &Data| model(&net, d);
     let g = |_: &Data| guide(&net, s.init_scale);
     let mut svi = Svi::new(&m, &g, Optimizer::adam(s.lr), TraceElbo::new());
@@ -389,7 +396,15 @@ fn reliability_panel(title: &str, bins: &[images::Bin], ece: f64) -> Panel {
         .with(Layer::points(conf, PALETTE[3]).size(4).label("mean confidence vs accuracy"))
 }
 
-fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::Bin], bins_digits: &[images::Bin], ece_mnist: f64, ece_digits: f64) -> Result<Vec<PathBuf>> {
+fn write_plots(
+    flags: &Flags,
+    mnist: &Fit,
+    digits: &Fit,
+    bins_mnist: &[images::Bin],
+    bins_digits: &[images::Bin],
+    ece_mnist: f64,
+    ece_digits: f64,
+) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     out.push(plots::save(
         flags.out.join("bnn_reliability.png"),
@@ -415,7 +430,12 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::B
         b.shape = plots::Shape::Bars(bins(&f.entropy_noise));
         Panel::new(title, "predictive entropy (nats; ln 10 = 2.303 is uniform)", "fraction of images").with(a).with(b).legend(plots::Legend::UpperMiddle)
     };
-    out.push(plots::save(flags.out.join("bnn_entropy.png"), (1300, 520), (1, 2), &[hist("MNIST: predictive entropy", mnist), hist("8x8 digits: predictive entropy", digits)])?);
+    out.push(plots::save(
+        flags.out.join("bnn_entropy.png"),
+        (1300, 520),
+        (1, 2),
+        &[hist("MNIST: predictive entropy", mnist), hist("8x8 digits: predictive entropy", digits)],
+    )?);
 
     // The 24 most uncertain MNIST test images.
     let mut order: Vec<usize> = (0..mnist.entropy_test.len()).collect();
@@ -432,7 +452,15 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::B
             format!("y={} ŷ={} p={:.2} H={:.2}", mnist.test_labels[i], pred, p.double_value(&[pred]), mnist.entropy_test[i])
         })
         .collect();
-    out.push(images::image_grid(flags.out.join("bnn_uncertain.png"), "The most uncertain MNIST test images (label y, prediction ŷ, its probability p, entropy H)", &imgs, side, 8, 5, &captions)?);
+    out.push(images::image_grid(
+        flags.out.join("bnn_uncertain.png"),
+        "The most uncertain MNIST test images (label y, prediction ŷ, its probability p, entropy H)",
+        &imgs,
+        side,
+        8,
+        5,
+        &captions,
+    )?);
 
     let curve = |f: &Fit| f.step_loss.iter().enumerate().map(|(i, &l)| ((i + 1) as f64 / f.steps_per_epoch as f64, l)).collect::<Vec<_>>();
     out.push(plots::save(
@@ -440,8 +468,12 @@ fn write_plots(flags: &Flags, mnist: &Fit, digits: &Fit, bins_mnist: &[images::B
         (1300, 480),
         (1, 2),
         &[
-            Panel::new("MNIST: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(mnist), PALETTE[0]).size(1)),
-            Panel::new("8x8 digits: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N").log_y(true).with(Layer::line(curve(digits), PALETTE[1]).size(1)),
+            Panel::new("MNIST: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N")
+                .log_y(true)
+                .with(Layer::line(curve(mnist), PALETTE[0]).size(1)),
+            Panel::new("8x8 digits: minibatch loss (-ELBO estimate) per training image", "epoch", "-ELBO / N")
+                .log_y(true)
+                .with(Layer::line(curve(digits), PALETTE[1]).size(1)),
         ],
     )?);
     Ok(out)

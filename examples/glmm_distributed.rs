@@ -152,7 +152,10 @@ fn fit(args: &Args) -> Result<()> {
         Some(store) => {
             let number = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok());
             let (Some(rank), Some(world)) = (number(SPAWN_RANK), number(SPAWN_WORLD)) else {
-                return Err(PyriteError::InvalidInput { what: SPAWN_RANK.into(), problem: format!("{SPAWN_STORE} is set, but {SPAWN_RANK} or {SPAWN_WORLD} is missing") });
+                return Err(PyriteError::InvalidInput {
+                    what: SPAWN_RANK.into(),
+                    problem: format!("{SPAWN_STORE} is set, but {SPAWN_RANK} or {SPAWN_WORLD} is missing"),
+                });
             };
             builder.file_store(PathBuf::from(store), rank, world)?
         }
@@ -203,16 +206,8 @@ fn fit(args: &Args) -> Result<()> {
 
     let post = guide.sample_posterior(2000)?;
     let rows_per_step = if args.batch_size == 0 { args.n } else { per_rank * world as i64 };
-    println!(
-        "glmm_distributed: {world} rank(s), {} rows, {} groups, {steps} steps of {rows_per_step} rows, final loss {loss:.1}",
-        args.n, args.groups
-    );
-    println!(
-        "  {:.2} ms per step, {:.0} rows/s, {:.1}% of the time communicating",
-        per_step * 1e3,
-        rows_per_step as f64 / per_step,
-        comm_share * 100.0
-    );
+    println!("glmm_distributed: {world} rank(s), {} rows, {} groups, {steps} steps of {rows_per_step} rows, final loss {loss:.1}", args.n, args.groups);
+    println!("  {:.2} ms per step, {:.0} rows/s, {:.1}% of the time communicating", per_step * 1e3, rows_per_step as f64 / per_step, comm_share * 100.0);
     let mut sites = serde_json::Map::new();
     let mut checks = Vec::new();
     println!("  {:<12} {:>9} {:>9} {:>9}", "site", "truth", "mean", "sd");
@@ -249,7 +244,8 @@ fn spawn(n: usize) -> Result<()> {
     let mut children: Vec<(usize, Child)> = Vec::with_capacity(n);
     let mut outcome = Ok(());
     for rank in 0..n {
-        let child = Command::new(&exe).args(&args).env(SPAWN_STORE, dir.join("store")).env(SPAWN_RANK, rank.to_string()).env(SPAWN_WORLD, n.to_string()).spawn();
+        let child =
+            Command::new(&exe).args(&args).env(SPAWN_STORE, dir.join("store")).env(SPAWN_RANK, rank.to_string()).env(SPAWN_WORLD, n.to_string()).spawn();
         match child {
             Ok(c) => children.push((rank, c)),
             Err(e) => {

@@ -10,8 +10,8 @@
 //! `cargo run --release --example gmm_iris -- --out out/gmm`
 
 use pyrite::prelude::*;
-use pyrite_examples::plots::{self, Layer, Legend, Panel, RGBColor, PALETTE};
 use pyrite_examples::models::gmm::{blocked, init_values, model, K};
+use pyrite_examples::plots::{self, Layer, Legend, Panel, RGBColor, PALETTE};
 use pyrite_examples::{data_error, final_loss, report_checks, within, Flags};
 
 /// The number of random starts of the guide; the one with the lowest initial loss is trained.
@@ -96,7 +96,8 @@ fn write_plots(flags: &Flags, data: &Tensor, p: &[f64], mu: &[f64], sigma: &[f64
     let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let grid: Vec<f64> = (0..400).map(|i| lo - 0.5 + (hi - lo + 1.0) * i as f64 / 399.0).collect();
     let normal = |x: f64, m: f64, s: f64| (-0.5 * ((x - m) / s).powi(2)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt());
-    let mut fit = Panel::new("Iris petal lengths and the fitted two-component mixture", "petal length (cm)", "density").with(Layer::histogram(&x, 40, RGBColor(120, 120, 120)).alpha(0.35).label("data"));
+    let mut fit = Panel::new("Iris petal lengths and the fitted two-component mixture", "petal length (cm)", "density")
+        .with(Layer::histogram(&x, 40, RGBColor(120, 120, 120)).alpha(0.35).label("data"));
     for k in 0..p.len() {
         // Each curve within four scales of its mean, so the tails don't draw along the axis.
         let curve = grid.iter().filter(|&&g| (g - mu[k]).abs() <= 4.0 * sigma[k]).map(|&g| (g, p[k] * normal(g, mu[k], sigma[k]))).collect();
@@ -115,8 +116,12 @@ fn write_plots(flags: &Flags, data: &Tensor, p: &[f64], mu: &[f64], sigma: &[f64
     };
     let index: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
     let clusters = [
-        Panel::new("Inferred cluster of each flower", "flower index (0-49 setosa, 50-99 versicolor, 100-149 virginica)", "petal length (cm)").with_all(by_cluster(&index)).legend(Legend::UpperLeft),
-        Panel::new("Inferred cluster: petal length against petal width", "petal width (cm)", "petal length (cm)").with_all(by_cluster(&width)).legend(Legend::UpperLeft),
+        Panel::new("Inferred cluster of each flower", "flower index (0-49 setosa, 50-99 versicolor, 100-149 virginica)", "petal length (cm)")
+            .with_all(by_cluster(&index))
+            .legend(Legend::UpperLeft),
+        Panel::new("Inferred cluster: petal length against petal width", "petal width (cm)", "petal length (cm)")
+            .with_all(by_cluster(&width))
+            .legend(Legend::UpperLeft),
     ];
     Ok(vec![
         plots::save(flags.out.join("gmm_iris_mixture.png"), (1000, 560), (1, 1), &[fit])?,

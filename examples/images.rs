@@ -70,9 +70,8 @@ pub struct Bin {
 /// Bins predictions by their top-class probability (`confidence`) into `bins` equal bins of
 /// `[0, 1]`; returns the bins and the expected calibration error `sum_b n_b / n |acc_b - conf_b|`.
 pub fn reliability(confidence: &[f64], correct: &[bool], bins: usize) -> (Vec<Bin>, f64) {
-    let mut out: Vec<Bin> = (0..bins)
-        .map(|b| Bin { lo: b as f64 / bins as f64, hi: (b + 1) as f64 / bins as f64, count: 0, confidence: 0.0, accuracy: 0.0 })
-        .collect();
+    let mut out: Vec<Bin> =
+        (0..bins).map(|b| Bin { lo: b as f64 / bins as f64, hi: (b + 1) as f64 / bins as f64, count: 0, confidence: 0.0, accuracy: 0.0 }).collect();
     for (&c, &ok) in confidence.iter().zip(correct) {
         let b = ((c * bins as f64) as usize).min(bins - 1);
         out[b].count += 1;

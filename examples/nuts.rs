@@ -118,7 +118,16 @@ impl Args {
             other => return Err(invalid("--kernel", format!("`{other}` is not `nuts` or `hmc`"))),
         };
         let count = |v: i64| v as usize; // positive, checked above
-        Ok(Settings { model, warmup: count(self.warmup), samples: count(self.samples), chains: count(self.chains), method, method_name, hmc, seed: self.common.seed })
+        Ok(Settings {
+            model,
+            warmup: count(self.warmup),
+            samples: count(self.samples),
+            chains: count(self.chains),
+            method,
+            method_name,
+            hmc,
+            seed: self.common.seed,
+        })
     }
 }
 
@@ -137,15 +146,7 @@ fn example() -> Result<()> {
         Model::Rugged => "rugged",
         Model::Gmm => "gmm",
     };
-    println!(
-        "{name}: {}, {} chain(s) ({}), {} warm-up steps and {} draws each, seed {}\n",
-        s.kernel(),
-        s.chains,
-        s.method_name,
-        s.warmup,
-        s.samples,
-        s.seed
-    );
+    println!("{name}: {}, {} chain(s) ({}), {} warm-up steps and {} draws each, seed {}\n", s.kernel(), s.chains, s.method_name, s.warmup, s.samples, s.seed);
     let out = match s.model {
         Model::Radon => radon_nuts(&s, flags)?,
         Model::Rugged => rugged_nuts(&s, flags)?,
@@ -196,18 +197,8 @@ fn run_mcmc<'m, A, M>(s: &Settings, model: &'m M, data: &A, make_data: impl Fn()
 where
     M: Fn(&A) -> Result<()> + Sync,
 {
-    let kernel = if s.hmc {
-        Hmc::new(model).trajectory_length(2.0 * PI)
-    } else {
-        Nuts::new(model).target_accept(0.8).max_tree_depth(10)
-    };
-    let mut mcmc = Mcmc::new(kernel)
-        .warmup(s.warmup)
-        .samples(s.samples)
-        .chains(s.chains)
-        .chain_method(s.method)
-        .seed(s.seed)
-        .progress(true);
+    let kernel = if s.hmc { Hmc::new(model).trajectory_length(2.0 * PI) } else { Nuts::new(model).target_accept(0.8).max_tree_depth(10) };
+    let mut mcmc = Mcmc::new(kernel).warmup(s.warmup).samples(s.samples).chains(s.chains).chain_method(s.method).seed(s.seed).progress(true);
     match s.method {
         ChainMethod::Parallel => mcmc.run_parallel(make_data)?,
         _ => mcmc.run(data)?,
@@ -269,7 +260,13 @@ fn diagnostics(s: &Settings, summaries: &[(&String, &PosteriorSummary)], stats: 
     println!("min bulk ESS over every element {ess_all:.0} ({site_all}), {:.0} per second of sampling", ess_all / sampling);
     let mut checks = vec![(format!("divergences after warm-up: {divergences} (want 0) {}", ok(divergences == 0)), divergences == 0)];
     if s.chains > 1 {
-        let (r_hat, site) = summaries.iter().flat_map(|(n, p)| p.r_hat.iter().map(move |&r| (r, n.as_str()))).fold((f64::NEG_INFINITY, ""), |a, b| if b.0 > a.0 || b.0.is_nan() { b } else { a });
+        let (r_hat, site) = summaries.iter().flat_map(|(n, p)| p.r_hat.iter().map(move |&r| (r, n.as_str()))).fold((f64::NEG_INFINITY, ""), |a, b| {
+            if b.0 > a.0 || b.0.is_nan() {
+                b
+            } else {
+                a
+            }
+        });
         println!("max split R-hat {r_hat:.3} ({site})");
         checks.push((format!("max split R-hat {r_hat:.3} ({site}) < 1.05 {}", ok(r_hat < 1.05)), r_hat < 1.05));
     }
@@ -324,9 +321,6 @@ fn mean_sd(t: &Tensor) -> (f64, f64) {
 
 // ---------------------------------------------------------------------------------------------
 // radon
-
-/// lme4's REML fit of the same model, as `examples/radon.rs` prints it (the seed tutorial's
-/// table): intercept, floor, county sd, residual sd.
 
 fn radon_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
     let k = s.kernel();
@@ -431,7 +425,8 @@ fn radon_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
 
 /// Pyro's NUTS on the same model (Bayesian regression part 2: one chain, 1000 draws after 200
 /// warm-up steps): mean and sd of each site.
-const PYRO_NUTS: [(&str, f64, f64); 5] = [("a", 9.1821, 0.1355), ("bA", -1.8477, 0.2178), ("bR", -0.1830, 0.0781), ("bAR", 0.3483, 0.1275), ("sigma", 0.9520, 0.0520)];
+const PYRO_NUTS: [(&str, f64, f64); 5] =
+    [("a", 9.1821, 0.1355), ("bA", -1.8477, 0.2178), ("bR", -0.1830, 0.0781), ("bAR", 0.3483, 0.1275), ("sigma", 0.9520, 0.0520)];
 
 // ANCHOR: potential
 /// The rugged regression's potential energy `U(z) = -log p(log_gdp, a, bA, bR, bAR, sigma)`
@@ -487,7 +482,11 @@ fn rugged_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
     let z = &by_hand.get_samples()?["z"];
     // ANCHOR_END: potential_run
     let (w, sm) = by_hand.seconds()?;
-    println!("NUTS on the hand-written potential ({}): warm-up {w:.2} s, sampling {sm:.2} s, divergences {}", if method == ChainMethod::Vectorized { "vectorized" } else { "sequential" }, by_hand.divergences()?);
+    println!(
+        "NUTS on the hand-written potential ({}): warm-up {w:.2} s, sampling {sm:.2} s, divergences {}",
+        if method == ChainMethod::Vectorized { "vectorized" } else { "sequential" },
+        by_hand.divergences()?
+    );
     let z_sites: Vec<Tensor> = vec![z.select(1, 0), z.select(1, 1), z.select(1, 2), z.select(1, 3), z.select(1, 4).sigmoid() * 10.0];
 
     // Both autoguides, as examples/rugged.rs fits them (its default seed 1, 1000 steps of Adam
@@ -650,9 +649,13 @@ fn gmm_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
     }
 
     let index: Vec<f64> = (0..p_large.len()).map(|i| i as f64).collect();
-    let clusters = Panel::new("P(flower in the larger-mean cluster), from infer_discrete_samples", "flower index (0-49 setosa, 50-99 versicolor, 100-149 virginica)", "posterior probability")
-        .with(Layer::points(plots::zip(&index, &p_large), PALETTE[0]).size(4))
-        .y_range(-0.05, 1.05);
+    let clusters = Panel::new(
+        "P(flower in the larger-mean cluster), from infer_discrete_samples",
+        "flower index (0-49 setosa, 50-99 versicolor, 100-149 virginica)",
+        "posterior probability",
+    )
+    .with(Layer::points(plots::zip(&index, &p_large), PALETTE[0]).size(4))
+    .y_range(-0.05, 1.05);
     let plot = plots::save(flags.out.join("gmm_clusters_nuts.png"), (1000, 480), (1, 1), &[clusters])?;
     Ok(Outcome {
         method_name: s.method_name,

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::combinators::{LogCoord, WithKeyPoints};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use pyrite::prelude::*;
@@ -142,7 +142,17 @@ pub struct Panel {
 
 impl Panel {
     pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Panel {
-        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), layers: vec![], x_range: None, y_range: None, log_x: false, log_y: false, legend: Legend::UpperRight }
+        Panel {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            layers: vec![],
+            x_range: None,
+            y_range: None,
+            log_x: false,
+            log_y: false,
+            legend: Legend::UpperRight,
+        }
     }
     /// Adds a layer.
     pub fn with(mut self, layer: Layer) -> Panel {
@@ -228,7 +238,11 @@ pub fn tick(v: f64) -> String {
     } else {
         let s = format!("{v:.3}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s == "-0" { "0".into() } else { s.into() }
+        if s == "-0" {
+            "0".into()
+        } else {
+            s.into()
+        }
     }
 }
 
@@ -237,7 +251,8 @@ pub fn tick(v: f64) -> String {
 /// and 1..9 times powers of ten for the light grid.
 fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     let decades = (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32);
-    let multiples = |ms: &[f64]| -> Vec<f64> { decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (lo..=hi).contains(v)).collect() };
+    let multiples =
+        |ms: &[f64]| -> Vec<f64> { decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (lo..=hi).contains(v)).collect() };
     let all = multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
     let powers = multiples(&[1.0]);
     let bold = multiples(&[1.0, 2.0, 5.0]);
@@ -301,7 +316,11 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, pan
 
 /// Draws the mesh, the layers and the legend; `(x_powers, y_powers)` says which axes label their
 /// ticks `10ⁿ`.
-fn draw_layers<'a, 'b: 'a, X, Y>(chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>, panel: &Panel, (x_powers, y_powers): (bool, bool)) -> DrawResult<()>
+fn draw_layers<'a, 'b: 'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
+    panel: &Panel,
+    (x_powers, y_powers): (bool, bool),
+) -> DrawResult<()>
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -343,7 +362,9 @@ where
             match layer.shape {
                 Shape::Line(_) => anno.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(size))),
                 Shape::Points(_) | Shape::ErrorBars(_) => anno.label(label).legend(move |(x, y)| Circle::new((x + 10, y), size.max(3), c.filled())),
-                Shape::Band(_) | Shape::Bars(_) => anno.label(label).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], c.mix(alpha.max(0.3)).filled())),
+                Shape::Band(_) | Shape::Bars(_) => {
+                    anno.label(label).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], c.mix(alpha.max(0.3)).filled()))
+                }
             };
         }
     }

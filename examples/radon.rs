@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use pyrite::prelude::*;
-use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
 use pyrite_examples::models::radon::{model, model_pooled, Radon};
+use pyrite_examples::plots::{self, Layer, Panel, RGBColor, PALETTE};
 use pyrite_examples::{data_error, final_loss, mean_sd, parse_args, report_checks, scalar, within, Flags};
 
 /// The example contract's flags and this example's own.
@@ -54,7 +54,10 @@ fn check_input(d: &Radon) -> Result<()> {
     }
     let (lo, hi) = (d.county.min().int64_value(&[]), d.county.max().int64_value(&[]));
     if lo < 0 || hi >= d.num_counties {
-        return Err(PyriteError::InvalidInput { what: "county".into(), problem: format!("index {} out of range 0..{}", if lo < 0 { lo } else { hi }, d.num_counties) });
+        return Err(PyriteError::InvalidInput {
+            what: "county".into(),
+            problem: format!("index {} out of range 0..{}", if lo < 0 { lo } else { hi }, d.num_counties),
+        });
     }
     Ok(())
 }
@@ -89,14 +92,7 @@ fn example() -> Result<()> {
     println!("{:<22} {:>10} {:>10} {:>10} {:>12}", "", "intercept", "floor", "county sd", "residual sd");
     println!("{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12.4}", "lme4 (REML)", 1.462, -0.693, 0.3282, 0.7556);
     println!("{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12}", "TFP VI (seed)", 1.435, -0.670, 0.287, "1 (fixed)");
-    println!(
-        "{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12.4}",
-        "pyrite AutoNormal",
-        m("intercept"),
-        m("floor_weight"),
-        m("county_scale"),
-        m("sigma")
-    );
+    println!("{:<22} {:>10.3} {:>10.3} {:>10.4} {:>12.4}", "pyrite AutoNormal", m("intercept"), m("floor_weight"), m("county_scale"), m("sigma"));
 
     report_checks(
         &flags,
@@ -121,7 +117,15 @@ fn example() -> Result<()> {
     });
 
     // Second model: county log uranium as a group-level predictor.
-    let du = (Radon { log_radon: d.log_radon.as_ref().map(|t| t.shallow_clone()), floor: d.floor.shallow_clone(), county: d.county.shallow_clone(), num_counties: d.num_counties }, data.county_uranium());
+    let du = (
+        Radon {
+            log_radon: d.log_radon.as_ref().map(|t| t.shallow_clone()),
+            floor: d.floor.shallow_clone(),
+            county: d.county.shallow_clone(),
+            num_counties: d.num_counties,
+        },
+        data.county_uranium(),
+    );
     let guide_u = AutoNormal::new(&model_uranium, &du)?;
     let mut svi_u = Svi::new(&model_uranium, &guide_u, Optimizer::adam(0.01), TraceElbo::new());
     let losses_u = svi_u.run(steps, &du)?;
@@ -162,13 +166,23 @@ fn write_plots(flags: &Flags, d: &Radon, losses: &[f64], losses_u: &[f64], ce_me
     order.sort_by(|&a, &b| counts[a].total_cmp(&counts[b]).then(a.cmp(&b)));
     let rank: Vec<f64> = (1..=order.len()).map(|r| r as f64).collect();
     let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let effects = Panel::new("County effects (mean ± 1 sd), counties ordered by number of readings", "county rank by number of readings (fewest first)", "county effect")
-        .with(Layer::line(vec![(0.0, 0.0), (order.len() as f64 + 1.0, 0.0)], RGBColor(150, 150, 150)).size(1))
-        .with(Layer::error_bars(&rank, &pick(ce_mean), &pick(ce_sd), PALETTE[0]));
+    let effects =
+        Panel::new("County effects (mean ± 1 sd), counties ordered by number of readings", "county rank by number of readings (fewest first)", "county effect")
+            .with(Layer::line(vec![(0.0, 0.0), (order.len() as f64 + 1.0, 0.0)], RGBColor(150, 150, 150)).size(1))
+            .with(Layer::error_bars(&rank, &pick(ce_mean), &pick(ce_sd), PALETTE[0]));
     let log_count: Vec<f64> = counts.iter().map(|c| c.ln()).collect();
-    let sd = Panel::new("Posterior sd of the county effect against log number of readings", "log(number of readings in the county)", "posterior sd of county effect").with(Layer::points(plots::zip(&log_count, ce_sd), PALETTE[0]).size(4));
+    let sd = Panel::new(
+        "Posterior sd of the county effect against log number of readings",
+        "log(number of readings in the county)",
+        "posterior sd of county effect",
+    )
+    .with(Layer::points(plots::zip(&log_count, ce_sd), PALETTE[0]).size(4));
     Ok(vec![
-        plots::loss_curve(flags.out.join("radon_loss.png"), "Radon GLMM: SVI loss (AutoNormal, Adam lr 0.01)", &[("floor + county", losses), ("floor + county + uranium", losses_u)])?,
+        plots::loss_curve(
+            flags.out.join("radon_loss.png"),
+            "Radon GLMM: SVI loss (AutoNormal, Adam lr 0.01)",
+            &[("floor + county", losses), ("floor + county + uranium", losses_u)],
+        )?,
         plots::save(flags.out.join("radon_county_effects.png"), (1100, 560), (1, 1), &[effects])?,
         plots::save(flags.out.join("radon_county_sd.png"), (900, 560), (1, 1), &[sd])?,
     ])
@@ -199,11 +213,7 @@ fn compare_models(flags: &Flags, data: &pyrite::data::Radon) -> Result<()> {
     let d = Radon::from_data(data);
     let du = (Radon::from_data(data), data.county_uranium());
     println!("radon: {} readings; NUTS, {CHAINS} vectorised chains of {WARMUP} warm-up steps and {DRAWS} draws each, seed {}\n", d.floor.size()[0], flags.seed);
-    let fits = [
-        fit(flags, "pooled", &model_pooled, &d)?,
-        fit(flags, "random_intercepts", &model, &d)?,
-        fit(flags, "uranium", &model_uranium, &du)?,
-    ];
+    let fits = [fit(flags, "pooled", &model_pooled, &d)?, fit(flags, "random_intercepts", &model, &d)?, fit(flags, "uranium", &model_uranium, &du)?];
     for f in &fits {
         let [good, bad, very_bad] = f.loo.k_counts();
         println!(
@@ -254,7 +264,10 @@ fn compare_models(flags: &Flags, data: &pyrite::data::Radon) -> Result<()> {
     println!("\nwrote {}", path.display());
     let order: Vec<&str> = by_loo.rows.iter().map(|r| r.name.as_str()).collect();
     let ranked = order == ["uranium", "random_intercepts", "pooled"];
-    report_checks(flags, &[(format!("ranking by elpd_loo {order:?} (want uranium, random_intercepts, pooled) {}", if ranked { "ok" } else { "MISSED" }), ranked)])
+    report_checks(
+        flags,
+        &[(format!("ranking by elpd_loo {order:?} (want uranium, random_intercepts, pooled) {}", if ranked { "ok" } else { "MISSED" }), ranked)],
+    )
 }
 
 /// NUTS on one model; its pointwise log-likelihood of the readings, PSIS-LOO and WAIC; its draws
@@ -265,7 +278,8 @@ where
     M: Fn(&A) -> Result<()>,
 {
     // ANCHOR: nuts
-    let mut mcmc = Mcmc::new(Nuts::new(model)).warmup(WARMUP).samples(DRAWS).chains(CHAINS).chain_method(ChainMethod::Vectorized).seed(flags.seed).progress(false);
+    let mut mcmc =
+        Mcmc::new(Nuts::new(model)).warmup(WARMUP).samples(DRAWS).chains(CHAINS).chain_method(ChainMethod::Vectorized).seed(flags.seed).progress(false);
     mcmc.run(data)?;
     // ANCHOR_END: nuts
     let start = Instant::now();

@@ -148,7 +148,16 @@ fn example() -> Result<()> {
             let inside = rugged.log_gdp.ge_tensor(&obs.q05.to_kind(Kind::Float)).logical_and(&rugged.log_gdp.le_tensor(&obs.q95.to_kind(Kind::Float)));
             println!("  posterior predictive: {:.0}% of countries inside the 90% band", 100.0 * scalar(&inside.to_kind(Kind::Double).mean(Kind::Double)));
             let v = plots::values;
-            fits.push(Fit { name, losses: losses.clone(), b_a: v(&samples["bA"]), b_r: v(&samples["bR"]), b_ar: v(&samples["bAR"]), mean: v(&obs.mean), q05: v(&obs.q05), q95: v(&obs.q95) });
+            fits.push(Fit {
+                name,
+                losses: losses.clone(),
+                b_a: v(&samples["bA"]),
+                b_r: v(&samples["bR"]),
+                b_ar: v(&samples["bAR"]),
+                mean: v(&obs.mean),
+                q05: v(&obs.q05),
+                q95: v(&obs.q95),
+            });
             Ok(())
         })?;
     }
@@ -165,7 +174,12 @@ fn example() -> Result<()> {
         let losses = without_validation(|| svi.run(steps, &d))?;
         custom_losses = losses.clone();
         let s = pyrite::core::param_store::lock(&store);
-        println!("\ncustom_guide: final loss {:.1}, a_loc {:.3}, weights_loc {:?}", final_loss(&losses), scalar(&s.get("a_loc")?), Vec::<f64>::try_from(s.get("weights_loc")?.to_kind(Kind::Double)).unwrap_or_default());
+        println!(
+            "\ncustom_guide: final loss {:.1}, a_loc {:.3}, weights_loc {:?}",
+            final_loss(&losses),
+            scalar(&s.get("a_loc")?),
+            Vec::<f64>::try_from(s.get("weights_loc")?.to_kind(Kind::Double)).unwrap_or_default()
+        );
         Ok(())
     })?;
 
@@ -173,7 +187,11 @@ fn example() -> Result<()> {
     let dc = Data { is_cont_africa: d.is_cont_africa.shallow_clone(), ruggedness: d.ruggedness.shallow_clone(), log_gdp: None };
     let conditioned = |x: &Data| condition(values(&[("obs", &rugged.log_gdp)]), || model(x));
     let tr = get_trace(|| conditioned(&dc))?;
-    println!("condition: site `obs` observed = {}, log p(data, z) at a prior draw = {:.1}", tr.site("obs").map(|s| s.is_observed).unwrap_or(false), scalar(&tr.log_prob_sum()?));
+    println!(
+        "condition: site `obs` observed = {}, log p(data, z) at a prior draw = {:.1}",
+        tr.site("obs").map(|s| s.is_observed).unwrap_or(false),
+        scalar(&tr.log_prob_sum()?)
+    );
 
     report_checks(&flags, &checks)?;
     flags.write_summary(&report)?;

@@ -164,10 +164,16 @@ fn example() -> Result<()> {
         None => pyrite::data::mnist_subset().map_err(data_error("MNIST"))?.split_per_class(400).map_err(data_error("MNIST"))?,
     };
     if train.width() != PIXELS || test.width() != PIXELS {
-        return Err(PyriteError::InvalidInput { what: "images".into(), problem: format!("widths {} / {}, expected 28x28 = {PIXELS}", train.width(), test.width()) });
+        return Err(PyriteError::InvalidInput {
+            what: "images".into(),
+            problem: format!("widths {} / {}, expected 28x28 = {PIXELS}", train.width(), test.width()),
+        });
     }
     if train.is_empty() || test.is_empty() {
-        return Err(PyriteError::InvalidInput { what: "images".into(), problem: format!("{} training and {} test images; both sets must be non-empty", train.len(), test.len()) });
+        return Err(PyriteError::InvalidInput {
+            what: "images".into(),
+            problem: format!("{} training and {} test images; both sets must be non-empty", train.len(), test.len()),
+        });
     }
     // Cannot fail, here and below: `--device` checked `device`, and the CPU always works.
     let binarise = |t: &Tensor| t.gt(0.5).to_kind(Kind::Float).to_device(device);
@@ -252,7 +258,15 @@ fn example() -> Result<()> {
     let ep: Vec<(f64, f64)> = test_elbo.iter().enumerate().map(|(i, &e)| (i as f64, e)).collect();
     let tr: Vec<(f64, f64)> = train_elbo.iter().enumerate().map(|(i, &e)| (i as f64 + 1.0, e)).collect();
     for path in [
-        images::image_grid(flags.out.join("vae_reconstructions.png"), "Test images (binarised) and their reconstructions (decoded posterior mean)", &grid, 28, 8, 4, &captions)?,
+        images::image_grid(
+            flags.out.join("vae_reconstructions.png"),
+            "Test images (binarised) and their reconstructions (decoded posterior mean)",
+            &grid,
+            28,
+            8,
+            4,
+            &captions,
+        )?,
         images::image_grid(flags.out.join("vae_samples.png"), "Images decoded from z ~ Normal(0, I) (pixel probabilities)", &samples, 28, 8, 4, &[])?,
         plots::save(
             flags.out.join("vae_elbo.png"),
@@ -260,7 +274,10 @@ fn example() -> Result<()> {
             (1, 1),
             &[Panel::new(format!("VAE: ELBO per image (test ELBO at initialisation: {first:.0})"), "epoch", "ELBO (nats per image)")
                 .legend(plots::Legend::LowerRight)
-                .y_range(test_elbo.get(1).copied().unwrap_or(first).min(train_elbo.first().copied().unwrap_or(first)).max(-300.0) - 10.0, last.max(*train_elbo.last().unwrap_or(&last)) + 10.0)
+                .y_range(
+                    test_elbo.get(1).copied().unwrap_or(first).min(train_elbo.first().copied().unwrap_or(first)).max(-300.0) - 10.0,
+                    last.max(*train_elbo.last().unwrap_or(&last)) + 10.0,
+                )
                 .with(Layer::line(ep.clone(), PALETTE[0]).label("test (whole test set)"))
                 .with(Layer::points(ep, PALETTE[0]))
                 .with(Layer::line(tr, PALETTE[1]).label("training (mean over the epoch's minibatches)"))],

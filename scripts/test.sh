@@ -8,6 +8,8 @@ libtorch="$(bash scripts/setup-libtorch.sh)"
 if [ -z "${PYRITE_DATA:-}" ] && [ -f ../shared/data/rugged_data.csv ]; then
   export PYRITE_DATA="$(cd ../shared/data && pwd)"
 fi
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check

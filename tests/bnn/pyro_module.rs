@@ -40,13 +40,7 @@ fn pyro_linear_with_priors_recovers_a_regression() {
 fn pyro_linear_param_spec_makes_learnable_params() {
     let store = new_param_store();
     with_param_store(&store, || {
-        let layer = PyroLinear::new(
-            "fc",
-            3,
-            2,
-            ParamSpec::Param(std::rc::Rc::new(|s: &[i64]| Tensor::zeros(s, (Kind::Float, Device::Cpu)))),
-            None,
-        );
+        let layer = PyroLinear::new("fc", 3, 2, ParamSpec::Param(std::rc::Rc::new(|s: &[i64]| Tensor::zeros(s, (Kind::Float, Device::Cpu)))), None);
         let x = Tensor::ones([4, 3], (Kind::Float, Device::Cpu));
         let tr = get_trace(|| layer.forward(&x)).unwrap();
         assert_eq!(tr.site("fc.weight").unwrap().kind, SiteKind::Param);

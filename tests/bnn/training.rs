@@ -40,7 +40,10 @@ fn small_bnn_learns_the_digits() {
             let entropy = |p: &Tensor| (-(p * p.clamp_min(1e-12).log()).sum_dim_intlist(-1, false, Kind::Float)).mean(Kind::Double).double_value(&[]);
             let noise = Tensor::rand([200, 64], (Kind::Float, device));
             let (h_test, h_noise) = (entropy(&probs), entropy(&predict(&net, init_scale, &noise, 20).unwrap()));
-            eprintln!("small_bnn_learns_the_digits on {device:?}: accuracy {acc:.4}, entropy test {h_test:.3} / noise {h_noise:.3}, {:.1} s", t.elapsed().as_secs_f64());
+            eprintln!(
+                "small_bnn_learns_the_digits on {device:?}: accuracy {acc:.4}, entropy test {h_test:.3} / noise {h_noise:.3}, {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
             assert!(acc >= 0.9, "digits accuracy {acc} on {device:?}");
             assert!(h_noise > h_test, "noise entropy {h_noise} should exceed test entropy {h_test}");
         });

@@ -134,10 +134,8 @@ fn compare_matches_arviz() {
     for table in c["tables"].as_array().unwrap() {
         let ic = table["ic"].as_str().unwrap();
         let method = table["method"].as_str().unwrap();
-        let estimates: Vec<(String, Elpd)> = models
-            .iter()
-            .map(|(k, ll)| (k.clone(), if ic == "loo" { loo(ll, 1.0).unwrap().estimate } else { waic(ll) }))
-            .collect();
+        let estimates: Vec<(String, Elpd)> =
+            models.iter().map(|(k, ll)| (k.clone(), if ic == "loo" { loo(ll, 1.0).unwrap().estimate } else { waic(ll) })).collect();
         let refs: Vec<(&str, &Elpd)> = estimates.iter().map(|(k, e)| (k.as_str(), e)).collect();
         let weights = if method == "stacking" { ModelWeights::Stacking } else { ModelWeights::PseudoBma };
         let ours = compare(&refs, weights).unwrap();
@@ -172,13 +170,7 @@ fn compare_matches_arviz() {
         if weights == ModelWeights::Stacking {
             // Our weights score at least as well as ArviZ's on the stacking objective.
             let score: f64 = (0..refs[0].1.observations)
-                .map(|i| {
-                    ours.rows
-                        .iter()
-                        .map(|r| r.weight * estimates.iter().find(|(k, _)| *k == r.name).unwrap().1.pointwise[i].exp())
-                        .sum::<f64>()
-                        .ln()
-                })
+                .map(|i| ours.rows.iter().map(|r| r.weight * estimates.iter().find(|(k, _)| *k == r.name).unwrap().1.pointwise[i].exp()).sum::<f64>().ln())
                 .sum();
             let arviz = num(&table["log_score"]);
             assert!(score >= arviz - 1e-12, "{what}: log score {score} below ArviZ's {arviz}");

@@ -75,7 +75,9 @@ fn radon_vectorised_equals_sequential_and_feeds_loo() {
     // One reading by hand: draw 5, reading 100.
     let (k, i) = (5, 100);
     let c = d.county.int64_value(&[i]);
-    let mean = draws["intercept"].double_value(&[k]) + draws["floor_weight"].double_value(&[k]) * d.floor.double_value(&[i]) + draws["county_effect"].double_value(&[k, c]);
+    let mean = draws["intercept"].double_value(&[k])
+        + draws["floor_weight"].double_value(&[k]) * d.floor.double_value(&[i])
+        + draws["county_effect"].double_value(&[k, c]);
     let want = normal_lpdf(data.log_radon.double_value(&[i]), mean, draws["sigma"].double_value(&[k]));
     assert!((a.double_value(&[k, i]) - want).abs() < 1e-5, "{} vs {want}", a.double_value(&[k, i]));
     let l = loo(&LogLikMatrix::from_tensor(a).unwrap(), 1.0).unwrap();

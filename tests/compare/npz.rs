@@ -114,7 +114,10 @@ fn archive_parses_by_hand_and_by_the_zip_crate() {
 
 #[test]
 fn single_chain_draws_get_a_chain_dimension() {
-    let samples: Samples = [("x".to_string(), Tensor::randn([20, 2], (Kind::Float, Device::Cpu))), ("s".to_string(), Tensor::randn([20], (Kind::BFloat16, Device::Cpu)))].into_iter().collect();
+    let samples: Samples =
+        [("x".to_string(), Tensor::randn([20, 2], (Kind::Float, Device::Cpu))), ("s".to_string(), Tensor::randn([20], (Kind::BFloat16, Device::Cpu)))]
+            .into_iter()
+            .collect();
     let path = temp("single");
     save_npz(&path, &samples, false).unwrap();
     let parsed = entries(&std::fs::read(&path).unwrap());

@@ -198,5 +198,8 @@ fn the_cuda_flag_without_a_gpu_is_the_same_sentence() {
         return;
     }
     let err = device_from_flag(Some("cuda")).unwrap_err();
-    assert_eq!(err.to_string(), "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu");
+    assert_eq!(
+        err.to_string(),
+        "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu"
+    );
 }

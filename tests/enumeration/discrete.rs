@@ -5,8 +5,7 @@ use pyrite::prelude::*;
 
 use super::common::*;
 use super::elbo::{
-    global_feeds_plate, global_feeds_plate_joint, hmm, hmm_joint, mixture, mixture_joint, mixture_subsampled, nested_both, nested_both_joint, MIX_X,
-    SUBSAMPLE,
+    global_feeds_plate, global_feeds_plate_joint, hmm, hmm_joint, mixture, mixture_joint, mixture_subsampled, nested_both, nested_both_joint, MIX_X, SUBSAMPLE,
 };
 
 /// The index of the largest element.

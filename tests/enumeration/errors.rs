@@ -62,9 +62,8 @@ fn global_site_and_plate_loss() -> f64 {
     let probs = [0.2f64, 0.3, 0.5];
     let locs = [-1.0f64, 0.5, 2.0];
     let xs = [0.1f64, 1.0, 2.5];
-    let terms: Vec<f64> = (0..3)
-        .map(|k| probs[k].ln() + xs.iter().map(|x| -0.5 * (x - locs[k]).powi(2) - 0.5 * (2.0 * std::f64::consts::PI).ln()).sum::<f64>())
-        .collect();
+    let terms: Vec<f64> =
+        (0..3).map(|k| probs[k].ln() + xs.iter().map(|x| -0.5 * (x - locs[k]).powi(2) - 0.5 * (2.0 * std::f64::consts::PI).ln()).sum::<f64>()).collect();
     let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     -(m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln())
 }

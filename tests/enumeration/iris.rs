@@ -62,10 +62,7 @@ fn iris_gmm_recovers_the_seed_article_for_ten_seeds() {
     assert_eq!(data.size(), vec![150]);
     for s in 0..10u64 {
         let f = fit(&data, s);
-        let what = format!(
-            "seed {s}: initial loss {:.2}, final loss {:.2}, p {:.4?}, mu {:.4?}, sigma {:.4?}",
-            f.init_loss, f.final_loss, f.p, f.mu, f.sigma
-        );
+        let what = format!("seed {s}: initial loss {:.2}, final loss {:.2}, p {:.4?}, mu {:.4?}, sigma {:.4?}", f.init_loss, f.final_loss, f.p, f.mu, f.sigma);
         // the wide component first
         let (big, small) = if f.mu[0] >= f.mu[1] { (0, 1) } else { (1, 0) };
         for (got, want, name) in [

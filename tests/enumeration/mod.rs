@@ -10,6 +10,6 @@ mod common;
 
 mod discrete;
 mod elbo;
-mod guide;
 mod errors;
+mod guide;
 mod iris;

@@ -43,5 +43,8 @@ fn a_device_this_machine_lacks_is_refused_with_the_sentence() {
     }
     let err = no_panic("cuda", || DataLoader::new(vec![rows(3)], 2, false, Device::Cuda(0))).unwrap_err();
     assert!(matches!(err, DataError::Device(_)), "{err:?}");
-    documented(&err, "data loader: no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu");
+    documented(
+        &err,
+        "data loader: no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu",
+    );
 }

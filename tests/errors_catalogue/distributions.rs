@@ -23,7 +23,10 @@ fn a_negative_sample_or_batch_size_is_a_shape_error() {
     documented(&Normal::new(0.0, 1.0).unwrap().sample(&[-2]).unwrap_err(), "Normal: shapes do not broadcast: sample shape [-2] has a negative size");
     let err = Normal::new(0.0, 1.0).unwrap().rsample(&[3, -1]).unwrap_err();
     assert_eq!(err.to_string(), "Normal: shapes do not broadcast: sample shape [3, -1] has a negative size");
-    documented(&Normal::new(0.0, 1.0).unwrap().expand(&[-1]).unwrap_err(), "Normal: shapes do not broadcast: cannot expand batch shape [] to [-1]: a size is negative");
+    documented(
+        &Normal::new(0.0, 1.0).unwrap().expand(&[-1]).unwrap_err(),
+        "Normal: shapes do not broadcast: cannot expand batch shape [] to [-1]: a size is negative",
+    );
     // Empty sample shapes are fine, for a categorical too (libtorch refuses to draw no samples).
     let cat = Categorical::new(Tensor::from_slice(&[0.5f32, 0.5])).unwrap();
     assert_eq!(cat.sample(&[0, 3]).unwrap().size(), vec![0, 3]);

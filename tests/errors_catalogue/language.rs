@@ -13,7 +13,9 @@ fn data() -> Tensor {
 
 #[test]
 fn subsample_indices_must_be_int64_and_inside_the_plate() {
-    let run = |idx: Tensor| no_panic("subsample", || get_trace(|| Plate::new("data", 3).subsample(&idx).run(|p| observe("x", Normal::new(0.0, 1.0)?, &p.subsample(&data(), 0)?))));
+    let run = |idx: Tensor| {
+        no_panic("subsample", || get_trace(|| Plate::new("data", 3).subsample(&idx).run(|p| observe("x", Normal::new(0.0, 1.0)?, &p.subsample(&data(), 0)?))))
+    };
     let err = run(Tensor::from_slice(&[0.0f32, 2.0])).unwrap_err();
     assert!(matches!(err, PyriteError::Plate { ref plate, .. } if plate == "data"), "{err}");
     documented(&err, "plate `data`: subsample indices must be an Int64 tensor, got Float");
@@ -68,7 +70,10 @@ fn enumeration_from_a_dim_that_is_not_negative_is_refused() {
         let err = no_panic("enumerate", || get_trace(|| enumerate(dim, model))).unwrap_err();
         assert!(matches!(err, PyriteError::Enumerate { ref site, .. } if site == "z"), "{err}");
     }
-    documented(&get_trace(|| enumerate(0, model)).unwrap_err(), "site `z`: cannot enumerate: first_available_dim must be negative (-1 minus the number of nested plates), got 0");
+    documented(
+        &get_trace(|| enumerate(0, model)).unwrap_err(),
+        "site `z`: cannot enumerate: first_available_dim must be negative (-1 minus the number of nested plates), got 0",
+    );
     let err = no_panic("infer_discrete", || infer_discrete(&|| model().map(drop), 1, 0.0)).unwrap_err();
     documented(&err, "invalid input `first_available_dim`: must be negative (-1 minus the number of nested plates), got 1");
     assert!(get_trace(|| enumerate(-1, model)).is_ok());

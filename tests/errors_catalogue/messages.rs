@@ -47,18 +47,39 @@ fn distribution_messages() {
         ("site `<distribution>`: Normal: parameter `scale` must be positive (got values outside it)", message(with_question_mark())),
         ("Normal: parameter `loc` contains NaN", message(Normal::new(f64::NAN, 1.0))),
         ("Categorical: parameter `probs` must be simplex (got values outside it)", message(Categorical::new(f64s(&[0.2, 0.3])))),
-        ("Normal: shapes do not broadcast: loc [3], scale [2]", message(Normal::new(Tensor::zeros([3], (Kind::Double, Device::Cpu)), Tensor::ones([2], (Kind::Double, Device::Cpu))))),
-        ("MultivariateNormal: parameter `covariance_matrix` must be a square matrix, got shape [2, 3]", message(MultivariateNormal::from_covariance(&loc, Tensor::ones([2, 3], (Kind::Double, Device::Cpu))))),
-        ("MultivariateNormal: parameter `covariance_matrix` must be positive_definite (got values outside it)", message(MultivariateNormal::from_covariance(&loc, &not_pd))),
+        (
+            "Normal: shapes do not broadcast: loc [3], scale [2]",
+            message(Normal::new(Tensor::zeros([3], (Kind::Double, Device::Cpu)), Tensor::ones([2], (Kind::Double, Device::Cpu)))),
+        ),
+        (
+            "MultivariateNormal: parameter `covariance_matrix` must be a square matrix, got shape [2, 3]",
+            message(MultivariateNormal::from_covariance(&loc, Tensor::ones([2, 3], (Kind::Double, Device::Cpu)))),
+        ),
+        (
+            "MultivariateNormal: parameter `covariance_matrix` must be positive_definite (got values outside it)",
+            message(MultivariateNormal::from_covariance(&loc, &not_pd)),
+        ),
         ("Exponential: value lies outside the support nonnegative", message(Exponential::new(1.0).unwrap().log_prob(&f64s(&[1.0, -1.0])))),
         ("Normal: value contains NaN", message(Normal::new(0.0, 1.0).unwrap().log_prob(&f64s(&[f64::NAN])))),
-        ("Normal: value of shape [4] does not broadcast with batch shape [3] and event shape []", message(n3.log_prob(&Tensor::zeros([4], (Kind::Double, Device::Cpu))))),
+        (
+            "Normal: value of shape [4] does not broadcast with batch shape [3] and event shape []",
+            message(n3.log_prob(&Tensor::zeros([4], (Kind::Double, Device::Cpu)))),
+        ),
         ("Normal: shapes do not broadcast: cannot expand batch shape [3] to [2]", message(n3.expand(&[2]))),
-        ("Independent: shapes do not broadcast: to_event(2) needs 2 batch dims, but Normal has batch shape [3]", message(Normal::new(Tensor::zeros([3], (Kind::Double, Device::Cpu)), 1.0).unwrap().to_event(2))),
+        (
+            "Independent: shapes do not broadcast: to_event(2) needs 2 batch dims, but Normal has batch shape [3]",
+            message(Normal::new(Tensor::zeros([3], (Kind::Double, Device::Cpu)), 1.0).unwrap().to_event(2)),
+        ),
         ("Poisson: entropy is not supported", message(Poisson::new(1.0).unwrap().entropy())),
         ("Categorical: rsample is not supported", message(Categorical::new(f64s(&[0.5, 0.5])).unwrap().rsample(&[2]))),
-        ("Masked: parameter `mask` must be a bool tensor, got Float", message(Normal::new(0.0, 1.0).unwrap().mask(&Tensor::ones([1], (Kind::Float, Device::Cpu))))),
-        ("Masked: shapes do not broadcast: mask [3] and batch shape [2] of Normal", message(Normal::new(Tensor::zeros([2], (Kind::Float, Device::Cpu)), 1.0).unwrap().mask(&Tensor::from_slice(&[true, false, true])))),
+        (
+            "Masked: parameter `mask` must be a bool tensor, got Float",
+            message(Normal::new(0.0, 1.0).unwrap().mask(&Tensor::ones([1], (Kind::Float, Device::Cpu)))),
+        ),
+        (
+            "Masked: shapes do not broadcast: mask [3] and batch shape [2] of Normal",
+            message(Normal::new(Tensor::zeros([2], (Kind::Float, Device::Cpu)), 1.0).unwrap().mask(&Tensor::from_slice(&[true, false, true]))),
+        ),
         ("site `sigma`: Uniform: value lies outside the support interval(0, 10)", message(outside.log_prob_sum())),
     ]);
 }
@@ -148,11 +169,13 @@ fn inference_messages() {
     let nothing = |_: &Tensor| -> Result<()> { Ok(()) };
     let gradient = with_param_store(&new_param_store(), || Svi::new(&root, &nothing, Optimizer::adam(0.05), TraceElbo::new()).step(&x));
     let subsampled = |x: &Tensor| -> Result<()> {
-        Plate::new("data", 4).subsample_size(2).run(|p| {
-            let z = sample("z", Normal::new(0.0, 1.0))?;
-            observe("x", Normal::new(z, 0.5), &p.subsample(x, 0)?)
-        })
-        .map(drop)
+        Plate::new("data", 4)
+            .subsample_size(2)
+            .run(|p| {
+                let z = sample("z", Normal::new(0.0, 1.0))?;
+                observe("x", Normal::new(z, 0.5), &p.subsample(x, 0)?)
+            })
+            .map(drop)
     };
     let coin = |_: &Tensor| sample("k", Bernoulli::new(0.3)).map(drop);
     // `x.matmul(w)` puts the particles' dim on the wrong side.
@@ -222,15 +245,27 @@ fn device_and_data_messages() {
         eprintln!("device_and_data_messages: CUDA is available here; the missing-device sentences are not checked");
     } else {
         check(vec![
-            ("no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu", message(set_default_device(Device::Cuda(0)))),
-            ("no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu", message(Plate::new("data", 3).device(Device::Cuda(0)).run(|_| Ok(())))),
-            ("no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu", message(device_from_flag(Some("cuda")))),
+            (
+                "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu",
+                message(set_default_device(Device::Cuda(0))),
+            ),
+            (
+                "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu",
+                message(Plate::new("data", 3).device(Device::Cuda(0)).run(|_| Ok(()))),
+            ),
+            (
+                "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu",
+                message(device_from_flag(Some("cuda"))),
+            ),
         ]);
     }
     let images = || Tensor::zeros([3, 64], (Kind::Float, Device::Cpu));
     check(vec![
         ("invalid input `device`: `gpu` is not `cpu` or `cuda`", message(device_from_flag(Some("gpu")))),
-        ("image set: images have shape [4, 63], expected [n, 64]", message(pyrite::data::ImageSet::new(Tensor::zeros([4, 63], (Kind::Float, Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 3]), 64, 10))),
+        (
+            "image set: images have shape [4, 63], expected [n, 64]",
+            message(pyrite::data::ImageSet::new(Tensor::zeros([4, 63], (Kind::Float, Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 3]), 64, 10)),
+        ),
         ("image set: label 10 is outside 0..10", message(pyrite::data::ImageSet::new(images(), Tensor::from_slice(&[0i64, 10, 1]), 64, 10))),
         ("image set: labels have shape [2], expected [3]", message(pyrite::data::ImageSet::new(images(), Tensor::from_slice(&[0i64, 1]), 64, 10))),
     ]);

@@ -46,10 +46,7 @@ fn run_example(name: &str, dir: &Path, args: &[&str]) -> Output {
     if !args.contains(&"--out") {
         cmd.arg("--out").arg(dir.join("out"));
     }
-    cmd.current_dir(dir)
-        .env_remove("PYRITE_DATA")
-        .output()
-        .unwrap_or_else(|e| panic!("running example {name}: {e}"))
+    cmd.current_dir(dir).env_remove("PYRITE_DATA").output().unwrap_or_else(|e| panic!("running example {name}: {e}"))
 }
 
 /// Checks that example `name` refused `args` as it should: status 1, standard error starting

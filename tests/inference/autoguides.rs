@@ -178,7 +178,9 @@ fn a_guide_inside_an_outer_plate_draws_all_samples_at_once() {
         let normal = AutoNormal::new(&model, &x).unwrap();
         let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
         let medians = [scalar(&normal.median().unwrap()["mu"]), scalar(&mvn.median().unwrap()["mu"])];
-        for ((name, guide), median) in [("AutoNormal", &normal as &dyn Guide<Tensor>), ("AutoMultivariateNormal", &mvn as &dyn Guide<Tensor>)].into_iter().zip(medians) {
+        for ((name, guide), median) in
+            [("AutoNormal", &normal as &dyn Guide<Tensor>), ("AutoMultivariateNormal", &mvn as &dyn Guide<Tensor>)].into_iter().zip(medians)
+        {
             let tr = get_trace(|| Plate::new("samples", 800).dim(-2).run(|_| guide.call(&x))).unwrap();
             // global sites get the sample dim at -2, the data plate's site keeps its size at -1
             assert_eq!(tr.site("mu").unwrap().value.size(), vec![800, 1], "{name}");

@@ -64,16 +64,36 @@ fn catalogue(good: &Value) -> Vec<(&'static str, String, Expect)> {
     vec![
         ("(a) no optimizer state", with(&|v| drop(v.as_object_mut().unwrap().remove("optimizer"))), File("optimizer is missing")),
         ("(a) a null optimizer state", with(&|v| v["optimizer"] = Value::Null), File("optimizer is null, not an object")),
-        ("(b) a moment with a string value", with(&|v| v["optimizer"]["state"]["loc"][0]["values"][1] = json!("x")), Param("loc", r#"optimizer.state.loc[0]: values[1] is "x", not a number"#)),
-        ("(b) a moment with a null value", with(&|v| v["optimizer"]["state"]["scale"][1]["values"][0] = Value::Null), Param("scale", "optimizer.state.scale[1]: values[0] is null, not a number")),
-        ("(b) a moment that is not a tensor", with(&|v| v["optimizer"]["state"]["loc"][1] = json!(3)), Param("loc", "optimizer.state.loc[1]: the tensor is 3, not an object")),
+        (
+            "(b) a moment with a string value",
+            with(&|v| v["optimizer"]["state"]["loc"][0]["values"][1] = json!("x")),
+            Param("loc", r#"optimizer.state.loc[0]: values[1] is "x", not a number"#),
+        ),
+        (
+            "(b) a moment with a null value",
+            with(&|v| v["optimizer"]["state"]["scale"][1]["values"][0] = Value::Null),
+            Param("scale", "optimizer.state.scale[1]: values[0] is null, not a number"),
+        ),
+        (
+            "(b) a moment that is not a tensor",
+            with(&|v| v["optimizer"]["state"]["loc"][1] = json!(3)),
+            Param("loc", "optimizer.state.loc[1]: the tensor is 3, not an object"),
+        ),
         (
             "(b) an integer moment",
             with(&|v| v["optimizer"]["state"]["loc"][0] = json!({"shape": [2], "dtype": "int64", "values": [0, 0]})),
             Param("loc", "optimizer.state.loc[0] has an integer or bool dtype, not a floating-point one"),
         ),
-        ("(b) one moment where Adam keeps two", with(&|v| drop(v["optimizer"]["state"]["loc"].as_array_mut().unwrap().pop())), Param("loc", "optimizer.state.loc holds 1 tensor, but Adam keeps 2 per param")),
-        ("(b) moments not a list", with(&|v| v["optimizer"]["state"]["loc"] = json!({})), Param("loc", "optimizer.state.loc is an object, not a list of tensors")),
+        (
+            "(b) one moment where Adam keeps two",
+            with(&|v| drop(v["optimizer"]["state"]["loc"].as_array_mut().unwrap().pop())),
+            Param("loc", "optimizer.state.loc holds 1 tensor, but Adam keeps 2 per param"),
+        ),
+        (
+            "(b) moments not a list",
+            with(&|v| v["optimizer"]["state"]["loc"] = json!({})),
+            Param("loc", "optimizer.state.loc is an object, not a list of tensors"),
+        ),
         (
             "(b) moments of two shapes",
             with(&|v| v["optimizer"]["state"]["loc"][1] = json!({"shape": [3], "dtype": "float64", "values": [0.0, 0.0, 0.0]})),
@@ -143,7 +163,9 @@ fn a_bad_checkpoint_changes_neither_params_nor_optimizer_state() {
         };
         let file = bad.display().to_string();
         let fits = match (&expect, &err) {
-            (Expect::Param(name, problem), PyriteError::Param { name: got, .. }) if got == name => err.to_string() == format!("param `{name}`: {problem} (in {file})"),
+            (Expect::Param(name, problem), PyriteError::Param { name: got, .. }) if got == name => {
+                err.to_string() == format!("param `{name}`: {problem} (in {file})")
+            }
             (Expect::File(problem), PyriteError::Io { path, .. }) if *path == file => err.to_string() == format!("{file}: {problem}"),
             (Expect::FileStarting(start), PyriteError::Io { path, .. }) if *path == file => err.to_string().starts_with(&format!("{file}: {start}")),
             _ => false,

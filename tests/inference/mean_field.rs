@@ -38,7 +38,10 @@ fn with_no_data_the_loss_is_the_closed_form_kl_and_its_gradient() {
         assert_near("d/dlog scale", grad("scale"), -1.0 + 0.49 / 4.0, 1e-9);
         // Trace_ELBO's estimate of the same is noisy
         let t = TraceElbo::new();
-        let (c, d) = (t.loss_and_params(&|| nn_model(&no_data), &|| nn_guide(&no_data)).unwrap(), t.loss_and_params(&|| nn_model(&no_data), &|| nn_guide(&no_data)).unwrap());
+        let (c, d) = (
+            t.loss_and_params(&|| nn_model(&no_data), &|| nn_guide(&no_data)).unwrap(),
+            t.loss_and_params(&|| nn_model(&no_data), &|| nn_guide(&no_data)).unwrap(),
+        );
         assert_ne!(c.loss, d.loss);
     });
 }
@@ -50,7 +53,12 @@ fn mean_field_svi_recovers_the_conjugate_posterior() {
         let prec = 1.0 / 4.0 + 8.0;
         let (mean, sd) = (to_vec(&x).iter().sum::<f64>() / prec, prec.sqrt().recip());
         let gamma = 0.05f64.powf(1.0 / 800.0);
-        let mut svi = Svi::new(&nn_model, &nn_guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(16, true));
+        let mut svi = Svi::new(
+            &nn_model,
+            &nn_guide,
+            Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }),
+            TraceMeanFieldElbo::with_particles(16, true),
+        );
         svi.progress = false;
         svi.run(800, &x).unwrap();
         assert_near("posterior mean", scalar(&param_value("loc")), mean, 0.1 * sd);
@@ -64,7 +72,8 @@ fn a_beta_guide_of_a_beta_prior_fits_the_conjugate_posterior() {
         // Beta-Beta in closed form (Beta draws are reparameterised); the posterior is Beta(9, 5).
         let (flips, model, guide) = (flips(), coin_model, coin_guide);
         let gamma = 0.05f64.powf(1.0 / 800.0);
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
+        let mut svi =
+            Svi::new(&model, &guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
         svi.progress = false;
         svi.run(800, &flips).unwrap();
         let (a, b) = (scalar(&param_value("alpha")), scalar(&param_value("beta")));

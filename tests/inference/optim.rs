@@ -229,7 +229,11 @@ fn f64_params_and_moments_survive_save_and_load_bit_for_bit() {
     let dir = TempDir::new("svi-f64");
     let path = dir.join("svi.json");
     let model = |_: &()| -> Result<()> {
-        let w = param("w", lazy(|| Tensor::randn([2000], (Kind::Double, Device::Cpu)) * Tensor::randn([2000], (Kind::Double, Device::Cpu)).exp2() * 1e3), Constraint::Real)?;
+        let w = param(
+            "w",
+            lazy(|| Tensor::randn([2000], (Kind::Double, Device::Cpu)) * Tensor::randn([2000], (Kind::Double, Device::Cpu)).exp2() * 1e3),
+            Constraint::Real,
+        )?;
         factor("f", &(w.square().sum(Kind::Double) * -1e-3))?;
         Ok(())
     };
@@ -328,10 +332,8 @@ fn params_in_one_flat_buffer_take_the_same_updates_as_params_apart() {
             let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
             svi.progress = false;
             svi.run(5, &x).unwrap();
-            let addresses: Vec<(usize, usize)> = lock(&get_param_store())
-                .iter()
-                .map(|(_, e)| (e.unconstrained.data_ptr() as usize, e.unconstrained.numel() * 8))
-                .collect();
+            let addresses: Vec<(usize, usize)> =
+                lock(&get_param_store()).iter().map(|(_, e)| (e.unconstrained.data_ptr() as usize, e.unconstrained.numel() * 8)).collect();
             lock(&get_param_store()).set("AutoNormal.locs.mu", &c64(3.0), Constraint::Real).unwrap();
             svi.run(5, &x).unwrap();
             if let Some(w) = registered {

@@ -264,7 +264,8 @@ fn autodelta_with_an_lkj_prior_finds_the_maximum_likelihood_correlation() {
         let c = l.matmul(&l.tr());
         let r = scalar(&c.get(0).get(1));
         let v = to_vec(&x);
-        let (s11, s12, s22) = (0..400).fold((0.0, 0.0, 0.0), |(a, b, c), i| (a + v[2 * i] * v[2 * i], b + v[2 * i] * v[2 * i + 1], c + v[2 * i + 1] * v[2 * i + 1]));
+        let (s11, s12, s22) =
+            (0..400).fold((0.0, 0.0, 0.0), |(a, b, c), i| (a + v[2 * i] * v[2 * i], b + v[2 * i] * v[2 * i + 1], c + v[2 * i + 1] * v[2 * i + 1]));
         let loglik = |r: f64| -200.0 * (1.0 - r * r).ln() - (s11 - 2.0 * r * s12 + s22) / (2.0 * (1.0 - r * r));
         let mle = (-999..=999).map(|i| i as f64 / 1000.0).max_by(|a, b| loglik(*a).total_cmp(&loglik(*b))).unwrap();
         assert_near("MAP correlation", r, mle, 2e-3);

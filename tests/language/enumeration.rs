@@ -58,12 +58,7 @@ fn without_config_enumerate_or_outside_enumerate_sites_are_sampled() {
     let tr = get_trace(|| enumerate(-3, model)).unwrap();
     assert_eq!(tr.site("x").unwrap().value.size(), vec![2]);
     // a site marked by hand is enumerated
-    let tr = get_trace(|| {
-        enumerate(-1, || {
-            SampleSite::new("z", Categorical::new(Tensor::from_slice(&[0.5f32, 0.25, 0.25]))?).enumerate().run()
-        })
-    })
-    .unwrap();
+    let tr = get_trace(|| enumerate(-1, || SampleSite::new("z", Categorical::new(Tensor::from_slice(&[0.5f32, 0.25, 0.25]))?).enumerate().run())).unwrap();
     assert_eq!(tr.site("z").unwrap().value.size(), vec![3]);
     // a conditioned site is not enumerated
     let x = Tensor::from_slice(&[1i64, 2]);
@@ -87,10 +82,8 @@ fn a_plate_at_or_left_of_the_first_available_dim_is_an_error() {
     // the model uses dims -1 and -2, so enumeration may not start at -2
     let err = get_trace(|| enumerate(-2, || config_enumerate(model))).unwrap_err();
     assert!(matches!(err, PyriteError::Enumerate { ref site, .. } if site == "y"), "{err}");
-    let err = get_trace(|| {
-        enumerate(-1, || config_enumerate(|| plate("d", 3, |_| sample("z", Categorical::new(Tensor::from_slice(&[0.5f32, 0.5]))?))))
-    })
-    .unwrap_err();
+    let err =
+        get_trace(|| enumerate(-1, || config_enumerate(|| plate("d", 3, |_| sample("z", Categorical::new(Tensor::from_slice(&[0.5f32, 0.5]))?))))).unwrap_err();
     match err {
         PyriteError::Enumerate { site, problem } => {
             assert_eq!(site, "z");

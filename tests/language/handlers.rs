@@ -203,9 +203,7 @@ fn mask_zeroes_the_masked_log_densities() {
                 mask(&Tensor::from(true), || -> Result<()> {
                     let a = sample("a", Normal::new(0.0, 1.0)?)?;
                     plate("data", 3, |_| {
-                        mask(&Tensor::from_slice(&[true, true, false]), || {
-                            mask(&keep, || observe("obs", Normal::new(&a, 1.0)?, &t32(&DATA)))
-                        })
+                        mask(&Tensor::from_slice(&[true, true, false]), || mask(&keep, || observe("obs", Normal::new(&a, 1.0)?, &t32(&DATA))))
                     })?;
                     Ok(())
                 })

@@ -12,7 +12,11 @@ use super::common::*;
 type Contents = Vec<(String, Kind, Vec<i64>, Constraint, Vec<u64>)>;
 
 fn contents(s: &ParamStore) -> Contents {
-    s.iter().map(|(n, e)| (n.clone(), e.unconstrained.kind(), e.unconstrained.size(), e.constraint.clone(), to_vec(&e.unconstrained).iter().map(|x| x.to_bits()).collect())).collect()
+    s.iter()
+        .map(|(n, e)| {
+            (n.clone(), e.unconstrained.kind(), e.unconstrained.size(), e.constraint.clone(), to_vec(&e.unconstrained).iter().map(|x| x.to_bits()).collect())
+        })
+        .collect()
 }
 
 /// The saved form of a store of three params: `loc` (float32, real, shape [3]), `scale` (float64,
@@ -49,43 +53,127 @@ fn catalogue() -> Vec<Case> {
     use Expect::{File, Param};
     vec![
         // Values.
-        ("a string among the values", Box::new(|v: &mut Value| v["params"]["loc"]["values"][2] = json!("abc")), Param("loc", r#"values[2] is "abc", not a number"#)),
-        ("null (a NaN written by serde) among the values", Box::new(|v: &mut Value| v["params"]["loc"]["values"][0] = Value::Null), Param("loc", "values[0] is null, not a number")),
+        (
+            "a string among the values",
+            Box::new(|v: &mut Value| v["params"]["loc"]["values"][2] = json!("abc")),
+            Param("loc", r#"values[2] is "abc", not a number"#),
+        ),
+        (
+            "null (a NaN written by serde) among the values",
+            Box::new(|v: &mut Value| v["params"]["loc"]["values"][0] = Value::Null),
+            Param("loc", "values[0] is null, not a number"),
+        ),
         ("values not a list", Box::new(|v: &mut Value| v["params"]["scale"]["values"] = json!(3)), Param("scale", "values is 3, not a list of numbers")),
         ("values missing", Box::new(|v: &mut Value| drop(v["params"]["scale"].as_object_mut().unwrap().remove("values"))), Param("scale", "values is missing")),
-        ("a float32 value beyond float32's range", Box::new(|v: &mut Value| v["params"]["loc"]["values"][1] = json!(1e39)), Param("loc", "values[1] is 1e+39, beyond the range of float32")),
-        ("fewer values than the shape holds", Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([2, 2])), Param("loc", "values has 3 numbers, but shape [2, 2] holds 4")),
+        (
+            "a float32 value beyond float32's range",
+            Box::new(|v: &mut Value| v["params"]["loc"]["values"][1] = json!(1e39)),
+            Param("loc", "values[1] is 1e+39, beyond the range of float32"),
+        ),
+        (
+            "fewer values than the shape holds",
+            Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([2, 2])),
+            Param("loc", "values has 3 numbers, but shape [2, 2] holds 4"),
+        ),
         // Shape.
-        ("a fractional shape entry", Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([1.5])), Param("loc", "shape[0] is 1.5, not a non-negative integer")),
-        ("a negative shape entry", Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([-3])), Param("loc", "shape[0] is -3, not a non-negative integer")),
-        ("a string shape entry", Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!(["3"])), Param("loc", r#"shape[0] is "3", not a non-negative integer"#)),
-        ("a shape that is not a list", Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!(3)), Param("loc", "shape is 3, not a list of non-negative integers")),
+        (
+            "a fractional shape entry",
+            Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([1.5])),
+            Param("loc", "shape[0] is 1.5, not a non-negative integer"),
+        ),
+        (
+            "a negative shape entry",
+            Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!([-3])),
+            Param("loc", "shape[0] is -3, not a non-negative integer"),
+        ),
+        (
+            "a string shape entry",
+            Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!(["3"])),
+            Param("loc", r#"shape[0] is "3", not a non-negative integer"#),
+        ),
+        (
+            "a shape that is not a list",
+            Box::new(|v: &mut Value| v["params"]["loc"]["shape"] = json!(3)),
+            Param("loc", "shape is 3, not a list of non-negative integers"),
+        ),
         ("shape missing", Box::new(|v: &mut Value| drop(v["params"]["loc"].as_object_mut().unwrap().remove("shape"))), Param("loc", "shape is missing")),
         // Dtype and device.
-        ("an unknown dtype", Box::new(|v: &mut Value| v["params"]["loc"]["dtype"] = json!("float16")), Param("loc", r#"dtype is "float16", not one of float32, float64, int32, int64, bool"#)),
-        ("an integer dtype for a param", Box::new(|v: &mut Value| v["params"]["loc"]["dtype"] = json!("int64")), Param("loc", r#"dtype is "int64", not float32 or float64: a param is a floating-point tensor"#)),
+        (
+            "an unknown dtype",
+            Box::new(|v: &mut Value| v["params"]["loc"]["dtype"] = json!("float16")),
+            Param("loc", r#"dtype is "float16", not one of float32, float64, int32, int64, bool"#),
+        ),
+        (
+            "an integer dtype for a param",
+            Box::new(|v: &mut Value| v["params"]["loc"]["dtype"] = json!("int64")),
+            Param("loc", r#"dtype is "int64", not float32 or float64: a param is a floating-point tensor"#),
+        ),
         ("a device that is not a name", Box::new(|v: &mut Value| v["params"]["loc"]["device"] = json!(3)), Param("loc", "device is 3, not a device name")),
-        ("a param that is not an object", Box::new(|v: &mut Value| v["params"]["loc"] = json!([1.0, 2.0])), Param("loc", "the saved param is a list, not an object")),
+        (
+            "a param that is not an object",
+            Box::new(|v: &mut Value| v["params"]["loc"] = json!([1.0, 2.0])),
+            Param("loc", "the saved param is a list, not an object"),
+        ),
         // Constraints.
-        ("constraint missing", Box::new(|v: &mut Value| drop(v["params"]["scale"].as_object_mut().unwrap().remove("constraint"))), Param("scale", "constraint is missing")),
-        ("a constraint that is not an object", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!("positive")), Param("scale", r#"constraint is "positive", not an object"#)),
-        ("a constraint without type", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"bound": 1.0})), Param("scale", "constraint.type is missing")),
-        ("an unknown constraint", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "wobbly"})), Param("scale", r#"constraint.type is "wobbly", not a known constraint"#)),
-        ("greater_than without its bound", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "greater_than"})), Param("scale", "constraint.bound is missing")),
-        ("a bound that is a string", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": "0", "high": 1.0})), Param("scale", r#"constraint.low is "0", not a number or a tensor object"#)),
+        (
+            "constraint missing",
+            Box::new(|v: &mut Value| drop(v["params"]["scale"].as_object_mut().unwrap().remove("constraint"))),
+            Param("scale", "constraint is missing"),
+        ),
+        (
+            "a constraint that is not an object",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!("positive")),
+            Param("scale", r#"constraint is "positive", not an object"#),
+        ),
+        (
+            "a constraint without type",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"bound": 1.0})),
+            Param("scale", "constraint.type is missing"),
+        ),
+        (
+            "an unknown constraint",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "wobbly"})),
+            Param("scale", r#"constraint.type is "wobbly", not a known constraint"#),
+        ),
+        (
+            "greater_than without its bound",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "greater_than"})),
+            Param("scale", "constraint.bound is missing"),
+        ),
+        (
+            "a bound that is a string",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": "0", "high": 1.0})),
+            Param("scale", r#"constraint.low is "0", not a number or a tensor object"#),
+        ),
         (
             "a tensor bound with a string value",
-            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": {"shape": [], "dtype": "float64", "values": ["x"]}, "high": 1.0})),
+            Box::new(|v: &mut Value| {
+                v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": {"shape": [], "dtype": "float64", "values": ["x"]}, "high": 1.0})
+            }),
             Param("scale", r#"constraint.low.values[0] is "x", not a number"#),
         ),
-        ("an interval whose low is above its high", Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": 2.0, "high": 1.0})), Param("scale", "constraint interval(2, 1): low is not below high")),
+        (
+            "an interval whose low is above its high",
+            Box::new(|v: &mut Value| v["params"]["scale"]["constraint"] = json!({"type": "interval", "low": 2.0, "high": 1.0})),
+            Param("scale", "constraint interval(2, 1): low is not below high"),
+        ),
         (
             "a tensor bound that does not broadcast to the param",
-            Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "greater_than", "bound": {"shape": [2], "dtype": "float32", "values": [0.0, 1.0]}})),
+            Box::new(|v: &mut Value| {
+                v["params"]["loc"]["constraint"] = json!({"type": "greater_than", "bound": {"shape": [2], "dtype": "float32", "values": [0.0, 1.0]}})
+            }),
             Param("loc", "constraint greater_than(tensor[2]): a bound of shape [2] does not broadcast to the param's shape [3]"),
         ),
-        ("a negative independent n", Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "independent", "base": {"type": "real"}, "n": -1})), Param("loc", "constraint.n is -1, not a number of dimensions")),
-        ("an unknown independent base", Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "independent", "base": {"type": 7}, "n": 1})), Param("loc", "constraint.base.type is 7, not a known constraint")),
+        (
+            "a negative independent n",
+            Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "independent", "base": {"type": "real"}, "n": -1})),
+            Param("loc", "constraint.n is -1, not a number of dimensions"),
+        ),
+        (
+            "an unknown independent base",
+            Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "independent", "base": {"type": 7}, "n": 1})),
+            Param("loc", "constraint.base.type is 7, not a known constraint"),
+        ),
         (
             "more event dimensions than the param has",
             Box::new(|v: &mut Value| v["params"]["loc"]["constraint"] = json!({"type": "independent", "base": {"type": "real"}, "n": 3})),
@@ -109,7 +197,9 @@ fn catalogue() -> Vec<Case> {
         ),
         (
             "a non-square lower Cholesky factor",
-            Box::new(|v: &mut Value| v["params"]["probs"] = json!({"shape": [2, 3], "dtype": "float64", "values": [0, 0, 0, 0, 0, 0], "constraint": {"type": "lower_cholesky"}})),
+            Box::new(|v: &mut Value| {
+                v["params"]["probs"] = json!({"shape": [2, 3], "dtype": "float64", "values": [0, 0, 0, 0, 0, 0], "constraint": {"type": "lower_cholesky"}})
+            }),
             Param("probs", "shape [2, 3]: constraint lower_cholesky needs square matrices (the last two dimensions equal)"),
         ),
         (
@@ -120,7 +210,11 @@ fn catalogue() -> Vec<Case> {
         // The file as a whole.
         ("params missing", Box::new(|v: &mut Value| drop(v.as_object_mut().unwrap().remove("params"))), File("params is missing")),
         ("params not an object", Box::new(|v: &mut Value| v["params"] = json!([1, 2])), File("params is a list, not an object")),
-        ("another format", Box::new(|v: &mut Value| v["format"] = json!("pyrite-checkpoint")), File(r#"format is "pyrite-checkpoint", not "pyrite-param-store""#)),
+        (
+            "another format",
+            Box::new(|v: &mut Value| v["format"] = json!("pyrite-checkpoint")),
+            File(r#"format is "pyrite-checkpoint", not "pyrite-param-store""#),
+        ),
         ("another version", Box::new(|v: &mut Value| v["version"] = json!(2)), File("version is 2, not 1")),
         ("order not a list", Box::new(|v: &mut Value| v["order"] = json!("loc")), File(r#"order is "loc", not a list of param names"#)),
         ("order with a number", Box::new(|v: &mut Value| v["order"][0] = json!(1)), File("order[0] is 1, not a param name")),
@@ -214,7 +308,8 @@ fn every_continuous_constraint_round_trips_exactly() {
     s.set("unit", &Tensor::from(0.25f64), Constraint::UnitInterval).unwrap();
     s.set("nonneg", &Tensor::from(3.0f64), Constraint::Nonnegative).unwrap();
     s.set("ge", &Tensor::from_slice(&[1.0f64, 5.0]), Constraint::GreaterThanEq(Bound::Tensor(Tensor::from_slice(&[0.0f64, 4.0])))).unwrap();
-    s.set("between", &Tensor::from_slice(&[0.5f32, 0.0]), Constraint::Interval(Bound::Scalar(-1.0), Bound::Tensor(Tensor::from_slice(&[1.0f32, 2.0])))).unwrap();
+    s.set("between", &Tensor::from_slice(&[0.5f32, 0.0]), Constraint::Interval(Bound::Scalar(-1.0), Bound::Tensor(Tensor::from_slice(&[1.0f32, 2.0]))))
+        .unwrap();
     s.set("empty", &Tensor::zeros([0, 3], (Kind::Float, Device::Cpu)), Constraint::Real).unwrap();
     s.set("underflow", &Tensor::from(1.0f64), Constraint::Positive).unwrap();
     tch::no_grad(|| s.entry("underflow").unwrap().unconstrained.shallow_clone().fill_(-800.0));

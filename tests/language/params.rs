@@ -61,7 +61,15 @@ fn the_stored_value_is_returned_on_later_calls_and_lazy_init_runs_once() {
         assert_eq!(to_vec(&v), vec![1.0, 2.0]);
         // a lazy init of an existing param is not run
         let c = calls.clone();
-        param("w", lazy(move || { c.fetch_add(1, Ordering::SeqCst); Tensor::zeros([2], (Kind::Float, Device::Cpu)) }), Constraint::Real).unwrap();
+        param(
+            "w",
+            lazy(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                Tensor::zeros([2], (Kind::Float, Device::Cpu))
+            }),
+            Constraint::Real,
+        )
+        .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     });
 }

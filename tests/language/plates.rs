@@ -146,8 +146,8 @@ fn subsampling_scales_the_log_density() {
     }
     let values = to_vec(&data);
     let zs = to_vec(&z);
-    let expected: f64 = 10.0 * ix.iter().map(|&i| normal_lp(values[i as usize], 0.0, 1.0)).sum::<f64>()
-        + 10.0 * zs.iter().map(|&x| normal_lp(x, 0.0, 1.0)).sum::<f64>();
+    let expected: f64 =
+        10.0 * ix.iter().map(|&i| normal_lp(values[i as usize], 0.0, 1.0)).sum::<f64>() + 10.0 * zs.iter().map(|&x| normal_lp(x, 0.0, 1.0)).sum::<f64>();
     assert_close(lps(&tr), expected, 1e-5);
 }
 

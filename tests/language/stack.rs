@@ -62,9 +62,7 @@ fn the_stack_is_clean_after_a_panicking_model() {
     // the thread's own store is current again afterwards
     let default_store = get_param_store();
     let store = new_param_store();
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        with_param_store(&store, || trace(|| param("p", lazy(|| panic!("init panics")), Constraint::Real)))
-    }));
+    let r = catch_unwind(AssertUnwindSafe(|| with_param_store(&store, || trace(|| param("p", lazy(|| panic!("init panics")), Constraint::Real)))));
     assert!(r.is_err());
     check_clean();
     assert!(std::sync::Arc::ptr_eq(&get_param_store(), &default_store));

@@ -43,7 +43,10 @@ pub fn check_column(name: &str, column: &Tensor, n: i64) -> Result<()> {
 /// ```
 pub fn random_intercepts(name: &str, group_index: &Tensor, num_groups: i64, scale: &Tensor) -> Result<Tensor> {
     if group_index.dim() != 1 || !matches!(group_index.kind(), Kind::Int64 | Kind::Int) {
-        return Err(PyriteError::InvalidInput { what: name.to_string(), problem: format!("group index must be a 1-d integer tensor, got {:?} {:?}", group_index.kind(), group_index.size()) });
+        return Err(PyriteError::InvalidInput {
+            what: name.to_string(),
+            problem: format!("group index must be a 1-d integer tensor, got {:?} {:?}", group_index.kind(), group_index.size()),
+        });
     }
     if group_index.numel() > 0 {
         let (lo, hi) = (group_index.min().int64_value(&[]), group_index.max().int64_value(&[]));

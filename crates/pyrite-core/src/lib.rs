@@ -24,11 +24,11 @@ pub mod device;
 pub mod error;
 pub mod glmm;
 pub mod handlers;
+pub mod markov;
+pub mod memory;
 pub mod message;
 pub mod param_store;
 pub mod plate;
-pub mod markov;
-pub mod memory;
 pub mod primitives;
 pub mod random_module;
 pub mod render;
@@ -41,12 +41,12 @@ pub use error::{PyriteError, Result};
 /// What a model author imports.
 pub mod prelude {
     pub use crate::device::{cuda_available, device_from_flag};
-    pub use crate::markov::{markov, markov_with_history};
     pub use crate::error::{PyriteError, Result};
     pub use crate::handlers::{
-        block, condition, config_enumerate, enumerate, get_trace, intervene, mask, replay, scale, seed, set_rng_seed, substitute,
-        trace, values, BlockSpec, SiteValues,
+        block, condition, config_enumerate, enumerate, get_trace, intervene, mask, replay, scale, seed, set_rng_seed, substitute, trace, values, BlockSpec,
+        SiteValues,
     };
+    pub use crate::markov::{markov, markov_with_history};
     pub use crate::message::{lazy, Enumerate, InferConfig, Message, PlateFrame, SiteKind};
     pub use crate::param_store::{get_param_store, new_param_store, with_param_store, ParamStore, ParamStoreHandle};
     pub use crate::plate::{plate, BuiltPlate, Plate, PlateScope};

@@ -81,10 +81,7 @@ pub fn new_param_store() -> ParamStoreHandle {
 
 fn unconstrain(name: &str, value: &Tensor, constraint: &Constraint) -> Result<Tensor> {
     if !constraint.contains_all(value) {
-        return Err(PyriteError::Param {
-            name: name.to_string(),
-            problem: format!("initial value lies outside its constraint {}", constraint.name()),
-        });
+        return Err(PyriteError::Param { name: name.to_string(), problem: format!("initial value lies outside its constraint {}", constraint.name()) });
     }
     if !matches!(value.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
         return Err(PyriteError::Param {
@@ -372,7 +369,11 @@ fn check_fit(c: &Constraint, shape: &[i64]) -> std::result::Result<(), String> {
         Bound::Tensor(t) => {
             let bs = t.size();
             let fits = bs.len() <= shape.len() && bs.iter().rev().zip(shape.iter().rev()).all(|(&b, &s)| b == s || b == 1);
-            if fits { Ok(()) } else { Err(format!("constraint {name}: a bound of shape {bs:?} does not broadcast to the param's shape {shape:?}")) }
+            if fits {
+                Ok(())
+            } else {
+                Err(format!("constraint {name}: a bound of shape {bs:?} does not broadcast to the param's shape {shape:?}"))
+            }
         }
     };
     match c.base() {
@@ -394,7 +395,11 @@ fn check_fit(c: &Constraint, shape: &[i64]) -> std::result::Result<(), String> {
                     lo.to_tensor(&like).f_lt_tensor(&hi.to_tensor(&like)).and_then(|b| b.f_all()).map(|b| bool::try_from(b).unwrap_or(false)).unwrap_or(false)
                 }
             };
-            if below { Ok(()) } else { Err(format!("constraint {name}: low is not below high")) }
+            if below {
+                Ok(())
+            } else {
+                Err(format!("constraint {name}: low is not below high"))
+            }
         }
         _ => Ok(()),
     }
@@ -482,7 +487,8 @@ fn parse_tensor(obj: &serde_json::Map<String, Value>, at: &str) -> std::result::
         shape.push(d.as_u64().and_then(|n| i64::try_from(n).ok()).ok_or_else(|| format!("{at}shape[{i}] is {}, not a non-negative integer", describe(d)))?);
     }
     let dtype = field("dtype")?;
-    let kind = dtype.as_str().and_then(kind_from_name).ok_or_else(|| format!("{at}dtype is {}, not one of float32, float64, int32, int64, bool", describe(dtype)))?;
+    let kind =
+        dtype.as_str().and_then(kind_from_name).ok_or_else(|| format!("{at}dtype is {}, not one of float32, float64, int32, int64, bool", describe(dtype)))?;
     if let Some(device) = obj.get("device").filter(|d| !d.is_string()) {
         return Err(format!("{at}device is {}, not a device name", describe(device)));
     }

@@ -196,11 +196,7 @@ impl Plate {
             }
         };
         let name: Rc<str> = Rc::from(self.name.as_str());
-        Ok(BuiltPlate {
-            name: name.clone(),
-            dim: self.dim,
-            scope: PlateScope { name, size: self.size, indices, subsample_size, device: self.device },
-        })
+        Ok(BuiltPlate { name: name.clone(), dim: self.dim, scope: PlateScope { name, size: self.size, indices, subsample_size, device: self.device } })
     }
 }
 

@@ -225,7 +225,10 @@ pub fn module(name: &str, vs: &tch::nn::VarStore) -> Result<()> {
                     // Cannot fail: this arm matched `Some` for this name in this lock.
                     let stored = s.entry(&full).unwrap().unconstrained.shallow_clone();
                     if stored.size() != t.size() {
-                        return Err(PyriteError::Param { name: full, problem: format!("stored shape {:?} differs from the module's {:?}", stored.size(), t.size()) });
+                        return Err(PyriteError::Param {
+                            name: full,
+                            problem: format!("stored shape {:?} differs from the module's {:?}", stored.size(), t.size()),
+                        });
                     }
                     // Cannot fail: the target is the module variable's own device.
                     tch::no_grad(|| t.shallow_clone().copy_(&stored.to_kind(t.kind()).to_device(t.device())));

@@ -35,11 +35,7 @@ use crate::primitives::sample;
 /// assert_eq!(tr.names(), vec!["bnn.fc.bias", "bnn.fc.weight"]);
 /// # Ok::<(), PyriteError>(())
 /// ```
-pub fn random_module(
-    name: &str,
-    vs: &tch::nn::VarStore,
-    prior: impl Fn(&str, &Tensor) -> Result<DistRef>,
-) -> Result<IndexMap<String, Tensor>> {
+pub fn random_module(name: &str, vs: &tch::nn::VarStore, prior: impl Fn(&str, &Tensor) -> Result<DistRef>) -> Result<IndexMap<String, Tensor>> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = IndexMap::new();
@@ -53,9 +49,7 @@ pub fn random_module(
 
 /// The weight and bias `"{prefix}.weight"` / `"{prefix}.bias"` of sampled module parameters.
 pub fn linear_weights<'a>(params: &'a IndexMap<String, Tensor>, prefix: &str) -> Result<(&'a Tensor, Option<&'a Tensor>)> {
-    let w = params
-        .get(&format!("{prefix}.weight"))
-        .ok_or_else(|| PyriteError::UnknownSite(format!("{prefix}.weight")))?;
+    let w = params.get(&format!("{prefix}.weight")).ok_or_else(|| PyriteError::UnknownSite(format!("{prefix}.weight")))?;
     Ok((w, params.get(&format!("{prefix}.bias"))))
 }
 
@@ -70,14 +64,19 @@ pub fn linear_from(params: &IndexMap<String, Tensor>, prefix: &str, x: &Tensor) 
     })
 }
 
+/// A prior by parameter shape, for [`ParamSpec::Sample`].
+pub type PriorFn = Box<dyn Fn(&[i64]) -> Result<DistRef>>;
+/// An initial value by parameter shape, for [`ParamSpec::Param`].
+pub type InitFn = std::rc::Rc<dyn Fn(&[i64]) -> Tensor>;
+
 /// How one parameter of a [`PyroLinear`] is treated: sampled from a prior (Pyro's
 /// `PyroSample`), or learned as a point value (`PyroParam`).
 pub enum ParamSpec {
     /// `PyroSample(prior)`: the closure gets the parameter's shape and returns its prior, which
     /// should make the whole tensor one event (`.to_event(shape.len())`).
-    Sample(Box<dyn Fn(&[i64]) -> Result<DistRef>>),
+    Sample(PriorFn),
     /// `PyroParam`: a learnable tensor, initialised by the closure the first time.
-    Param(std::rc::Rc<dyn Fn(&[i64]) -> Tensor>),
+    Param(InitFn),
 }
 
 /// A linear layer in the `PyroModule` style: each of its parameters is declared as sampled

@@ -168,10 +168,7 @@ pub(crate) fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
         if target[i] != 1 && target[i] != f.subsample_size {
             return Err(PyriteError::Shape {
                 site: msg.name.clone(),
-                detail: format!(
-                    "batch shape {batch:?} does not match plate `{}` of size {} at dim {}",
-                    f.name, f.subsample_size, f.dim
-                ),
+                detail: format!("batch shape {batch:?} does not match plate `{}` of size {} at dim {}", f.name, f.subsample_size, f.dim),
             });
         }
         target[i] = f.subsample_size;
@@ -196,16 +193,11 @@ fn default_process(msg: &mut Message) -> Result<()> {
         }
         SiteKind::Param => param_store::resolve_param(msg)?,
         SiteKind::Subsample => {
-            let (size, subsample_size) = msg
-                .subsample
-                .ok_or_else(|| PyriteError::Model(format!("plate `{}`: a handler removed the subsample sizes", msg.name)))?;
+            let (size, subsample_size) =
+                msg.subsample.ok_or_else(|| PyriteError::Model(format!("plate `{}`: a handler removed the subsample sizes", msg.name)))?;
             let _rng = rng_guard();
             let opts = (tch::Kind::Int64, pyrite_distributions::default_device());
-            let idx = if subsample_size >= size {
-                tch::Tensor::arange(size, opts)
-            } else {
-                tch::Tensor::randperm(size, opts).narrow(0, 0, subsample_size)
-            };
+            let idx = if subsample_size >= size { tch::Tensor::arange(size, opts) } else { tch::Tensor::randperm(size, opts).narrow(0, 0, subsample_size) };
             msg.value = Some(idx);
         }
     }
@@ -252,11 +244,7 @@ pub fn catch_panics<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .map(|s| s.as_str())
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown panic");
+            let msg = payload.downcast_ref::<String>().map(|s| s.as_str()).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("unknown panic");
             let first = msg.lines().next().unwrap_or(msg);
             // libtorch's errors carry a C++ backtrace, escaped into one line by `unwrap`'s Debug
             let first = first.split("\\nException raised from").next().unwrap_or(first);

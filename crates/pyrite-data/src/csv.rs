@@ -40,19 +40,11 @@ impl Record {
 ///
 /// [`DataError::Parse`] at the line where a quoted field is left open.
 pub(crate) fn records(path: &Path, text: &str, delimiter: u8) -> Result<Vec<Record>> {
-    let error = |line: usize, message: String| DataError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let error = |line: usize, message: String| DataError::Parse { path: path.to_path_buf(), line, message };
     // A line end after the text: a quote left open on a last line that has none then runs
     // into a line break too, and is refused like any other.
     let input = text.as_bytes().chain(&b"\n"[..]);
-    let reader = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(input);
+    let reader = ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(input);
     let mut records = Vec::new();
     for fields in reader.into_records() {
         // Reading a `&str` in memory, the reader has no I/O or UTF-8 failure to report, and
@@ -84,31 +76,15 @@ impl Table {
         };
         let mut records = records(&path, text, delimiter)?.into_iter();
         let Some(header) = records.next() else {
-            return Err(DataError::Parse {
-                path,
-                line: 1,
-                message: "empty file".into(),
-            });
+            return Err(DataError::Parse { path, line: 1, message: "empty file".into() });
         };
         let header: Vec<String> = header.fields().map(str::to_string).collect();
         let records: Vec<Record> = records.collect();
         if let Some(bad) = records.iter().find(|r| r.fields.len() != header.len()) {
-            let message = format!(
-                "expected {} fields, found {}",
-                header.len(),
-                bad.fields.len()
-            );
-            return Err(DataError::Parse {
-                line: bad.line,
-                path,
-                message,
-            });
+            let message = format!("expected {} fields, found {}", header.len(), bad.fields.len());
+            return Err(DataError::Parse { line: bad.line, path, message });
         }
-        Ok(Table {
-            path,
-            header,
-            records,
-        })
+        Ok(Table { path, header, records })
     }
 
     /// The records, in file order.
@@ -118,10 +94,7 @@ impl Table {
 
     /// The index of the column called `name`.
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| self.error(1, format!("no column `{name}` in the header")))
+        self.header.iter().position(|h| h == name).ok_or_else(|| self.error(1, format!("no column `{name}` in the header")))
     }
 
     /// The trimmed text of field `col` of `record`.
@@ -132,32 +105,18 @@ impl Table {
     /// Field `col` of `record` parsed as a number.
     pub fn number(&self, record: &Record, col: usize) -> Result<f64> {
         let text = self.text(record, col);
-        text.parse().map_err(|_| {
-            self.error(
-                record.line,
-                format!("column `{}`: `{text}` is not a number", self.header[col]),
-            )
-        })
+        text.parse().map_err(|_| self.error(record.line, format!("column `{}`: `{text}` is not a number", self.header[col])))
     }
 
     /// Field `col` of `record` parsed as an integer.
     pub fn integer(&self, record: &Record, col: usize) -> Result<i64> {
         let text = self.text(record, col);
-        text.parse().map_err(|_| {
-            self.error(
-                record.line,
-                format!("column `{}`: `{text}` is not an integer", self.header[col]),
-            )
-        })
+        text.parse().map_err(|_| self.error(record.line, format!("column `{}`: `{text}` is not an integer", self.header[col])))
     }
 
     /// A [`DataError::Parse`] for this file.
     pub fn error(&self, line: usize, message: String) -> DataError {
-        DataError::Parse {
-            path: self.path.clone(),
-            line,
-            message,
-        }
+        DataError::Parse { path: self.path.clone(), line, message }
     }
 }
 
@@ -181,10 +140,7 @@ mod tests {
         for text in ["x,y\n1,\"2\n3,4\n", "x,y\n1,2\n3,\"4", "x,y\n1,2\n3,\"4\n"] {
             let err = parse(text).err().unwrap().to_string();
             let line = if text.starts_with("x,y\n1,\"") { 2 } else { 3 };
-            assert!(
-                err.starts_with(&format!("t.csv:{line}: unterminated quoted field")),
-                "{text:?}: {err}"
-            );
+            assert!(err.starts_with(&format!("t.csv:{line}: unterminated quoted field")), "{text:?}: {err}");
         }
     }
 
@@ -205,10 +161,7 @@ mod tests {
         assert_eq!(err.to_string(), "t.csv:1: empty file");
         let t = parse("\nx\nfoo\n").unwrap();
         let err = t.number(&t.records()[0], 0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "t.csv:3: column `x`: `foo` is not a number"
-        );
+        assert_eq!(err.to_string(), "t.csv:3: column `x`: `foo` is not a number");
         assert!(t.column("z").is_err());
     }
 }

@@ -36,10 +36,7 @@ const LABELS_MAGIC: u32 = 0x0801;
 /// ```
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Tensor> {
     let (dims, pixels) = read_idx(path.as_ref(), IMAGES_MAGIC, 3)?;
-    Ok(pixels
-        .to_kind(Kind::Float)
-        .view([dims[0], dims[1] * dims[2]])
-        / 255.0)
+    Ok(pixels.to_kind(Kind::Float).view([dims[0], dims[1] * dims[2]]) / 255.0)
 }
 
 /// Reads an IDX label file (magic 2049): returns i64 `[n]`. Gzipped files
@@ -72,28 +69,21 @@ pub fn mnist_idx(dir: impl AsRef<Path>) -> Result<(ImageSet, ImageSet)> {
         ImageSet::new(images, labels, width, 10)
     };
     let train = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte", None)?;
-    let test = load(
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-        Some(train.width()),
-    )?;
+    let test = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", Some(train.width()))?;
     Ok((train, test))
 }
 
 /// `dir/name` or, failing that, `dir/name.gz`.
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     let gz = format!("{name}.gz");
-    [dir.join(name), dir.join(&gz)]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| DataError::MissingFile {
-            file: name.to_string(),
-            looked_in: format!("{} for `{name}` and `{gz}`", dir.display()),
-            hint: "the directory must hold the four standard MNIST IDX files \
+    [dir.join(name), dir.join(&gz)].into_iter().find(|p| p.is_file()).ok_or_else(|| DataError::MissingFile {
+        file: name.to_string(),
+        looked_in: format!("{} for `{name}` and `{gz}`", dir.display()),
+        hint: "the directory must hold the four standard MNIST IDX files \
                    (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, \
                    t10k-labels-idx1-ubyte), each plain or gzipped"
-                .to_string(),
-        })
+            .to_string(),
+    })
 }
 
 /// Reads an unsigned-byte IDX file with `ndims` dimensions and the given
@@ -101,11 +91,7 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
 fn read_idx(path: &Path, magic: u32, ndims: usize) -> Result<(Vec<i64>, Tensor)> {
     let raw = read_file(path)?;
     let bytes = maybe_gunzip(path, &raw)?;
-    let truncated = |expected: u64| DataError::Truncated {
-        path: path.to_path_buf(),
-        expected,
-        found: bytes.len() as u64,
-    };
+    let truncated = |expected: u64| DataError::Truncated { path: path.to_path_buf(), expected, found: bytes.len() as u64 };
     let header_len = 4 + 4 * ndims;
     // Cannot fail: a range of four bytes converts to `[u8; 4]`; each call below follows a length
     // check covering word `i`.
@@ -114,21 +100,13 @@ fn read_idx(path: &Path, magic: u32, ndims: usize) -> Result<(Vec<i64>, Tensor)>
         return Err(truncated(header_len as u64));
     }
     if word(0) != magic {
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            expected: magic,
-            found: word(0),
-        });
+        return Err(DataError::BadMagic { path: path.to_path_buf(), expected: magic, found: word(0) });
     }
     if bytes.len() < header_len {
         return Err(truncated(header_len as u64));
     }
     let dims: Vec<u64> = (1..=ndims).map(|i| u64::from(word(i))).collect();
-    let needed = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .and_then(|data| data.checked_add(header_len as u64))
-        .unwrap_or(u64::MAX);
+    let needed = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).and_then(|data| data.checked_add(header_len as u64)).unwrap_or(u64::MAX);
     if (bytes.len() as u64) < needed {
         return Err(truncated(needed));
     }

@@ -45,16 +45,9 @@ impl ImageSet {
     /// # Ok::<(), DataError>(())
     /// ```
     pub fn new(images: Tensor, labels: Tensor, width: i64, num_classes: i64) -> Result<Self> {
-        for (what, tensor, expected) in [
-            ("images", &images, Kind::Float),
-            ("labels", &labels, Kind::Int64),
-        ] {
+        for (what, tensor, expected) in [("images", &images, Kind::Float), ("labels", &labels, Kind::Int64)] {
             if tensor.kind() != expected {
-                return Err(DataError::WrongKind {
-                    what,
-                    expected,
-                    found: tensor.kind(),
-                });
+                return Err(DataError::WrongKind { what, expected, found: tensor.kind() });
             }
         }
         let shape = images.size();
@@ -62,10 +55,7 @@ impl ImageSet {
             return Err(DataError::ImageShape { shape, width });
         }
         if labels.size() != [shape[0]] {
-            return Err(DataError::LabelShape {
-                shape: labels.size(),
-                rows: shape[0],
-            });
+            return Err(DataError::LabelShape { shape: labels.size(), rows: shape[0] });
         }
         if shape[0] > 0 {
             // Cannot fail: `labels` was checked above to be a 1-d i64 tensor.
@@ -74,12 +64,7 @@ impl ImageSet {
                 return Err(DataError::LabelOutOfRange { label, num_classes });
             }
         }
-        Ok(ImageSet {
-            images,
-            labels,
-            width,
-            num_classes,
-        })
+        Ok(ImageSet { images, labels, width, num_classes })
     }
 
     /// The images, f32 `[n, width]`.
@@ -138,24 +123,11 @@ impl ImageSet {
         let (mut train, mut test) = (Vec::new(), Vec::new());
         for (row, &label) in labels.iter().enumerate() {
             let count = &mut seen[label as usize];
-            if *count < n_train_per_class {
-                &mut train
-            } else {
-                &mut test
-            }
-            .push(row as i64);
+            if *count < n_train_per_class { &mut train } else { &mut test }.push(row as i64);
             *count += 1;
         }
-        if let Some((class, &available)) = seen
-            .iter()
-            .enumerate()
-            .find(|(_, &count)| count < n_train_per_class)
-        {
-            return Err(DataError::ClassTooSmall {
-                class: class as i64,
-                available,
-                requested: n_train_per_class,
-            });
+        if let Some((class, &available)) = seen.iter().enumerate().find(|(_, &count)| count < n_train_per_class) {
+            return Err(DataError::ClassTooSmall { class: class as i64, available, requested: n_train_per_class });
         }
         Ok((self.select(&train), self.select(&test)))
     }
@@ -188,9 +160,7 @@ impl ImageSet {
         let index = Tensor::from_slice(rows).to_device(self.images.device());
         ImageSet {
             images: self.images.index_select(0, &index),
-            labels: self
-                .labels
-                .index_select(0, &index.to_device(self.labels.device())),
+            labels: self.labels.index_select(0, &index.to_device(self.labels.device())),
             width: self.width,
             num_classes: self.num_classes,
         }
@@ -254,38 +224,22 @@ fn load_csv_images(name: &str, gz: &[u8], width: usize, max: f32) -> Result<Imag
     let path = embedded(name);
     let bytes = maybe_gunzip(&path, gz)?;
     let text = decode_text(&bytes);
-    let parse_error = |line: usize, message: String| DataError::Parse {
-        path: path.clone(),
-        line,
-        message,
-    };
+    let parse_error = |line: usize, message: String| DataError::Parse { path: path.clone(), line, message };
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for record in records(&path, &text, b',')? {
         let line = record.line;
         let fields: Vec<&str> = record.fields().collect();
         if fields.len() != width + 1 {
-            return Err(parse_error(
-                line,
-                format!("expected {} fields, found {}", width + 1, fields.len()),
-            ));
+            return Err(parse_error(line, format!("expected {} fields, found {}", width + 1, fields.len())));
         }
         for field in &fields[..width] {
             match field.parse::<f32>() {
                 Ok(v) if (0.0..=max).contains(&v) => pixels.push(v / max),
-                _ => {
-                    return Err(parse_error(
-                        line,
-                        format!("pixel `{field}` is not a number in 0..={max}"),
-                    ))
-                }
+                _ => return Err(parse_error(line, format!("pixel `{field}` is not a number in 0..={max}"))),
             }
         }
         let label = fields[width];
-        labels.push(
-            label
-                .parse::<i64>()
-                .map_err(|_| parse_error(line, format!("label `{label}` is not an integer")))?,
-        );
+        labels.push(label.parse::<i64>().map_err(|_| parse_error(line, format!("label `{label}` is not an integer")))?);
     }
     let images = Tensor::from_slice(&pixels).view([labels.len() as i64, width as i64]);
     ImageSet::new(images, Tensor::from_slice(&labels), width as i64, 10)

@@ -50,10 +50,7 @@ impl Iris {
 /// ```
 pub fn iris() -> Result<Iris> {
     let table = Table::parse(embedded("iris.csv"), IRIS_CSV)?;
-    let columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-        .iter()
-        .map(|name| table.column(name))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"].iter().map(|name| table.column(name)).collect::<Result<Vec<_>>>()?;
     let c_species = table.column("species")?;
     let n = table.records().len();
     let mut features = Vec::with_capacity(4 * n);
@@ -63,12 +60,8 @@ pub fn iris() -> Result<Iris> {
             features.push(table.number(rec, col)? as f32);
         }
         let name = table.text(rec, c_species);
-        let label = SPECIES.iter().position(|&s| s == name).ok_or_else(|| {
-            table.error(
-                rec.line,
-                format!("unknown species `{name}` (expected one of {SPECIES:?})"),
-            )
-        })?;
+        let label =
+            SPECIES.iter().position(|&s| s == name).ok_or_else(|| table.error(rec.line, format!("unknown species `{name}` (expected one of {SPECIES:?})")))?;
         species.push(label as i64);
     }
     let features = Tensor::from_slice(&features).view([n as i64, 4]);

@@ -87,11 +87,7 @@ impl DataLoader {
     }
     /// One pass over the data: every row exactly once.
     pub fn epoch(&self) -> impl Iterator<Item = Batch> + '_ {
-        let order = if self.shuffle {
-            Tensor::randperm(self.len, (Kind::Int64, Device::Cpu))
-        } else {
-            Tensor::arange(self.len, (Kind::Int64, Device::Cpu))
-        };
+        let order = if self.shuffle { Tensor::randperm(self.len, (Kind::Int64, Device::Cpu)) } else { Tensor::arange(self.len, (Kind::Int64, Device::Cpu)) };
         // Cannot fail: `new` already moved the data to `self.device`.
         let order = order.to_device(self.device);
         (0..self.num_batches()).map(move |b| {

@@ -51,11 +51,7 @@ impl Radon {
     pub fn county_uranium(&self) -> Tensor {
         // The loader checked that uranium is constant within a county, so
         // scattering duplicates writes the same value.
-        Tensor::zeros([self.num_counties], (Kind::Float, self.uranium.device())).scatter(
-            0,
-            &self.county,
-            &self.uranium,
-        )
+        Tensor::zeros([self.num_counties], (Kind::Float, self.uranium.device())).scatter(0, &self.county, &self.uranium)
     }
 }
 
@@ -79,20 +75,14 @@ pub fn radon() -> Result<Radon> {
     let c_name = table.column("county")?;
     let c_uranium = table.column("uranium")?;
     let n = table.records().len();
-    let (mut log_radon, mut floor, mut county, mut uranium) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let (mut log_radon, mut floor, mut county, mut uranium) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     // Per county code: (name, uranium), checked to be consistent across rows.
     let mut counties: Vec<Option<(String, f64)>> = Vec::new();
     for rec in table.records() {
         let code = table.integer(rec, c_code)?;
         let name = table.text(rec, c_name);
         let u = table.number(rec, c_uranium)?;
-        let slot = usize::try_from(code)
-            .map_err(|_| table.error(rec.line, format!("negative county code {code}")))?;
+        let slot = usize::try_from(code).map_err(|_| table.error(rec.line, format!("negative county code {code}")))?;
         if counties.len() <= slot {
             counties.resize(slot + 1, None);
         }
@@ -100,9 +90,7 @@ pub fn radon() -> Result<Radon> {
             None => counties[slot] = Some((name.to_string(), u)),
             Some((known, ku)) if known == name && *ku == u => {}
             Some((known, ku)) => {
-                let message = format!(
-                    "county code {code} is `{name}` with uranium {u}, earlier `{known}` with uranium {ku}"
-                );
+                let message = format!("county code {code} is `{name}` with uranium {u}, earlier `{known}` with uranium {ku}");
                 return Err(table.error(rec.line, message));
             }
         }
@@ -114,10 +102,7 @@ pub fn radon() -> Result<Radon> {
     let county_names = counties
         .into_iter()
         .enumerate()
-        .map(|(code, c)| {
-            c.map(|(name, _)| name)
-                .ok_or_else(|| table.error(1, format!("county code {code} never occurs")))
-        })
+        .map(|(code, c)| c.map(|(name, _)| name).ok_or_else(|| table.error(1, format!("county code {code} never occurs"))))
         .collect::<Result<Vec<_>>>()?;
     Ok(Radon {
         log_radon: Tensor::from_slice(&log_radon),

@@ -70,20 +70,12 @@ pub fn rugged(data_dir: Option<&Path>) -> Result<Rugged> {
         "download it from {RUGGED_URL} (the file the Pyro tutorial reads) or copy it from the \
          project's shared data directory, then pass its directory to `rugged` or set {DATA_DIR_ENV}"
     );
-    let missing = |looked_in: String| DataError::MissingFile {
-        file: RUGGED_FILE.to_string(),
-        looked_in,
-        hint: hint.clone(),
-    };
+    let missing = |looked_in: String| DataError::MissingFile { file: RUGGED_FILE.to_string(), looked_in, hint: hint.clone() };
     let (dir, origin) = match data_dir {
         Some(dir) => (dir.to_path_buf(), "passed to `rugged`".to_string()),
         None => match std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
             Some(dir) => (PathBuf::from(dir), format!("named by {DATA_DIR_ENV}")),
-            None => {
-                return Err(missing(format!(
-                    "no directory: none was passed and {DATA_DIR_ENV} is not set"
-                )))
-            }
+            None => return Err(missing(format!("no directory: none was passed and {DATA_DIR_ENV} is not set"))),
         },
     };
     let path = dir.join(RUGGED_FILE);
@@ -100,8 +92,7 @@ fn parse(path: PathBuf, text: &str) -> Result<Rugged> {
     let c_rugged = table.column("rugged")?;
     let c_africa = table.column("cont_africa")?;
     let c_gdp = table.column("rgdppc_2000")?;
-    let (mut country, mut rugged, mut cont_africa, mut log_gdp) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut country, mut rugged, mut cont_africa, mut log_gdp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for rec in table.records() {
         let gdp = match table.text(rec, c_gdp) {
             "" | "NA" => continue,
@@ -115,12 +106,7 @@ fn parse(path: PathBuf, text: &str) -> Result<Rugged> {
         cont_africa.push(table.number(rec, c_africa)? as f32);
         log_gdp.push(gdp.ln() as f32);
     }
-    Ok(Rugged {
-        country,
-        rugged: Tensor::from_slice(&rugged),
-        cont_africa: Tensor::from_slice(&cont_africa),
-        log_gdp: Tensor::from_slice(&log_gdp),
-    })
+    Ok(Rugged { country, rugged: Tensor::from_slice(&rugged), cont_africa: Tensor::from_slice(&cont_africa), log_gdp: Tensor::from_slice(&log_gdp) })
 }
 
 #[cfg(test)]

@@ -15,10 +15,7 @@ pub(crate) fn embedded(name: &str) -> PathBuf {
 
 /// Reads a whole file, mapping failures to [`DataError::Io`].
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
 }
 
 /// Decompresses `bytes` if they start with the gzip magic number, else returns them unchanged.
@@ -27,12 +24,7 @@ pub(crate) fn maybe_gunzip<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [
         return Ok(Cow::Borrowed(bytes));
     }
     let mut out = Vec::new();
-    GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    GzDecoder::new(bytes).read_to_end(&mut out).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     Ok(Cow::Owned(out))
 }
 

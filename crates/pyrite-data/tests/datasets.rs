@@ -21,10 +21,7 @@ fn radon_facts() {
     assert_eq!((r.county.size(), r.county.kind()), (vec![919], Kind::Int64));
     assert_eq!(r.num_counties, 85);
     assert_eq!(r.county_names.len(), 85);
-    assert_eq!(
-        (r.county_names[0].as_str(), r.county_names[84].as_str()),
-        ("AITKIN", "YELLOW MEDICINE")
-    );
+    assert_eq!((r.county_names[0].as_str(), r.county_names[84].as_str()), ("AITKIN", "YELLOW MEDICINE"));
 
     let counts = vec_i64(&r.county.bincount(None::<Tensor>, r.num_counties));
     assert_eq!(counts.len(), 85);
@@ -38,10 +35,7 @@ fn radon_facts() {
     assert!((r.log_radon.mean(Kind::Double).double_value(&[]) - 1.22462).abs() < 1e-4);
 
     let per_county = r.county_uranium();
-    assert_eq!(
-        (per_county.size(), per_county.kind()),
-        (vec![85], Kind::Float)
-    );
+    assert_eq!((per_county.size(), per_county.kind()), (vec![85], Kind::Float));
     assert!(per_county.index_select(0, &r.county).equal(&r.uranium));
 }
 
@@ -49,14 +43,8 @@ fn radon_facts() {
 fn iris_facts() {
     let d = iris().unwrap();
     assert_eq!(d.len(), 150);
-    assert_eq!(
-        (d.features.size(), d.features.kind()),
-        (vec![150, 4], Kind::Float)
-    );
-    assert_eq!(
-        (d.petal_length.size(), d.petal_length.kind()),
-        (vec![150], Kind::Float)
-    );
+    assert_eq!((d.features.size(), d.features.kind()), (vec![150, 4], Kind::Float));
+    assert_eq!((d.petal_length.size(), d.petal_length.kind()), (vec![150], Kind::Float));
     assert!(d.petal_length.equal(&d.features.select(1, 2)));
     assert_eq!(d.species_names, ["setosa", "versicolor", "virginica"]);
     let species = vec_i64(&d.species);
@@ -70,18 +58,9 @@ fn iris_facts() {
 }
 
 fn assert_images(set: &ImageSet, n: i64, width: i64) {
-    assert_eq!(
-        (set.images().size(), set.images().kind()),
-        (vec![n, width], Kind::Float)
-    );
-    assert_eq!(
-        (set.labels().size(), set.labels().kind()),
-        (vec![n], Kind::Int64)
-    );
-    assert_eq!(
-        (set.len(), set.width(), set.num_classes()),
-        (n as usize, width, 10)
-    );
+    assert_eq!((set.images().size(), set.images().kind()), (vec![n, width], Kind::Float));
+    assert_eq!((set.labels().size(), set.labels().kind()), (vec![n], Kind::Int64));
+    assert_eq!((set.len(), set.width(), set.num_classes()), (n as usize, width, 10));
     assert_eq!(set.images().min().double_value(&[]), 0.0);
     assert_eq!(set.images().max().double_value(&[]), 1.0);
 }
@@ -107,11 +86,7 @@ fn mnist_subset_and_per_class_split() {
     assert!(test.images().get(999).equal(&mnist.images().get(4999)));
 
     match mnist.split_per_class(501) {
-        Err(DataError::ClassTooSmall {
-            class: 0,
-            available: 500,
-            requested: 501,
-        }) => {}
+        Err(DataError::ClassTooSmall { class: 0, available: 500, requested: 501 }) => {}
         other => panic!("expected ClassTooSmall, got {other:?}"),
     }
 }
@@ -120,10 +95,7 @@ fn mnist_subset_and_per_class_split() {
 fn digits_and_shuffled_split() {
     let d = digits().unwrap();
     assert_images(&d, 1797, 64);
-    assert_eq!(
-        class_counts(&d),
-        [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
-    );
+    assert_eq!(class_counts(&d), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
     assert_eq!(vec_i64(&d.labels().narrow(0, 0, 5)), [0, 1, 2, 3, 4]);
 
     let (train, test) = d.shuffled_split(0.8, 42).unwrap();
@@ -137,10 +109,7 @@ fn digits_and_shuffled_split() {
     let sums = |t: &Tensor| vec_f32(&t.sum_dim_intlist(1, false, Kind::Float).sort(0, false).0);
     assert_eq!(sums(&all), sums(d.images()));
 
-    assert!(matches!(
-        d.shuffled_split(1.5, 0),
-        Err(DataError::BadFraction(_))
-    ));
+    assert!(matches!(d.shuffled_split(1.5, 0), Err(DataError::BadFraction(_))));
     let (all_train, none) = d.shuffled_split(1.0, 0).unwrap();
     assert_eq!((all_train.len(), none.len()), (1797, 0));
 }
@@ -154,51 +123,16 @@ fn image_set_validation() {
         Err(DataError::ImageShape { shape, width: 4 }) => assert_eq!(shape, [3, 5]),
         other => panic!("expected ImageShape, got {other:?}"),
     }
+    assert!(matches!(ImageSet::new(Tensor::zeros([12], cpu), labels(), 4, 3), Err(DataError::ImageShape { .. })));
+    assert!(matches!(ImageSet::new(Tensor::zeros([2, 4], cpu), labels(), 4, 3), Err(DataError::LabelShape { rows: 2, .. })));
     assert!(matches!(
-        ImageSet::new(Tensor::zeros([12], cpu), labels(), 4, 3),
-        Err(DataError::ImageShape { .. })
-    ));
-    assert!(matches!(
-        ImageSet::new(Tensor::zeros([2, 4], cpu), labels(), 4, 3),
-        Err(DataError::LabelShape { rows: 2, .. })
-    ));
-    assert!(matches!(
-        ImageSet::new(
-            Tensor::zeros([3, 4], cpu),
-            Tensor::from_slice(&[0i64, -1, 2]),
-            4,
-            3
-        ),
-        Err(DataError::LabelOutOfRange {
-            label: -1,
-            num_classes: 3
-        })
+        ImageSet::new(Tensor::zeros([3, 4], cpu), Tensor::from_slice(&[0i64, -1, 2]), 4, 3),
+        Err(DataError::LabelOutOfRange { label: -1, num_classes: 3 })
     ));
     let err = ImageSet::new(Tensor::zeros([3, 4], cpu), labels(), 4, 2).unwrap_err();
     assert_eq!(err.to_string(), "image set: label 2 is outside 0..2");
-    assert!(matches!(
-        ImageSet::new(
-            Tensor::zeros([3, 4], (Kind::Double, Device::Cpu)),
-            labels(),
-            4,
-            3
-        ),
-        Err(DataError::WrongKind { what: "images", .. })
-    ));
-    assert!(matches!(
-        ImageSet::new(
-            Tensor::zeros([3, 4], cpu),
-            Tensor::from_slice(&[0i32, 1, 2]),
-            4,
-            3
-        ),
-        Err(DataError::WrongKind { what: "labels", .. })
-    ));
-    let empty = ImageSet::new(
-        Tensor::zeros([0, 4], cpu),
-        Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
-        4,
-        3,
-    );
+    assert!(matches!(ImageSet::new(Tensor::zeros([3, 4], (Kind::Double, Device::Cpu)), labels(), 4, 3), Err(DataError::WrongKind { what: "images", .. })));
+    assert!(matches!(ImageSet::new(Tensor::zeros([3, 4], cpu), Tensor::from_slice(&[0i32, 1, 2]), 4, 3), Err(DataError::WrongKind { what: "labels", .. })));
+    let empty = ImageSet::new(Tensor::zeros([0, 4], cpu), Tensor::zeros([0], (Kind::Int64, Device::Cpu)), 4, 3);
     assert!(empty.unwrap().is_empty());
 }

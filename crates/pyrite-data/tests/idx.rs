@@ -48,9 +48,7 @@ fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
 
 /// `n` images of 2x3 pixels; image i has pixels 10i..10i+5 (so values stay below 255).
 fn images(n: u32) -> Vec<u8> {
-    let data: Vec<u8> = (0..n as u8)
-        .flat_map(|i| (0..6).map(move |p| 10 * i + p))
-        .collect();
+    let data: Vec<u8> = (0..n as u8).flat_map(|i| (0..6).map(move |p| 10 * i + p)).collect();
     idx(2051, &[n, 2, 3], &data)
 }
 
@@ -61,9 +59,7 @@ fn labels(values: &[u8]) -> Vec<u8> {
 fn check_images(path: &Path) {
     let t = read_idx_images(path).unwrap();
     assert_eq!((t.size(), t.kind()), (vec![3, 6], tch::Kind::Float));
-    let expected: Vec<f32> = (0..3)
-        .flat_map(|i| (0..6).map(move |p| (10 * i + p) as f32 / 255.0))
-        .collect();
+    let expected: Vec<f32> = (0..3).flat_map(|i| (0..6).map(move |p| (10 * i + p) as f32 / 255.0)).collect();
     assert_eq!(Vec::<f32>::try_from(&t.flatten(0, 1)).unwrap(), expected);
 }
 
@@ -84,19 +80,11 @@ fn rejects_bad_magic() {
     for gzip in [false, true] {
         let path = dir.write("labels-as-images", &labels(&[1, 2]), gzip);
         match read_idx_images(&path) {
-            Err(DataError::BadMagic {
-                path: p,
-                expected: 2051,
-                found: 2049,
-            }) => assert_eq!(p, path),
+            Err(DataError::BadMagic { path: p, expected: 2051, found: 2049 }) => assert_eq!(p, path),
             other => panic!("expected BadMagic, got {other:?}"),
         }
         let err = read_idx_labels(dir.write("images-as-labels", &images(1), gzip)).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("bad IDX magic number 2051 (expected 2049)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("bad IDX magic number 2051 (expected 2049)"), "{err}");
     }
 }
 
@@ -107,33 +95,18 @@ fn rejects_truncated_files() {
     for gzip in [false, true] {
         // Data cut short: header says 16 + 18 bytes.
         match read_idx_images(dir.write("short-data", &full[..full.len() - 1], gzip)) {
-            Err(DataError::Truncated {
-                expected: 34,
-                found: 33,
-                ..
-            }) => {}
+            Err(DataError::Truncated { expected: 34, found: 33, .. }) => {}
             other => panic!("expected Truncated, got {other:?}"),
         }
         // Header cut short, and a file too short for the magic number.
         for cut in [10, 2, 0] {
             match read_idx_images(dir.write("short-header", &full[..cut], gzip)) {
-                Err(DataError::Truncated {
-                    expected: 16,
-                    found,
-                    ..
-                }) => assert_eq!(found, cut as u64),
+                Err(DataError::Truncated { expected: 16, found, .. }) => assert_eq!(found, cut as u64),
                 other => panic!("expected Truncated, got {other:?}"),
             }
         }
         let l = labels(&[1, 2, 3]);
-        assert!(matches!(
-            read_idx_labels(dir.write("short-labels", &l[..l.len() - 2], gzip)),
-            Err(DataError::Truncated {
-                expected: 11,
-                found: 9,
-                ..
-            })
-        ));
+        assert!(matches!(read_idx_labels(dir.write("short-labels", &l[..l.len() - 2], gzip)), Err(DataError::Truncated { expected: 11, found: 9, .. })));
     }
     // A gzip stream cut short is an I/O error naming the file.
     let gz = std::fs::read(dir.write("whole.gz", &full, true)).unwrap();
@@ -151,35 +124,21 @@ fn loads_mnist_directory() {
     dir.write("train-labels-idx1-ubyte.gz", &labels(&[1, 2, 3]), true);
     dir.write("t10k-images-idx3-ubyte", &images(2), false);
     match mnist_idx(&dir.0) {
-        Err(DataError::MissingFile {
-            file, looked_in, ..
-        }) => {
+        Err(DataError::MissingFile { file, looked_in, .. }) => {
             assert_eq!(file, "t10k-labels-idx1-ubyte");
-            assert!(
-                looked_in.contains("t10k-labels-idx1-ubyte.gz"),
-                "{looked_in}"
-            );
+            assert!(looked_in.contains("t10k-labels-idx1-ubyte.gz"), "{looked_in}");
         }
         other => panic!("expected MissingFile, got {other:?}"),
     }
     // Three labels for two test images.
     dir.write("t10k-labels-idx1-ubyte", &labels(&[4, 5, 6]), false);
-    assert!(matches!(
-        mnist_idx(&dir.0),
-        Err(DataError::LabelShape { rows: 2, .. })
-    ));
+    assert!(matches!(mnist_idx(&dir.0), Err(DataError::LabelShape { rows: 2, .. })));
 
     dir.write("t10k-labels-idx1-ubyte", &labels(&[4, 5]), false);
     let (train, test) = mnist_idx(&dir.0).unwrap();
-    assert_eq!(
-        (train.len(), test.len(), train.width(), test.num_classes()),
-        (3, 2, 6, 10)
-    );
+    assert_eq!((train.len(), test.len(), train.width(), test.num_classes()), (3, 2, 6, 10));
     assert_eq!(Vec::<i64>::try_from(test.labels()).unwrap(), [4, 5]);
 
     dir.write("t10k-labels-idx1-ubyte", &labels(&[4, 10]), false);
-    assert!(matches!(
-        mnist_idx(&dir.0),
-        Err(DataError::LabelOutOfRange { label: 10, .. })
-    ));
+    assert!(matches!(mnist_idx(&dir.0), Err(DataError::LabelOutOfRange { label: 10, .. })));
 }

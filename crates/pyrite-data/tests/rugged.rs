@@ -21,21 +21,12 @@ fn rugged_from_data_dir() {
         for t in [&data.rugged, &data.cont_africa, &data.log_gdp] {
             assert_eq!((t.size(), t.kind()), (vec![170], tch::Kind::Float));
         }
-        assert_eq!(
-            i64::try_from(data.log_gdp.isfinite().sum(tch::Kind::Int64)).unwrap(),
-            170
-        );
+        assert_eq!(i64::try_from(data.log_gdp.isfinite().sum(tch::Kind::Int64)).unwrap(), 170);
     }
     assert_eq!(from_env.country, explicit.country);
     assert_eq!(from_env.country[0], "Angola");
     // Pyro's tutorial: 49 African countries among the 170.
-    assert_eq!(
-        from_env
-            .cont_africa
-            .sum(tch::Kind::Double)
-            .double_value(&[]),
-        49.0
-    );
+    assert_eq!(from_env.cont_africa.sum(tch::Kind::Double).double_value(&[]), 49.0);
 }
 
 #[test]
@@ -46,13 +37,7 @@ fn missing_file_says_where_it_looked() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(err, DataError::MissingFile { .. }));
     let message = err.to_string();
-    for needle in [
-        "rugged_data.csv",
-        dir.to_str().unwrap(),
-        RUGGED_URL,
-        DATA_DIR_ENV,
-        "shared data directory",
-    ] {
+    for needle in ["rugged_data.csv", dir.to_str().unwrap(), RUGGED_URL, DATA_DIR_ENV, "shared data directory"] {
         assert!(message.contains(needle), "`{needle}` not in: {message}");
     }
 }

@@ -55,9 +55,8 @@ impl LaunchEnv {
                 None => Err(env_err(var, "is not set (start the program with torchrun, or set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)".into())),
             }
         };
-        let number = |var: &str, text: String| -> Result<usize> {
-            text.parse::<usize>().map_err(|_| env_err(var, format!("is {text:?}, not a non-negative integer")))
-        };
+        let number =
+            |var: &str, text: String| -> Result<usize> { text.parse::<usize>().map_err(|_| env_err(var, format!("is {text:?}, not a non-negative integer"))) };
         let world_size = number("WORLD_SIZE", required("WORLD_SIZE")?)?;
         if world_size == 0 {
             return Err(env_err("WORLD_SIZE", "is 0: a group has at least one rank".into()));

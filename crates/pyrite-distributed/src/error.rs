@@ -178,7 +178,9 @@ impl Error {
     pub(crate) fn to_pyrite(&self) -> PyriteError {
         match self {
             Error::Pyrite(e) => PyriteError::Model(e.to_string()),
-            Error::ParamMismatch { rank, name, detail } => PyriteError::Param { name: name.clone(), problem: format!("rank {rank} differs from rank 0: {detail}") },
+            Error::ParamMismatch { rank, name, detail } => {
+                PyriteError::Param { name: name.clone(), problem: format!("rank {rank} differs from rank 0: {detail}") }
+            }
             Error::Env { var, problem } => PyriteError::InvalidInput { what: var.clone(), problem: problem.clone() },
             Error::InvalidArgument { what, problem } => PyriteError::InvalidInput { what: what.clone(), problem: problem.clone() },
             e => PyriteError::Io { path: "<process group>".into(), problem: e.to_string() },

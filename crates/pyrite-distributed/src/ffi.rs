@@ -2,9 +2,9 @@
 //! into [`Error`]s. Without Gloo's headers at build time the shim is not compiled and every
 //! function here answers [`Error::Unavailable`].
 
+use std::ffi::CString;
 #[cfg(pyrite_gloo)]
 use std::ffi::{c_char, CStr};
-use std::ffi::CString;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -99,7 +99,9 @@ pub(crate) fn new_group(at: &Rendezvous<'_>, prefix: &str, rank: usize, world_si
         let status = match at {
             Rendezvous::Tcp { host, port, server } => {
                 let host = c_string("MASTER_ADDR", host)?;
-                unsafe { sys::pyrite_c10d_group_tcp(host.as_ptr(), *port, i32::from(*server), prefix.as_ptr(), rank, world, timeout_ms, &mut out, &mut message) }
+                unsafe {
+                    sys::pyrite_c10d_group_tcp(host.as_ptr(), *port, i32::from(*server), prefix.as_ptr(), rank, world, timeout_ms, &mut out, &mut message)
+                }
             }
             Rendezvous::File(path) => {
                 let path = c_string("store path", path)?;

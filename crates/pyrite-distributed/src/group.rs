@@ -1,8 +1,8 @@
 //! `ProcessGroup`: the ranks of a data-parallel run, met through a store, with in-place
 //! collectives on tensors (Gloo, inside libtorch), each bounded by the group's timeout.
 
-use std::path::Path;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -80,7 +80,11 @@ impl Drop for Inner {
 
 impl std::fmt::Debug for ProcessGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessGroup").field("rank", &self.inner.rank).field("world_size", &self.inner.world_size).field("timeout", &self.inner.timeout).finish()
+        f.debug_struct("ProcessGroup")
+            .field("rank", &self.inner.rank)
+            .field("world_size", &self.inner.world_size)
+            .field("timeout", &self.inner.timeout)
+            .finish()
     }
 }
 

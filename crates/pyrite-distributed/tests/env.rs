@@ -32,7 +32,11 @@ fn a_complete_environment_is_read() {
 #[test]
 fn a_missing_or_malformed_variable_is_an_error_naming_it() {
     let cases: [(&str, Option<&'static str>, &str); 6] = [
-        ("MASTER_ADDR", None, "environment variable MASTER_ADDR: is not set (start the program with torchrun, or set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)"),
+        (
+            "MASTER_ADDR",
+            None,
+            "environment variable MASTER_ADDR: is not set (start the program with torchrun, or set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)",
+        ),
         ("RANK", Some("4"), "environment variable RANK: is 4, but WORLD_SIZE is 4: ranks run from 0 to 3"),
         ("RANK", Some("-1"), "environment variable RANK: is \"-1\", not a non-negative integer"),
         ("WORLD_SIZE", Some("0"), "environment variable WORLD_SIZE: is 0: a group has at least one rank"),

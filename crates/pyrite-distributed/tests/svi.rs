@@ -54,10 +54,13 @@ fn other_model(args: &Args) -> Result<()> {
 fn params() -> Vec<(String, Tensor)> {
     let store = get_param_store();
     let s = lock(&store);
-    s.names().into_iter().map(|n| {
-        let v = s.get(&n).unwrap().detach().copy();
-        (n, v)
-    }).collect()
+    s.names()
+        .into_iter()
+        .map(|n| {
+            let v = s.get(&n).unwrap().detach().copy();
+            (n, v)
+        })
+        .collect()
 }
 
 /// The losses of a run (or its error) and the params after it.
@@ -141,7 +144,10 @@ fn ranks_running_different_models_fail_together_on_the_first_step() {
     let (out, params) = fit_distributed(&ranks.pg, m, &args_for(&global_batch()), 1, 0);
     let err = out.unwrap_err();
     assert!(matches!(err, Error::ParamMismatch { rank: 1, .. }), "{err:?}");
-    assert_eq!(err.to_string(), "param `AutoNormal.locs.extra`: rank 1 differs from rank 0: param #0 is `AutoNormal.locs.extra` on rank 1 but `AutoNormal.locs.a` on rank 0");
+    assert_eq!(
+        err.to_string(),
+        "param `AutoNormal.locs.extra`: rank 1 differs from rank 0: param #0 is `AutoNormal.locs.extra` on rank 1 but `AutoNormal.locs.a` on rank 0"
+    );
     // The failed first step leaves no params behind.
     assert!(params.is_empty());
     let as_pyrite = PyriteError::from(err);

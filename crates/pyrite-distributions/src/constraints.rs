@@ -24,9 +24,7 @@ impl PartialEq for Bound {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Bound::Scalar(a), Bound::Scalar(b)) => a == b,
-            (Bound::Tensor(a), Bound::Tensor(b)) => {
-                a.size() == b.size() && a.kind() == b.kind() && bool::try_from(a.eq_tensor(b).all()).unwrap_or(false)
-            }
+            (Bound::Tensor(a), Bound::Tensor(b)) => a.size() == b.size() && a.kind() == b.kind() && bool::try_from(a.eq_tensor(b).all()).unwrap_or(false),
             _ => false,
         }
     }
@@ -179,9 +177,7 @@ impl Constraint {
             Constraint::Nonnegative => value.ge(0.0),
             Constraint::GreaterThan(b) => value.gt_tensor(&b.to_tensor(value)),
             Constraint::GreaterThanEq(b) => value.ge_tensor(&b.to_tensor(value)),
-            Constraint::Interval(l, h) => value
-                .ge_tensor(&l.to_tensor(value))
-                .logical_and(&value.le_tensor(&h.to_tensor(value))),
+            Constraint::Interval(l, h) => value.ge_tensor(&l.to_tensor(value)).logical_and(&value.le_tensor(&h.to_tensor(value))),
             Constraint::UnitInterval => value.ge(0.0).logical_and(&value.le(1.0)),
             Constraint::Simplex => {
                 let nonneg = value.ge(0.0).all_dim(-1, false);
@@ -242,9 +238,7 @@ impl Constraint {
             (Range::Integers(ilo, ihi), Range::Integers(olo, ohi)) => {
                 Some(olo.is_none_or(|o| ilo.is_some_and(|i| i >= o)) && ohi.is_none_or(|o| ihi.is_some_and(|i| i <= o)))
             }
-            (Range::Structured, Range::Structured) => {
-                Some(inner == outer || matches!((inner, outer), (Constraint::CorrCholesky, Constraint::LowerCholesky)))
-            }
+            (Range::Structured, Range::Structured) => Some(inner == outer || matches!((inner, outer), (Constraint::CorrCholesky, Constraint::LowerCholesky))),
             (Range::Structured, _) => None,
             _ => Some(false),
         }
@@ -266,9 +260,7 @@ impl Constraint {
             Constraint::IntegerInterval(l, h) => Range::Integers(Some(*l), Some(*h)),
             Constraint::NonnegativeInteger => Range::Integers(Some(0), None),
             Constraint::Boolean => Range::Integers(Some(0), Some(1)),
-            Constraint::Simplex | Constraint::LowerCholesky | Constraint::CorrCholesky | Constraint::PositiveDefinite | Constraint::OneHot => {
-                Range::Structured
-            }
+            Constraint::Simplex | Constraint::LowerCholesky | Constraint::CorrCholesky | Constraint::PositiveDefinite | Constraint::OneHot => Range::Structured,
         }
     }
 

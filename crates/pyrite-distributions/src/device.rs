@@ -77,7 +77,9 @@ pub fn check_device(device: Device) -> Result<()> {
                 return Ok(());
             }
             match count {
-                0 => "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu".to_string(),
+                0 => {
+                    "no CUDA device is available: libtorch sees none (check `nvidia-smi` and that libtorch_cuda.so is installed); use --device cpu".to_string()
+                }
                 1 => format!("CUDA device {index} is not available: libtorch sees only CUDA device 0; use that one or --device cpu"),
                 n => format!("CUDA device {index} is not available: libtorch sees CUDA devices 0 to {}; use one of those or --device cpu", n - 1),
             }

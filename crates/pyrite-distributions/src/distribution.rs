@@ -196,9 +196,7 @@ fn float_rank(k: Kind) -> u8 {
 /// or among all of them when every one is 0-dim. So `Normal::new(f64_tensor, 1.0)` computes its
 /// samples, log densities, moments and entropy in f64.
 pub(crate) fn same_kind<const N: usize>(params: [Tensor; N]) -> [Tensor; N] {
-    let pick = |dimmed: bool| {
-        params.iter().filter(|t| !dimmed || t.dim() > 0).map(|t| t.kind()).max_by_key(|k| float_rank(*k))
-    };
+    let pick = |dimmed: bool| params.iter().filter(|t| !dimmed || t.dim() > 0).map(|t| t.kind()).max_by_key(|k| float_rank(*k));
     let Some(kind) = pick(true).or_else(|| pick(false)) else { return params };
     params.map(|t| if t.kind() == kind { t } else { t.to_kind(kind) })
 }
@@ -207,15 +205,8 @@ pub(crate) fn same_kind<const N: usize>(params: [Tensor; N]) -> [Tensor; N] {
 pub(crate) fn broadcast_params(dist: &'static str, params: &[(&'static str, &Tensor)]) -> Result<Vec<i64>> {
     let sizes: Vec<Vec<i64>> = params.iter().map(|(_, t)| t.size()).collect();
     let refs: Vec<&[i64]> = sizes.iter().map(|s| s.as_slice()).collect();
-    broadcast_shapes(&refs).ok_or_else(|| DistError::Shape {
-        dist,
-        detail: params
-            .iter()
-            .zip(&sizes)
-            .map(|((n, _), s)| format!("{n} {s:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
+    broadcast_shapes(&refs)
+        .ok_or_else(|| DistError::Shape { dist, detail: params.iter().zip(&sizes).map(|((n, _), s)| format!("{n} {s:?}")).collect::<Vec<_>>().join(", ") })
 }
 
 /// The dtype and device of a family's values: those of its first parameter that has dimensions,
@@ -249,18 +240,12 @@ pub fn validate_value(d: &dyn Distribution, value: &Tensor) -> Result<()> {
     let event = d.event_shape();
     let e = event.len();
     if vshape.len() < e || &vshape[vshape.len() - e..] != event {
-        return Err(DistError::InvalidValue {
-            dist: d.name(),
-            problem: format!("of shape {vshape:?} does not end in the event shape {event:?}"),
-        });
+        return Err(DistError::InvalidValue { dist: d.name(), problem: format!("of shape {vshape:?} does not end in the event shape {event:?}") });
     }
     if broadcast_shapes(&[&vshape[..vshape.len() - e], d.batch_shape()]).is_none() {
         return Err(DistError::InvalidValue {
             dist: d.name(),
-            problem: format!(
-                "of shape {vshape:?} does not broadcast with batch shape {:?} and event shape {event:?}",
-                d.batch_shape()
-            ),
+            problem: format!("of shape {vshape:?} does not broadcast with batch shape {:?} and event shape {event:?}", d.batch_shape()),
         });
     }
     if validation_enabled() && !d.support().contains_all(value) {

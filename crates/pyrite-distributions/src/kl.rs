@@ -76,13 +76,7 @@ where
 fn broadcast_batch(p: &dyn Distribution, q: &dyn Distribution) -> Result<Vec<i64>> {
     broadcast_shapes(&[p.batch_shape(), q.batch_shape()]).ok_or_else(|| DistError::Shape {
         dist: p.name(),
-        detail: format!(
-            "kl_divergence: batch shape {:?} of {} and {:?} of {}",
-            p.batch_shape(),
-            p.name(),
-            q.batch_shape(),
-            q.name()
-        ),
+        detail: format!("kl_divergence: batch shape {:?} of {} and {:?} of {}", p.batch_shape(), p.name(), q.batch_shape(), q.name()),
     })
 }
 

@@ -469,12 +469,27 @@ impl fmt::Display for Comparison {
             ModelWeights::Stacking => "weight (stacking)",
             ModelWeights::PseudoBma => "weight (pseudo-BMA)",
         };
-        writeln!(f, "{:<w$} {:>4} {:>10} {:>8} {:>9} {:>19} {:>8} {:>8}  warning", "model", "rank", format!("elpd_{kind}"), format!("p_{kind}"), "elpd_diff", weight, "se", "dse")?;
+        writeln!(
+            f,
+            "{:<w$} {:>4} {:>10} {:>8} {:>9} {:>19} {:>8} {:>8}  warning",
+            "model",
+            "rank",
+            format!("elpd_{kind}"),
+            format!("p_{kind}"),
+            "elpd_diff",
+            weight,
+            "se",
+            "dse"
+        )?;
         for (i, r) in self.rows.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{:<w$} {:>4} {:>10.2} {:>8.2} {:>9.2} {:>19.3} {:>8.2} {:>8.2}  {}", r.name, r.rank, r.elpd, r.p, r.elpd_diff, r.weight, r.se, r.dse, r.warning)?;
+            write!(
+                f,
+                "{:<w$} {:>4} {:>10.2} {:>8.2} {:>9.2} {:>19.3} {:>8.2} {:>8.2}  {}",
+                r.name, r.rank, r.elpd, r.p, r.elpd_diff, r.weight, r.se, r.dse, r.warning
+            )?;
         }
         Ok(())
     }
@@ -652,9 +667,7 @@ mod tests {
         let refs: Vec<&[f64]> = l.iter().map(|v| v.as_slice()).collect();
         let w = stacking(&refs);
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-14);
-        let g: Vec<f64> = (0..3)
-            .map(|k| (0..60).map(|i| l[k][i].exp() / (0..3).map(|j| w[j] * l[j][i].exp()).sum::<f64>()).sum())
-            .collect();
+        let g: Vec<f64> = (0..3).map(|k| (0..60).map(|i| l[k][i].exp() / (0..3).map(|j| w[j] * l[j][i].exp()).sum::<f64>()).sum()).collect();
         let on: Vec<f64> = (0..3).filter(|&k| w[k] > 0.0).map(|k| g[k]).collect();
         let lambda = on[0];
         assert!(on.iter().all(|v| (v - lambda).abs() < 1e-9 * lambda), "{g:?} {w:?}");

@@ -132,12 +132,8 @@ pub fn contract(factors: Vec<Factor>, layout: &Layout, reduce: Reduce, keep: Opt
 pub fn sum_all(t: Tensor, ordinal: &BTreeSet<String>, layout: &Layout) -> Tensor {
     let size = t.size();
     let rank = size.len() as i64;
-    let constant_over: f64 = ordinal
-        .iter()
-        .map(|p| layout.plate(p))
-        .filter(|&(dim, _)| rank < -dim || size[(rank + dim) as usize] == 1)
-        .map(|(_, n)| n as f64)
-        .product();
+    let constant_over: f64 =
+        ordinal.iter().map(|p| layout.plate(p)).filter(|&(dim, _)| rank < -dim || size[(rank + dim) as usize] == 1).map(|(_, n)| n as f64).product();
     let total = if rank == 0 { t } else { t.sum(t.kind()) };
     if constant_over == 1.0 {
         total
@@ -174,11 +170,8 @@ pub fn eliminate(
         let ordinal = factors.iter().find(|f| f.ordinal.len() == depth).unwrap().ordinal.clone();
         let (here, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.ordinal == ordinal);
         factors = rest;
-        let local: BTreeSet<VarId> = here
-            .iter()
-            .flat_map(|f| f.vars.keys().copied())
-            .filter(|v| !pinned.contains(v) && *layout.var_ordinal(*v) == ordinal)
-            .collect();
+        let local: BTreeSet<VarId> =
+            here.iter().flat_map(|f| f.vars.keys().copied()).filter(|v| !pinned.contains(v) && *layout.var_ordinal(*v) == ordinal).collect();
         // Connected components over local variables.
         let mut comps: Vec<(Vec<Factor>, BTreeSet<VarId>)> = Vec::new();
         for f in here {
@@ -224,12 +217,7 @@ pub fn eliminate(
 /// the variable whose combined table is smallest, so a chain of `T` variables with `K` values
 /// costs `T` tables of `K^2` entries rather than one of `K^T`. Returns the sum of what is left,
 /// a log-factor over the component's other (non-local) variables, with their dims.
-fn eliminate_component(
-    fs: Vec<Factor>,
-    lv: &BTreeSet<VarId>,
-    reduce: Reduce,
-    keep: &mut Option<&mut Vec<Eliminated>>,
-) -> (Tensor, BTreeMap<VarId, i64>) {
+fn eliminate_component(fs: Vec<Factor>, lv: &BTreeSet<VarId>, reduce: Reduce, keep: &mut Option<&mut Vec<Eliminated>>) -> (Tensor, BTreeMap<VarId, i64>) {
     let mut sizes: BTreeMap<VarId, i128> = BTreeMap::new();
     for f in &fs {
         let s = f.log.size();
@@ -291,10 +279,7 @@ pub fn align(parts: Vec<(Tensor, BTreeMap<VarId, i64>)>) -> (Vec<Tensor>, BTreeM
             }
         }
     }
-    let tensors = parts
-        .into_iter()
-        .map(|(t, m)| if m.iter().all(|(v, d)| target[v] == *d) { t } else { move_dims(t, &m, &target) })
-        .collect();
+    let tensors = parts.into_iter().map(|(t, m)| if m.iter().all(|(v, d)| target[v] == *d) { t } else { move_dims(t, &m, &target) }).collect();
     (tensors, target)
 }
 

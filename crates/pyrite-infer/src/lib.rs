@@ -18,8 +18,8 @@ pub mod svi;
 /// What users import from this crate.
 pub mod prelude {
     pub use crate::autoguide::{
-        AutoContinuous, AutoDelta, AutoDiagonalNormal, AutoGuide, AutoGuideList, AutoLowRankMultivariateNormal, AutoMultivariateNormal,
-        AutoNormal, GuidePosterior, InitStrategy,
+        AutoContinuous, AutoDelta, AutoDiagonalNormal, AutoGuide, AutoGuideList, AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal,
+        GuidePosterior, InitStrategy,
     };
     pub use crate::compare::{compare, loo, waic, Comparison, Criterion, Elpd, LogLikMatrix, Loo, ModelWeights};
     pub use crate::elbo::{Elbo, TraceElbo, TraceEnumElbo, TraceMeanFieldElbo};

@@ -137,7 +137,8 @@ where
             shape.extend(p.log_prob()?.size());
         }
         let lp = s.log_prob()?.detach();
-        let lp = if lp.numel() as i64 == shape.iter().product::<i64>() { lp.reshape(shape.as_slice()) } else { lp.expand(shape.as_slice(), false).contiguous() };
+        let lp =
+            if lp.numel() as i64 == shape.iter().product::<i64>() { lp.reshape(shape.as_slice()) } else { lp.expand(shape.as_slice(), false).contiguous() };
         out.insert(s.name.clone(), lp);
     }
     Ok(out)

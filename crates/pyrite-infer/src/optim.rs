@@ -69,6 +69,9 @@ pub enum Rule {
     },
 }
 
+/// The layout of the params last updated (names and shapes) and the flat moment buffers.
+type FlatState = (Vec<(String, Vec<i64>)>, Vec<Tensor>);
+
 /// An optimizer: a rule, a learning rate and schedule, optional global gradient-norm clipping,
 /// and per-param state keyed by param name.
 ///
@@ -90,7 +93,7 @@ pub struct Optimizer {
     state: IndexMap<String, Vec<Tensor>>,
     /// State over the flat vector of the params last updated: their names and shapes, and the
     /// flat moment buffers.
-    flat: Option<(Vec<(String, Vec<i64>)>, Vec<Tensor>)>,
+    flat: Option<FlatState>,
     /// The values of those params, moved into one flat buffer, when the param store let it.
     shared: Shared,
 }
@@ -135,7 +138,9 @@ impl Shared {
     /// The flat buffer, if `used` are exactly the params living in it.
     fn buffer(&self, used: &[(&String, &Tensor, &Tensor)]) -> Option<&Tensor> {
         match self {
-            Shared::Buffer(values, addresses) if addresses.len() == used.len() && used.iter().zip(addresses).all(|((_, p, _), &a)| p.data_ptr() as usize == a) => {
+            Shared::Buffer(values, addresses)
+                if addresses.len() == used.len() && used.iter().zip(addresses).all(|((_, p, _), &a)| p.data_ptr() as usize == a) =>
+            {
                 Some(values)
             }
             _ => None,
@@ -242,8 +247,7 @@ impl Optimizer {
             Rule::ClippedAdam { lrd, .. } => self.lr * lrd,
             _ => self.lr,
         };
-        let used: Vec<(&String, &Tensor, &Tensor)> =
-            params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), g)| (n, p, g)).collect();
+        let used: Vec<(&String, &Tensor, &Tensor)> = params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), g)| (n, p, g)).collect();
         if let Some(&(_, p0, _)) = used.first() {
             let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p, _)| ((*n).clone(), p.size())).collect();
             tch::no_grad(|| -> Result<()> {
@@ -282,7 +286,11 @@ impl Optimizer {
                         }
                         let d = if momentum != 0.0 {
                             let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
-                            if nesterov { &g + &bufs[0] * momentum } else { bufs[0].shallow_clone() }
+                            if nesterov {
+                                &g + &bufs[0] * momentum
+                            } else {
+                                bufs[0].shallow_clone()
+                            }
                         } else {
                             g
                         };

@@ -5,7 +5,7 @@ use pyrite_core::prelude::*;
 use tch::{Kind, Tensor};
 
 use crate::elbo::max_plate_nesting;
-use crate::svi::Guide;
+use crate::svi::{BoxedModel, Guide};
 
 /// Samples by site name, each with a leading sample dimension.
 pub type Samples = IndexMap<String, Tensor>;
@@ -13,7 +13,7 @@ pub type Samples = IndexMap<String, Tensor>;
 /// Where posterior values come from.
 pub enum Posterior<'a, A: ?Sized> {
     /// A fitted guide (closure, `&dyn Fn` or autoguide), run once per sample.
-    Guide(Box<dyn Fn(&A) -> Result<()> + 'a>),
+    Guide(BoxedModel<'a, A>),
     /// Posterior samples by site name, each with a leading dimension of `num_samples`.
     Samples(&'a IndexMap<String, Tensor>),
 }
@@ -21,7 +21,7 @@ pub enum Posterior<'a, A: ?Sized> {
 /// Pyro's `Predictive`: runs the model with latent sites taken from the posterior and returns
 /// every requested site with a leading sample dimension.
 pub struct Predictive<'a, A: ?Sized, R> {
-    model: Box<dyn Fn(&A) -> Result<R> + 'a>,
+    model: BoxedModel<'a, A, R>,
     posterior: Posterior<'a, A>,
     /// Number of posterior samples drawn (the size of the leading dimension).
     pub num_samples: i64,
@@ -85,11 +85,16 @@ impl<'a, A: ?Sized, R> Predictive<'a, A, R> {
             Posterior::Samples(samples) => {
                 let vals: SiteValues = samples
                     .iter()
-                    .map(|(k, v)| (k.clone(), match (sample_index, aligned.and_then(|a| a.get(k))) {
-                        (Some(i), _) => v.get(i),
-                        (None, Some(shape)) => v.reshape(shape.as_slice()),
-                        (None, None) => v.shallow_clone(),
-                    }))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            match (sample_index, aligned.and_then(|a| a.get(k))) {
+                                (Some(i), _) => v.get(i),
+                                (None, Some(shape)) => v.reshape(shape.as_slice()),
+                                (None, None) => v.shallow_clone(),
+                            },
+                        )
+                    })
                     .collect();
                 get_trace(|| substitute(vals, || wrap(&model)))
             }
@@ -217,10 +222,7 @@ pub fn summary(samples: &IndexMap<String, Tensor>) -> IndexMap<String, SiteSumma
                 let q = Tensor::from_slice(&[0.05f64, 0.95]).to_device(v.device());
                 v.quantile(&q, 0, false, "linear")
             };
-            (
-                k.clone(),
-                SiteSummary { mean: v.mean_dim(0, false, Kind::Double), std: v.std_dim(0, true, false), q05: qs.get(0), q95: qs.get(1) },
-            )
+            (k.clone(), SiteSummary { mean: v.mean_dim(0, false, Kind::Double), std: v.std_dim(0, true, false), q05: qs.get(0), q95: qs.get(1) })
         })
         .collect()
 }

@@ -10,6 +10,9 @@ use serde_json::json;
 use crate::elbo::{Elbo, LossAndParams};
 use crate::optim::Optimizer;
 
+/// A model or guide of arguments `A`, boxed (returning `R`).
+pub type BoxedModel<'a, A, R = ()> = Box<dyn Fn(&A) -> Result<R> + 'a>;
+
 /// SVI over a model and a guide that take the same arguments, as `pyro.infer.SVI`.
 ///
 /// ```
@@ -30,8 +33,8 @@ use crate::optim::Optimizer;
 /// # Ok::<(), PyriteError>(())
 /// ```
 pub struct Svi<'a, A: ?Sized> {
-    model: Box<dyn Fn(&A) -> Result<()> + 'a>,
-    guide: Box<dyn Fn(&A) -> Result<()> + 'a>,
+    model: BoxedModel<'a, A>,
+    guide: BoxedModel<'a, A>,
     /// The optimizer that updates the params.
     pub optim: Optimizer,
     loss: Box<dyn Elbo + 'a>,

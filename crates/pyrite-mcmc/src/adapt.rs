@@ -45,14 +45,7 @@ impl DualAveraging {
 
     /// Starts adaptation from `step_size` towards an average acceptance of `target_accept`.
     pub fn new(step_size: f64, target_accept: f64) -> Self {
-        let mut da = DualAveraging {
-            target_accept,
-            mu: 0.0,
-            t: 0,
-            grad_avg: 0.0,
-            log_step: 0.0,
-            log_step_avg: 0.0,
-        };
+        let mut da = DualAveraging { target_accept, mu: 0.0, t: 0, grad_avg: 0.0, log_step: 0.0, log_step_avg: 0.0 };
         da.restart(step_size);
         da
     }
@@ -180,12 +173,7 @@ pub struct WelfordCovariance {
 impl WelfordCovariance {
     /// An empty estimator over `dim` coordinates.
     pub fn new(dim: usize) -> Self {
-        WelfordCovariance {
-            n: 0,
-            mean: vec![0.0; dim],
-            delta: vec![0.0; dim],
-            m2: vec![0.0; dim * dim],
-        }
+        WelfordCovariance { n: 0, mean: vec![0.0; dim], delta: vec![0.0; dim], m2: vec![0.0; dim * dim] }
     }
 
     /// Adds one draw.
@@ -274,14 +262,13 @@ impl WarmupSchedule {
         if num_warmup < Self::MIN_WARMUP {
             return WarmupSchedule { windows: Vec::new() };
         }
-        let (init, term, base) =
-            if Self::INIT_BUFFER + Self::BASE_WINDOW + Self::TERM_BUFFER > num_warmup {
-                let init = (0.15 * num_warmup as f64) as usize;
-                let term = (0.10 * num_warmup as f64) as usize;
-                (init, term, num_warmup - init - term)
-            } else {
-                (Self::INIT_BUFFER, Self::TERM_BUFFER, Self::BASE_WINDOW)
-            };
+        let (init, term, base) = if Self::INIT_BUFFER + Self::BASE_WINDOW + Self::TERM_BUFFER > num_warmup {
+            let init = (0.15 * num_warmup as f64) as usize;
+            let term = (0.10 * num_warmup as f64) as usize;
+            (init, term, num_warmup - init - term)
+        } else {
+            (Self::INIT_BUFFER, Self::TERM_BUFFER, Self::BASE_WINDOW)
+        };
         let slow_end = num_warmup - term;
         let mut windows = Vec::new();
         let (mut start, mut size) = (init, base);
@@ -448,14 +435,7 @@ impl Warmup {
                 MassEstimator::Diagonal(WelfordVariance::new(dim))
             }
         });
-        Warmup {
-            num_warmup,
-            iteration: 0,
-            adapt_step_size,
-            schedule,
-            estimator,
-            dual: DualAveraging::new(step_size, target_accept),
-        }
+        Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, dual: DualAveraging::new(step_size, target_accept) }
     }
 
     /// Whether iterations of warm-up remain.
@@ -493,8 +473,7 @@ impl Warmup {
                     *mass = m;
                 }
                 if self.adapt_step_size {
-                    *step_size =
-                        find_reasonable_step_size(potential, mass, point, *step_size, rng)?;
+                    *step_size = find_reasonable_step_size(potential, mass, point, *step_size, rng)?;
                     self.dual.restart(*step_size);
                 }
             }
@@ -518,10 +497,7 @@ mod tests {
         assert_eq!(WarmupSchedule::new(150).slow_windows().to_vec(), vec![(75..100)]);
         assert_eq!(WarmupSchedule::new(200).slow_windows(), &[75..100, 100..150]);
         assert_eq!(WarmupSchedule::new(20).slow_windows().to_vec(), vec![(3..18)]);
-        assert_eq!(
-            WarmupSchedule::new(500).slow_windows(),
-            &[75..100, 100..150, 150..250, 250..450]
-        );
+        assert_eq!(WarmupSchedule::new(500).slow_windows(), &[75..100, 100..150, 150..250, 250..450]);
     }
 
     #[test]
@@ -546,8 +522,7 @@ mod tests {
         let mean: Vec<f64> = (0..3).map(|j| xs.iter().map(|x| x[j]).sum::<f64>() / 4.0).collect();
         for i in 0..3 {
             for j in 0..3 {
-                let want: f64 =
-                    xs.iter().map(|x| (x[i] - mean[i]) * (x[j] - mean[j])).sum::<f64>() / 3.0;
+                let want: f64 = xs.iter().map(|x| (x[i] - mean[i]) * (x[j] - mean[j])).sum::<f64>() / 3.0;
                 assert!((c[i * 3 + j] - want).abs() < 1e-12);
             }
         }

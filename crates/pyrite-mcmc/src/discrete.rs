@@ -39,10 +39,19 @@ use tch::Tensor;
 /// # Errors
 /// [`PyriteError::InvalidInput`] for draws of different lengths or a temperature other than 0
 /// or 1; the errors of [`infer_discrete`].
-pub fn infer_discrete_samples<A: ?Sized, R>(model: &impl Fn(&A) -> Result<R>, args: &A, samples: &Samples, first_available_dim: i64, temperature: f64) -> Result<Samples> {
+pub fn infer_discrete_samples<A: ?Sized, R>(
+    model: &impl Fn(&A) -> Result<R>,
+    args: &A,
+    samples: &Samples,
+    first_available_dim: i64,
+    temperature: f64,
+) -> Result<Samples> {
     let n = samples.values().next().map(|t| t.size().first().copied().unwrap_or(0)).unwrap_or(0);
     if let Some((name, t)) = samples.iter().find(|(_, t)| t.size().first().copied() != Some(n)) {
-        return Err(PyriteError::InvalidInput { what: format!("samples of `{name}`"), problem: format!("has shape {:?}, but the draws of the other sites number {n}", t.size()) });
+        return Err(PyriteError::InvalidInput {
+            what: format!("samples of `{name}`"),
+            problem: format!("has shape {:?}, but the draws of the other sites number {n}", t.size()),
+        });
     }
     let mut draws: Vec<(String, Vec<Tensor>)> = Vec::new();
     for i in 0..n {

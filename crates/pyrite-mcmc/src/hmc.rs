@@ -137,8 +137,7 @@ impl Hmc {
             }
         }
         mass.velocity(&self.proposal.p, &mut self.velocity);
-        let h =
-            self.proposal.potential_energy + mass.kinetic_energy(&self.proposal.p, &self.velocity);
+        let h = self.proposal.potential_energy + mass.kinetic_energy(&self.proposal.p, &self.velocity);
         let delta = h - h0;
         let diverging = !h.is_finite() || delta.is_nan() || delta > self.max_delta_energy;
         let accept_prob = if h.is_finite() { (-delta).exp().min(1.0) } else { 0.0 };
@@ -148,14 +147,6 @@ impl Hmc {
         } else {
             h0
         };
-        Ok(StepInfo {
-            accept_prob,
-            diverging,
-            num_leapfrog,
-            tree_depth: 0,
-            energy,
-            potential_energy: current.potential_energy,
-            step_size,
-        })
+        Ok(StepInfo { accept_prob, diverging, num_leapfrog, tree_depth: 0, energy, potential_energy: current.potential_energy, step_size })
     }
 }

@@ -116,10 +116,7 @@ impl DenseMass {
     /// Checks and factors a row-major `dim x dim` inverse mass matrix; `InvalidInput` when it is
     /// the wrong size, not symmetric, or not positive definite.
     pub fn new(inverse: Vec<f64>, dim: usize) -> Result<Self, PyriteError> {
-        let invalid = |problem: &str| PyriteError::InvalidInput {
-            what: "inverse_mass_matrix".to_string(),
-            problem: problem.to_string(),
-        };
+        let invalid = |problem: &str| PyriteError::InvalidInput { what: "inverse_mass_matrix".to_string(), problem: problem.to_string() };
         if inverse.len() != dim * dim {
             return Err(invalid(&format!("has {} entries, expected {dim} x {dim}", inverse.len())));
         }
@@ -131,8 +128,7 @@ impl DenseMass {
                 }
             }
         }
-        let chol = cholesky(&inverse, dim)
-            .ok_or_else(|| invalid("is not positive definite (or not finite)"))?;
+        let chol = cholesky(&inverse, dim).ok_or_else(|| invalid("is not positive definite (or not finite)"))?;
         Ok(DenseMass { dim, inverse, chol })
     }
 
@@ -170,12 +166,7 @@ pub struct PhasePoint {
 impl PhasePoint {
     /// The origin of a `dim`-dimensional phase space, with zero gradient and energy.
     pub fn new(dim: usize) -> Self {
-        PhasePoint {
-            z: vec![0.0; dim],
-            p: vec![0.0; dim],
-            grad: vec![0.0; dim],
-            potential_energy: 0.0,
-        }
+        PhasePoint { z: vec![0.0; dim], p: vec![0.0; dim], grad: vec![0.0; dim], potential_energy: 0.0 }
     }
 
     /// Copies `other` into `self` without allocating (both of the same dimension).
@@ -203,13 +194,7 @@ impl PhasePoint {
 /// assert!((x.z[0] - 0.1).abs() < 1e-12);
 /// assert!((x.p[0] - (1.0 - 0.5 * 0.1 * 0.1)).abs() < 1e-12);
 /// ```
-pub fn leapfrog(
-    potential: &mut dyn Potential,
-    mass: &MassMatrix,
-    step_size: f64,
-    point: &mut PhasePoint,
-    velocity: &mut [f64],
-) -> Result<(), PyriteError> {
+pub fn leapfrog(potential: &mut dyn Potential, mass: &MassMatrix, step_size: f64, point: &mut PhasePoint, velocity: &mut [f64]) -> Result<(), PyriteError> {
     let half = 0.5 * step_size;
     for (p, g) in point.p.iter_mut().zip(&point.grad) {
         *p -= half * g;

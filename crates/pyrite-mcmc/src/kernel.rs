@@ -46,6 +46,9 @@ pub struct Nuts;
 /// Hamiltonian Monte Carlo with a fixed trajectory length: `HMC(model)`.
 pub struct Hmc;
 
+// `Nuts::new(&model)` and `Hmc::new(&model)` read as Pyro's `NUTS(model)` and `HMC(model)`: the
+// kernel types are namespaces whose constructors build a `Kernel`.
+#[allow(clippy::new_ret_no_self)]
 impl Nuts {
     /// NUTS over a model's continuous latent sites (enumerated discrete sites summed out).
     pub fn new<M: ?Sized>(model: &M) -> Kernel<ModelTarget<'_, M>> {
@@ -58,6 +61,7 @@ impl Nuts {
     }
 }
 
+#[allow(clippy::new_ret_no_self)]
 impl Hmc {
     /// HMC over a model's continuous latent sites (enumerated discrete sites summed out).
     pub fn new<M: ?Sized>(model: &M) -> Kernel<ModelTarget<'_, M>> {
@@ -117,4 +121,3 @@ impl<T> Kernel<T> {
         self
     }
 }
-

@@ -41,10 +41,9 @@ impl std::str::FromStr for ChainMethod {
             "sequential" => Ok(ChainMethod::Sequential),
             "parallel" => Ok(ChainMethod::Parallel),
             "vectorized" | "vectorised" => Ok(ChainMethod::Vectorized),
-            other => Err(PyriteError::InvalidInput {
-                what: "chain method".into(),
-                problem: format!("`{other}` is not `sequential`, `parallel` or `vectorized`"),
-            }),
+            other => {
+                Err(PyriteError::InvalidInput { what: "chain method".into(), problem: format!("`{other}` is not `sequential`, `parallel` or `vectorized`") })
+            }
         }
     }
 }
@@ -377,7 +376,13 @@ impl<F: Fn(&Tensor) -> Result<Tensor>> Mcmc<PotentialTarget<F>> {
 
 /// The chains' initial points: the init strategy's values under a seed of each chain's own,
 /// retried (up to [`MAX_INIT_ATTEMPTS`]) while the potential or its gradient is not finite.
-fn model_inits(program: &dyn Fn() -> Result<()>, layout: &LatentLayout, init: &InitStrategy, chains: usize, chain_seed: impl Fn(usize) -> u64) -> Result<Vec<Vec<f64>>> {
+fn model_inits(
+    program: &dyn Fn() -> Result<()>,
+    layout: &LatentLayout,
+    init: &InitStrategy,
+    chains: usize,
+    chain_seed: impl Fn(usize) -> u64,
+) -> Result<Vec<Vec<f64>>> {
     let mut potential = ModelPotential::new(program, layout);
     let mut grad = vec![0.0; layout.dim()];
     let mut inits = Vec::with_capacity(chains);
@@ -582,7 +587,14 @@ impl Drop for Finished {
 /// Vectorised chains: each chain's sampler runs on a thread of its own (plain arithmetic), and
 /// this thread evaluates the potential of all chains waiting for one in a single batched call
 /// (the model runs here: its tensors never cross threads).
-fn vectorized(samplers: Vec<Sampler>, inits: Vec<Vec<f64>>, potential: &mut dyn BatchPotential, warmup: usize, samples: usize, bars: &[ProgressBar]) -> Result<Vec<ChainOutput>> {
+fn vectorized(
+    samplers: Vec<Sampler>,
+    inits: Vec<Vec<f64>>,
+    potential: &mut dyn BatchPotential,
+    warmup: usize,
+    samples: usize,
+    bars: &[ProgressBar],
+) -> Result<Vec<ChainOutput>> {
     let n = samplers.len();
     let dim = potential.dim();
     let (requests, incoming) = mpsc::channel();
@@ -636,10 +648,7 @@ fn vectorized(samplers: Vec<Sampler>, inits: Vec<Vec<f64>>, potential: &mut dyn 
             }
             waiting = 0;
         }
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(PyriteError::Model("a chain's thread panicked".into()))))
-            .collect::<Result<Vec<_>>>()
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(PyriteError::Model("a chain's thread panicked".into())))).collect::<Result<Vec<_>>>()
     })
 }
 

@@ -158,7 +158,8 @@ impl LatentLayout {
         let rows = chains.unwrap_or(1) as usize;
         for (s, g) in self.slots.iter().zip(grads) {
             let n = s.numel as usize;
-            let values: Vec<f64> = if g.defined() { Vec::<f64>::try_from(g.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?.f_reshape([-1])?)? } else { vec![0.0; n * rows] };
+            let values: Vec<f64> =
+                if g.defined() { Vec::<f64>::try_from(g.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?.f_reshape([-1])?)? } else { vec![0.0; n * rows] };
             for r in 0..rows {
                 let start = r * self.dim + s.offset as usize;
                 for (dst, src) in grad[start..start + n].iter_mut().zip(&values[r * n..(r + 1) * n]) {
@@ -265,10 +266,7 @@ impl<'a> ModelPotential<'a> {
         let eval = || catch_panics(|| self.log_density(&leaves, chains));
         let lp = if self.validated { pyrite_distributions::without_validation(eval)? } else { eval()? };
         self.validated = true;
-        let energy: Vec<f64> = Vec::<f64>::try_from(lp.detach().to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1]))?
-            .into_iter()
-            .map(|l| -l)
-            .collect();
+        let energy: Vec<f64> = Vec::<f64>::try_from(lp.detach().to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1]))?.into_iter().map(|l| -l).collect();
         if energy.iter().all(|e| !e.is_finite()) || !lp.requires_grad() {
             grad.fill(0.0);
             return Ok(energy);

@@ -123,9 +123,7 @@ fn merged_no_u_turn(
     (va_far, va_near, pa_near, rho_a): (&[f64], &[f64], &[f64], &[f64]),
     (vb_near, pb_near, vb_far, rho_b): (&[f64], &[f64], &[f64], &[f64]),
 ) -> bool {
-    no_u_turn(va_far, vb_far, rho_a, rho_b)
-        && no_u_turn(va_far, vb_near, rho_a, pb_near)
-        && no_u_turn(va_near, vb_far, pa_near, rho_b)
+    no_u_turn(va_far, vb_far, rho_a, rho_b) && no_u_turn(va_far, vb_near, rho_a, pb_near) && no_u_turn(va_near, vb_far, pa_near, rho_b)
 }
 
 fn log_add_exp(a: f64, b: f64) -> f64 {
@@ -141,13 +139,7 @@ impl<R: Rng + ?Sized> Trajectory<'_, R> {
     /// Builds a tree of `depth` from `front` (which moves to its last state) into `out`, using
     /// `levels[..depth]` as scratch. `Ok(false)` when it diverged or U-turned (then `out` is
     /// incomplete and must be discarded).
-    fn build(
-        &mut self,
-        front: &mut PhasePoint,
-        depth: usize,
-        out: &mut Subtree,
-        levels: &mut [Halves],
-    ) -> Result<bool, PyriteError> {
+    fn build(&mut self, front: &mut PhasePoint, depth: usize, out: &mut Subtree, levels: &mut [Halves]) -> Result<bool, PyriteError> {
         if depth == 0 {
             return self.leaf(front, out);
         }
@@ -170,10 +162,7 @@ impl<R: Rng + ?Sized> Trajectory<'_, R> {
         for ((r, a), b) in out.rho.iter_mut().zip(&first.rho).zip(&second.rho) {
             *r = a + b;
         }
-        Ok(merged_no_u_turn(
-            (&first.v_begin, &first.v_end, &first.p_end, &first.rho),
-            (&second.v_begin, &second.p_begin, &second.v_end, &second.rho),
-        ))
+        Ok(merged_no_u_turn((&first.v_begin, &first.v_end, &first.p_end, &first.rho), (&second.v_begin, &second.p_begin, &second.v_end, &second.rho)))
     }
 
     /// One leapfrog step: a tree of depth 0.
@@ -241,9 +230,7 @@ impl Nuts {
         Nuts {
             max_tree_depth: depth,
             max_delta_energy: settings.adaptation.max_delta_energy,
-            levels: (0..depth.saturating_sub(1))
-                .map(|_| [Subtree::new(dim), Subtree::new(dim)])
-                .collect(),
+            levels: (0..depth.saturating_sub(1)).map(|_| [Subtree::new(dim), Subtree::new(dim)]).collect(),
             new_tree: Subtree::new(dim),
             backward: PhasePoint::new(dim),
             forward: PhasePoint::new(dim),
@@ -311,10 +298,7 @@ impl Nuts {
                 self.sample.copy_from(&tree.proposal);
             }
             log_weight = log_add_exp(log_weight, tree.log_weight);
-            let keep_going = merged_no_u_turn(
-                (v_far, v_near, &self.p_seam, &self.rho),
-                (&tree.v_begin, &tree.p_begin, &tree.v_end, &tree.rho),
-            );
+            let keep_going = merged_no_u_turn((v_far, v_near, &self.p_seam, &self.rho), (&tree.v_begin, &tree.p_begin, &tree.v_end, &tree.rho));
             v_near.copy_from_slice(&tree.v_end);
             for (r, t) in self.rho.iter_mut().zip(&tree.rho) {
                 *r += t;
@@ -328,14 +312,6 @@ impl Nuts {
         current.copy_from(&self.sample);
         mass.velocity(&current.p, &mut self.velocity);
         let energy = current.potential_energy + mass.kinetic_energy(&current.p, &self.velocity);
-        Ok(StepInfo {
-            accept_prob,
-            diverging,
-            num_leapfrog,
-            tree_depth: depth,
-            energy,
-            potential_energy: current.potential_energy,
-            step_size,
-        })
+        Ok(StepInfo { accept_prob, diverging, num_leapfrog, tree_depth: depth, energy, potential_energy: current.potential_energy, step_size })
     }
 }

@@ -73,7 +73,6 @@ enum Kernel {
     Hmc(Hmc),
 }
 
-
 /// One chain of NUTS or HMC over a [`Potential`]: [`init`](Sampler::init) at a starting point,
 /// then [`step`](Sampler::step) once per draw. The first `num_warmup` steps adapt the step size
 /// and mass matrix (Stan's windowed scheme); later steps leave them fixed. The chain owns its
@@ -120,29 +119,18 @@ pub struct Sampler {
 impl Sampler {
     /// A chain of `algorithm` over `dim` coordinates with `num_warmup` adapting steps, its
     /// generator seeded by `seed`. `InvalidInput` names a setting out of range (or a zero `dim`).
-    pub fn new(
-        algorithm: Algorithm,
-        dim: usize,
-        num_warmup: usize,
-        seed: u64,
-    ) -> Result<Sampler, PyriteError> {
+    pub fn new(algorithm: Algorithm, dim: usize, num_warmup: usize, seed: u64) -> Result<Sampler, PyriteError> {
         if dim == 0 {
             return Err(invalid("dim", "must be at least 1"));
         }
         let (kernel, adapt) = match &algorithm {
             Algorithm::Nuts(s) => {
                 s.validate()?;
-                (
-                    Kernel::Nuts(Box::new(Nuts::new(s, dim))),
-                    s.adaptation,
-                )
+                (Kernel::Nuts(Box::new(Nuts::new(s, dim))), s.adaptation)
             }
             Algorithm::Hmc(s) => {
                 s.validate()?;
-                (
-                    Kernel::Hmc(Hmc::new(s, dim)),
-                    s.adaptation,
-                )
+                (Kernel::Hmc(Hmc::new(s, dim)), s.adaptation)
             }
         };
         let step_size = adapt.step_size.unwrap_or(1.0);
@@ -161,15 +149,7 @@ impl Sampler {
     }
 
     fn plan_warmup(adapt: &Adaptation, num_warmup: usize, dim: usize, step_size: f64) -> Warmup {
-        Warmup::new(
-            num_warmup,
-            dim,
-            adapt.adapt_step_size,
-            adapt.adapt_mass_matrix,
-            adapt.dense_mass,
-            adapt.target_accept,
-            step_size,
-        )
+        Warmup::new(num_warmup, dim, adapt.adapt_step_size, adapt.adapt_mass_matrix, adapt.dense_mass, adapt.target_accept, step_size)
     }
 
     /// (Re)starts the chain at `z0`: evaluates the potential there, resets the mass matrix to the
@@ -180,15 +160,9 @@ impl Sampler {
     pub fn init(&mut self, potential: &mut dyn Potential, z0: &[f64]) -> Result<(), PyriteError> {
         self.check_dim(potential)?;
         if z0.len() != self.dim {
-            return Err(invalid(
-                "z0",
-                &format!("has {} coordinates, the sampler has {}", z0.len(), self.dim),
-            ));
+            return Err(invalid("z0", &format!("has {} coordinates, the sampler has {}", z0.len(), self.dim)));
         }
-        let non_finite = |what: &str| PyriteError::NonFinite {
-            site: "<initial point>".to_string(),
-            what: what.to_string(),
-        };
+        let non_finite = |what: &str| PyriteError::NonFinite { site: "<initial point>".to_string(), what: what.to_string() };
         if z0.iter().any(|x| !x.is_finite()) {
             return Err(non_finite("position"));
         }
@@ -225,21 +199,10 @@ impl Sampler {
         }
         self.check_dim(potential)?;
         let info = match &mut self.kernel {
-            Kernel::Nuts(k) => {
-                k.transition(potential, &self.mass, self.step_size, &mut self.state, &mut self.rng)?
-            }
-            Kernel::Hmc(k) => {
-                k.transition(potential, &self.mass, self.step_size, &mut self.state, &mut self.rng)?
-            }
+            Kernel::Nuts(k) => k.transition(potential, &self.mass, self.step_size, &mut self.state, &mut self.rng)?,
+            Kernel::Hmc(k) => k.transition(potential, &self.mass, self.step_size, &mut self.state, &mut self.rng)?,
         };
-        self.warmup.learn(
-            info.accept_prob,
-            &self.state,
-            potential,
-            &mut self.mass,
-            &mut self.step_size,
-            &mut self.rng,
-        )?;
+        self.warmup.learn(info.accept_prob, &self.state, potential, &mut self.mass, &mut self.step_size, &mut self.rng)?;
         Ok(info)
     }
 
@@ -265,10 +228,7 @@ impl Sampler {
 
     fn check_dim(&self, potential: &dyn Potential) -> Result<(), PyriteError> {
         if potential.dim() != self.dim {
-            return Err(invalid(
-                "potential",
-                &format!("has dimension {}, the sampler has {}", potential.dim(), self.dim),
-            ));
+            return Err(invalid("potential", &format!("has dimension {}, the sampler has {}", potential.dim(), self.dim)));
         }
         Ok(())
     }

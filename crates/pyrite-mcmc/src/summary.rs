@@ -254,8 +254,7 @@ fn summarise_site(name: &str, value: &Tensor, prob: f64, group_by_chain: bool) -
         r_hat: Vec::with_capacity(elements),
     };
     for e in 0..elements {
-        let per_chain: Vec<Vec<f64>> =
-            (0..chains).map(|c| (0..draws).map(|d| data[(c * draws + d) * elements + e]).collect()).collect();
+        let per_chain: Vec<Vec<f64>> = (0..chains).map(|c| (0..draws).map(|d| data[(c * draws + d) * elements + e]).collect()).collect();
         let all = per_chain.concat();
         let n = all.len() as f64;
         let mean = all.iter().sum::<f64>() / n;

@@ -46,12 +46,7 @@ fn sets() -> Vec<(String, Vec<Vec<f64>>, Value)> {
     assert!(sets.len() >= 12);
     sets.iter()
         .map(|(name, set)| {
-            let chains = set["chains"]
-                .as_array()
-                .expect("chains")
-                .iter()
-                .map(|c| c.as_array().expect("chain").iter().map(num).collect())
-                .collect();
+            let chains = set["chains"].as_array().expect("chains").iter().map(|c| c.as_array().expect("chain").iter().map(num).collect()).collect();
             (name.clone(), chains, set.clone())
         })
         .collect()

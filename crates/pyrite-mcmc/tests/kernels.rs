@@ -7,8 +7,8 @@ use pyrite_mcmc::hmc::HmcSettings;
 use pyrite_mcmc::integrator::MassMatrix;
 use pyrite_mcmc::nuts::NutsSettings;
 use pyrite_mcmc::potential::{FnPotential, Potential};
-use pyrite_mcmc::settings::Adaptive;
 use pyrite_mcmc::sampler::{Algorithm, Sampler, StepInfo};
+use pyrite_mcmc::settings::Adaptive;
 
 /// A Gaussian potential `0.5 (z - mu)^T P (z - mu)` with a row-major precision `P`.
 struct Gaussian {
@@ -47,8 +47,7 @@ impl Potential for Gaussian {
 fn correlated_gaussian() -> (Gaussian, Vec<f64>) {
     let d = 10;
     let rho = 0.9;
-    let scale: Vec<f64> =
-        (0..d).map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (d - 1) as f64)).collect();
+    let scale: Vec<f64> = (0..d).map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (d - 1) as f64)).collect();
     let mut cov = vec![0.0; d * d];
     let mut precision = vec![0.0; d * d];
     // R = (1 - rho) I + rho 11^T  =>  R^-1 = (I - rho / (1 - rho + d rho) 11^T) / (1 - rho)
@@ -140,8 +139,7 @@ fn mean_accept(infos: &[StepInfo]) -> f64 {
 fn nuts_samples_a_standard_normal_in_1_and_5_dimensions() {
     for d in [1, 5] {
         let mut u = Gaussian::independent(&vec![0.0; d], &vec![1.0; d]);
-        let (s, draws, infos) =
-            run(Algorithm::Nuts(NutsSettings::default()), &mut u, &vec![2.0; d], 500, 2000, 11);
+        let (s, draws, infos) = run(Algorithm::Nuts(NutsSettings::default()), &mut u, &vec![2.0; d], 500, 2000, 11);
         for i in 0..d {
             assert_moments(&draws, i, 0.0, 1.0, 500.0);
         }
@@ -200,8 +198,7 @@ fn dense_adaptation_recovers_a_correlated_covariance() {
 fn diagonal_adaptation_still_samples_a_correlated_gaussian() {
     let (mut u, cov) = correlated_gaussian();
     let d = 10;
-    let (s, draws, _) =
-        run(Algorithm::Nuts(NutsSettings::default()), &mut u, &vec![0.0; d], 1000, 2000, 4);
+    let (s, draws, _) = run(Algorithm::Nuts(NutsSettings::default()), &mut u, &vec![0.0; d], 1000, 2000, 4);
     let MassMatrix::Diagonal(m) = s.inverse_mass_matrix() else { panic!("dense") };
     for i in 0..d {
         let rel = m[i] / cov[i * d + i];
@@ -262,11 +259,7 @@ fn hmc_with_a_dense_metric_and_fixed_step_size() {
 fn a_seed_fixes_the_draws() {
     let chain = |seed: u64, nuts: bool| {
         let mut u = Gaussian::independent(&[0.0, 1.0, 2.0], &[1.0, 0.5, 2.0]);
-        let alg = if nuts {
-            Algorithm::Nuts(NutsSettings::default().dense_mass(true))
-        } else {
-            Algorithm::Hmc(HmcSettings::default())
-        };
+        let alg = if nuts { Algorithm::Nuts(NutsSettings::default().dense_mass(true)) } else { Algorithm::Hmc(HmcSettings::default()) };
         run(alg, &mut u, &[0.1, 0.2, 0.3], 100, 50, seed).1
     };
     for nuts in [true, false] {
@@ -419,8 +412,7 @@ fn warm_up_ends_after_num_warmup_steps_with_the_averaged_step_size() {
     // The step size moved during warm-up.
     assert!(used.windows(2).any(|w| w[0] != w[1]));
     // Without any adaptation the configured step size and identity metric stay.
-    let fixed =
-        NutsSettings::default().step_size(0.3).adapt_step_size(false).adapt_mass_matrix(false);
+    let fixed = NutsSettings::default().step_size(0.3).adapt_step_size(false).adapt_mass_matrix(false);
     let (s, _, infos) = run(Algorithm::Nuts(fixed), &mut u, &[1.0, 1.0], 50, 10, 0);
     assert_eq!(s.step_size(), 0.3);
     assert_eq!(s.inverse_mass_matrix(), &MassMatrix::identity(2, false));

@@ -64,7 +64,11 @@ fn normal_normal_matches_the_exact_posterior() {
     assert_moments("mu", &mcmc.get_samples_by_chain().unwrap()["mu"], 0, mean, prec.sqrt().recip());
     let stats = mcmc.chain_stats().unwrap();
     assert_eq!(stats.len(), 2);
-    assert!(stats.iter().all(|s| (0.6..0.97).contains(&s.mean_accept_prob())), "acceptance {:?}", stats.iter().map(|s| s.mean_accept_prob()).collect::<Vec<_>>());
+    assert!(
+        stats.iter().all(|s| (0.6..0.97).contains(&s.mean_accept_prob())),
+        "acceptance {:?}",
+        stats.iter().map(|s| s.mean_accept_prob()).collect::<Vec<_>>()
+    );
     assert_eq!(mcmc.divergences().unwrap(), 0);
 }
 
@@ -141,7 +145,8 @@ fn enumerated_mixture_matches_the_brute_force_posterior() {
     // the grid posterior of mu
     let normal = |x: f64, m: f64, s: f64| (-0.5 * ((x - m) / s).powi(2)).exp() / s;
     let grid: Vec<f64> = (0..8001).map(|i| -4.0 + 10.0 * i as f64 / 8000.0).collect();
-    let w: Vec<f64> = grid.iter().map(|&m| normal(m, 0.0, 3.0) * xs.iter().map(|&x| 0.7 * normal(x, m, 1.0) + 0.3 * normal(x, 0.0, 1.0)).product::<f64>()).collect();
+    let w: Vec<f64> =
+        grid.iter().map(|&m| normal(m, 0.0, 3.0) * xs.iter().map(|&x| 0.7 * normal(x, m, 1.0) + 0.3 * normal(x, 0.0, 1.0)).product::<f64>()).collect();
     let total: f64 = w.iter().sum();
     let mean = grid.iter().zip(&w).map(|(m, w)| m * w).sum::<f64>() / total;
     let sd = (grid.iter().zip(&w).map(|(m, w)| (m - mean).powi(2) * w).sum::<f64>() / total).sqrt();
@@ -273,7 +278,11 @@ fn a_chain_that_always_diverges_is_reported() {
         let at_start = z.abs().sum(Kind::Double).lt(1e-12);
         Ok(z.square().sum(Kind::Double).where_self(&at_start, &Tensor::from(f64::NAN)))
     };
-    let mut mcmc = Mcmc::new(Nuts::potential(potential, &Tensor::from_slice(&[0.0f64, 0.0])).step_size(0.5).adapt_step_size(false)).warmup(10).samples(20).seed(15).progress(false);
+    let mut mcmc = Mcmc::new(Nuts::potential(potential, &Tensor::from_slice(&[0.0f64, 0.0])).step_size(0.5).adapt_step_size(false))
+        .warmup(10)
+        .samples(20)
+        .seed(15)
+        .progress(false);
     mcmc.run().unwrap();
     assert_eq!(mcmc.divergences().unwrap(), 20);
     assert!(mcmc.summary_table().unwrap().contains("Number of divergences: 20"));

@@ -42,19 +42,13 @@ impl EnumMessenger {
         if self.first_available_dim >= 0 {
             return Err(PyriteError::Enumerate {
                 site: msg.name.clone(),
-                problem: format!(
-                    "first_available_dim must be negative (-1 minus the number of nested plates), got {}",
-                    self.first_available_dim
-                ),
+                problem: format!("first_available_dim must be negative (-1 minus the number of nested plates), got {}", self.first_available_dim),
             });
         }
         if let Some(f) = msg.plates.iter().find(|f| f.dim <= self.first_available_dim) {
             return Err(PyriteError::Enumerate {
                 site: msg.name.clone(),
-                problem: format!(
-                    "plate `{}` uses dim {} but enumeration starts at dim {}; raise max_plate_nesting",
-                    f.name, f.dim, self.first_available_dim
-                ),
+                problem: format!("plate `{}` uses dim {} but enumeration starts at dim {}; raise max_plate_nesting", f.name, f.dim, self.first_available_dim),
             });
         }
         let dim = markov::reuse_dim().unwrap_or_else(|| {

@@ -30,11 +30,7 @@ impl Delta {
         let v = float_param(v.into_param());
         let size = v.size();
         if event_dim > size.len() {
-            return Err(DistError::InvalidParameter {
-                dist: "Delta",
-                param: "event_dim",
-                problem: format!("{event_dim} exceeds the rank of v {size:?}"),
-            });
+            return Err(DistError::InvalidParameter { dist: "Delta", param: "event_dim", problem: format!("{event_dim} exceeds the rank of v {size:?}") });
         }
         let (b, e) = size.split_at(size.len() - event_dim);
         Ok(Delta { log_density: float_param(log_density.into_param()), batch_shape: b.to_vec(), event_shape: e.to_vec(), v })

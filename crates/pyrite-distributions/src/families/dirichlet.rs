@@ -57,8 +57,7 @@ impl Distribution for Dirichlet {
         validate_value(self, value)?;
         let c = &self.concentration;
         let k = c.kind();
-        Ok(xlogy(&(c - 1.0), value).sum_dim_intlist(-1, false, k) + c.sum_dim_intlist(-1, false, k).lgamma()
-            - c.lgamma().sum_dim_intlist(-1, false, k))
+        Ok(xlogy(&(c - 1.0), value).sum_dim_intlist(-1, false, k) + c.sum_dim_intlist(-1, false, k).lgamma() - c.lgamma().sum_dim_intlist(-1, false, k))
     }
     fn mean(&self) -> Result<Tensor> {
         let c = &self.concentration;

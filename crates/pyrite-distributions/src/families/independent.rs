@@ -35,12 +35,7 @@ impl Independent {
         // Flatten nested Independents.
         if base.reinterpreted_dims() > 0 {
             if let Some(inner) = base_as_independent(&base) {
-                return Ok(Independent {
-                    base: inner.base.clone(),
-                    reinterpreted: inner.reinterpreted + n,
-                    batch_shape: batch.to_vec(),
-                    event_shape,
-                });
+                return Ok(Independent { base: inner.base.clone(), reinterpreted: inner.reinterpreted + n, batch_shape: batch.to_vec(), event_shape });
             }
         }
         Ok(Independent { batch_shape: batch.to_vec(), event_shape, base, reinterpreted: n })

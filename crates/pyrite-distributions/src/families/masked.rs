@@ -27,10 +27,8 @@ impl Masked {
             return Err(DistError::InvalidParameter { dist: "Masked", param: "mask", problem: format!("must be a bool tensor, got {:?}", mask.kind()) });
         }
         let ms = mask.size();
-        let batch_shape = broadcast_shapes(&[base.batch_shape(), &ms]).ok_or_else(|| DistError::Shape {
-            dist: "Masked",
-            detail: format!("mask {ms:?} and batch shape {:?} of {}", base.batch_shape(), base.name()),
-        })?;
+        let batch_shape = broadcast_shapes(&[base.batch_shape(), &ms])
+            .ok_or_else(|| DistError::Shape { dist: "Masked", detail: format!("mask {ms:?} and batch shape {:?} of {}", base.batch_shape(), base.name()) })?;
         let base = if batch_shape.as_slice() != base.batch_shape() { base.expand(&batch_shape)? } else { base };
         Ok(Masked { base, mask: mask.shallow_clone(), batch_shape })
     }

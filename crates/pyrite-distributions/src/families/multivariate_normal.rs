@@ -90,10 +90,8 @@ impl MultivariateNormal {
             return Err(DistError::Shape { dist: "MultivariateNormal", detail: format!("loc {ls:?} and {name} {ss:?} disagree on the event size") });
         }
         check_param("MultivariateNormal", "loc", &loc, &Constraint::Real)?;
-        let batch_shape = broadcast_shapes(&[&ls[..ls.len() - 1], &ss[..ss.len() - 2]]).ok_or_else(|| DistError::Shape {
-            dist: "MultivariateNormal",
-            detail: format!("loc {ls:?}, {name} {ss:?}"),
-        })?;
+        let batch_shape = broadcast_shapes(&[&ls[..ls.len() - 1], &ss[..ss.len() - 2]])
+            .ok_or_else(|| DistError::Shape { dist: "MultivariateNormal", detail: format!("loc {ls:?}, {name} {ss:?}") })?;
         Ok(MultivariateNormal { loc, scale_tril, batch_shape, event_shape: vec![d] })
     }
     fn half_log_det(&self) -> Tensor {

@@ -164,8 +164,7 @@ fn uniform_beta(p: &Uniform, q: &Beta) -> Result<Tensor> {
     let t1 = width.log();
     let t2 = (&q.concentration1 - 1.0) * (x_log_x(high) - x_log_x(low) - &width) / &width;
     let t3 = (&q.concentration0 - 1.0) * (x_log_x(&(-high + 1.0)) - x_log_x(&(-low + 1.0)) + &width) / &width;
-    let t4 = q.concentration1.lgamma() + q.concentration0.lgamma()
-        - (&q.concentration1 + &q.concentration0).lgamma();
+    let t4 = q.concentration1.lgamma() + q.concentration0.lgamma() - (&q.concentration1 + &q.concentration0).lgamma();
     let result = t3 + t4 - t1 - t2;
     Ok(inf_where(&result, &high.gt(1.0).logical_or(&low.lt(0.0))))
 }

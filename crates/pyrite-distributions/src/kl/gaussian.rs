@@ -15,10 +15,7 @@ use crate::{LowRankMultivariateNormal, MultivariateNormal};
 
 /// The KL divergence of `p` and `q` when both are (low-rank) multivariate normals.
 pub(super) fn dispatch(p: &dyn Any, q: &dyn Any) -> Option<Result<Tensor>> {
-    pair(p, q, mvn_mvn)
-        .or_else(|| pair(p, q, mvn_low_rank))
-        .or_else(|| pair(p, q, low_rank_mvn))
-        .or_else(|| pair(p, q, low_rank_low_rank))
+    pair(p, q, mvn_mvn).or_else(|| pair(p, q, mvn_low_rank)).or_else(|| pair(p, q, low_rank_mvn)).or_else(|| pair(p, q, low_rank_low_rank))
 }
 
 /// `(log |Sq| - log |Sp| + tr(Sq^-1 Sp) + (mq - mp)^T Sq^-1 (mq - mp) - n) / 2`.
@@ -90,10 +87,8 @@ fn solve_tril(l: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (ls, bs) = (l.size(), b.size());
     let (l_batch, l_mat) = ls.split_at(ls.len() - 2);
     let (b_batch, b_mat) = bs.split_at(bs.len() - 2);
-    let batch = broadcast_shapes(&[l_batch, b_batch]).ok_or_else(|| DistError::Shape {
-        dist: "kl_divergence",
-        detail: format!("triangular solve of matrices {ls:?} and {bs:?}"),
-    })?;
+    let batch = broadcast_shapes(&[l_batch, b_batch])
+        .ok_or_else(|| DistError::Shape { dist: "kl_divergence", detail: format!("triangular solve of matrices {ls:?} and {bs:?}") })?;
     let l = l.expand(concat(&batch, l_mat).as_slice(), false);
     let b = b.expand(concat(&batch, b_mat).as_slice(), false);
     Ok(Tensor::linalg_solve_triangular(&l, &b, false, true, false))

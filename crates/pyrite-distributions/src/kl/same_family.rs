@@ -10,8 +10,8 @@ use crate::distribution::Distribution;
 use crate::error::{DistError, Result};
 use crate::families::common::sum_rightmost;
 use crate::{
-    Bernoulli, Beta, Binomial, Categorical, Cauchy, Dirichlet, Exponential, Gamma, HalfCauchy, HalfNormal, Independent,
-    InverseGamma, Laplace, LogNormal, Normal, OneHotCategorical, Poisson, Uniform,
+    Bernoulli, Beta, Binomial, Categorical, Cauchy, Dirichlet, Exponential, Gamma, HalfCauchy, HalfNormal, Independent, InverseGamma, Laplace, LogNormal,
+    Normal, OneHotCategorical, Poisson, Uniform,
 };
 
 /// The KL divergence of `p` and `q` when both are of one family handled here.
@@ -40,10 +40,7 @@ pub(super) fn dispatch(p: &dyn Any, q: &dyn Any) -> Option<Result<Tensor>> {
 fn independent(p: &Independent, q: &Independent) -> Result<Tensor> {
     let n = p.reinterpreted_dims();
     if n != q.reinterpreted_dims() {
-        return Err(DistError::Unsupported {
-            dist: "Independent",
-            op: "kl_divergence (of Independents that reinterpret different numbers of dims)",
-        });
+        return Err(DistError::Unsupported { dist: "Independent", op: "kl_divergence (of Independents that reinterpret different numbers of dims)" });
     }
     Ok(sum_rightmost(&super::kl_divergence(&*p.base, &*q.base)?, n))
 }
@@ -162,10 +159,7 @@ fn bernoulli(p: &Bernoulli, q: &Bernoulli) -> Result<Tensor> {
 /// than `q`. torch implements no case where `q` has more trials than `p`: an error.
 fn binomial(p: &Binomial, q: &Binomial) -> Result<Tensor> {
     if bool::try_from(p.total_count.lt_tensor(&q.total_count).any()).unwrap_or(false) {
-        return Err(DistError::Unsupported {
-            dist: "Binomial",
-            op: "kl_divergence (where q.total_count > p.total_count)",
-        });
+        return Err(DistError::Unsupported { dist: "Binomial", op: "kl_divergence (where q.total_count > p.total_count)" });
     }
     let t = &p.probs * (&p.logits - &q.logits) + p.probs.neg().log1p() - q.probs.neg().log1p();
     let kl = &p.total_count * t;

@@ -8,8 +8,8 @@ mod stick_breaking;
 
 pub use basic::{AffineTransform, ExpTransform, IdentityTransform, IndependentTransform, SigmoidTransform, SoftplusTransform};
 pub use cholesky::{CorrCholeskyTransform, LowerCholeskyTransform};
-pub use positive_definite::PositiveDefiniteTransform;
 pub use compose::ComposeTransform;
+pub use positive_definite::PositiveDefiniteTransform;
 pub use stick_breaking::StickBreakingTransform;
 
 use std::fmt;
@@ -76,12 +76,10 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
         Constraint::Real => Rc::new(IdentityTransform),
         Constraint::Independent(base, n) => Rc::new(IndependentTransform::new(biject_to(base)?, *n)),
         Constraint::Positive | Constraint::Nonnegative => Rc::new(ExpTransform),
-        Constraint::GreaterThan(b) | Constraint::GreaterThanEq(b) => {
-            Rc::new(ComposeTransform::with_codomain(
-                vec![Rc::new(ExpTransform), Rc::new(AffineTransform::new(b.clone(), Bound::Scalar(1.0), 0))],
-                constraint.clone(),
-            ))
-        }
+        Constraint::GreaterThan(b) | Constraint::GreaterThanEq(b) => Rc::new(ComposeTransform::with_codomain(
+            vec![Rc::new(ExpTransform), Rc::new(AffineTransform::new(b.clone(), Bound::Scalar(1.0), 0))],
+            constraint.clone(),
+        )),
         Constraint::Interval(lo, hi) => {
             let scale = match (lo, hi) {
                 (Bound::Scalar(l), Bound::Scalar(h)) => Bound::Scalar(h - l),
@@ -93,10 +91,7 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
                     Bound::Tensor(&ht - l.to_tensor(&ht))
                 }
             };
-            Rc::new(ComposeTransform::with_codomain(
-                vec![Rc::new(SigmoidTransform), Rc::new(AffineTransform::new(lo.clone(), scale, 0))],
-                constraint.clone(),
-            ))
+            Rc::new(ComposeTransform::with_codomain(vec![Rc::new(SigmoidTransform), Rc::new(AffineTransform::new(lo.clone(), scale, 0))], constraint.clone()))
         }
         Constraint::UnitInterval => Rc::new(SigmoidTransform),
         Constraint::Simplex => Rc::new(StickBreakingTransform),
@@ -109,9 +104,7 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
 
 fn leak_name(c: &Constraint) -> &'static str {
     match c {
-        Constraint::IntegerInterval(..) | Constraint::NonnegativeInteger | Constraint::Boolean | Constraint::OneHot => {
-            "a bijection onto a discrete support"
-        }
+        Constraint::IntegerInterval(..) | Constraint::NonnegativeInteger | Constraint::Boolean | Constraint::OneHot => "a bijection onto a discrete support",
         _ => "a bijection onto this constraint",
     }
 }

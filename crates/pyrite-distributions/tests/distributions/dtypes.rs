@@ -26,12 +26,8 @@ fn families() -> Vec<(&'static str, Builder)> {
         ("Cauchy", |k| Cauchy::new(p(k, &[0.0, 1.0, -1.0], &[3]), p(k, &[1.0], &[1])).unwrap().into_dist()),
         ("HalfCauchy", |k| HalfCauchy::new(p(k, &[1.0, 2.0, 0.5], &[3])).unwrap().into_dist()),
         ("Laplace", |k| Laplace::new(p(k, &[0.0, 1.0, -1.0], &[3]), p(k, &[1.0], &[1])).unwrap().into_dist()),
-        ("MultivariateNormal", |k| {
-            MultivariateNormal::from_covariance(p(k, &[0.0, 1.0], &[2]), p(k, &[2.0, 0.5, 0.5, 1.0], &[2, 2])).unwrap().into_dist()
-        }),
-        ("MultivariateNormal", |k| {
-            MultivariateNormal::from_precision(p(k, &[0.0, 1.0], &[2]), p(k, &[2.0, 0.5, 0.5, 1.0], &[2, 2])).unwrap().into_dist()
-        }),
+        ("MultivariateNormal", |k| MultivariateNormal::from_covariance(p(k, &[0.0, 1.0], &[2]), p(k, &[2.0, 0.5, 0.5, 1.0], &[2, 2])).unwrap().into_dist()),
+        ("MultivariateNormal", |k| MultivariateNormal::from_precision(p(k, &[0.0, 1.0], &[2]), p(k, &[2.0, 0.5, 0.5, 1.0], &[2, 2])).unwrap().into_dist()),
         ("LowRankMultivariateNormal", |k| {
             LowRankMultivariateNormal::new(p(k, &[0.0, 1.0], &[2]), p(k, &[1.0, 0.5], &[2, 1]), p(k, &[1.0, 2.0], &[2])).unwrap().into_dist()
         }),
@@ -125,7 +121,10 @@ fn numbers_follow_tensor_parameters() {
         ("Beta", Beta::new(2.0, t()).unwrap().into_dist()),
         ("StudentT", StudentT::new(3.0, t(), 2.0).unwrap().into_dist()),
         ("MultivariateNormal", MultivariateNormal::from_scale_tril(0.0f64.into_param().expand([2], false), eye()).unwrap().into_dist()),
-        ("LowRankMultivariateNormal", LowRankMultivariateNormal::new(t(), Tensor::ones([2, 1], (Kind::Float, Device::Cpu)), 1.0f32.into_param().expand([2], false)).unwrap().into_dist()),
+        (
+            "LowRankMultivariateNormal",
+            LowRankMultivariateNormal::new(t(), Tensor::ones([2, 1], (Kind::Float, Device::Cpu)), 1.0f32.into_param().expand([2], false)).unwrap().into_dist(),
+        ),
         ("Binomial", Binomial::new(Tensor::from_slice(&[3.0f64, 5.0]), 0.5).unwrap().into_dist()),
         ("NegativeBinomial", NegativeBinomial::new(Tensor::from_slice(&[3.0f64, 5.0]), 0.5).unwrap().into_dist()),
     ];

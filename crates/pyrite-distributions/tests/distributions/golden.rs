@@ -112,9 +112,27 @@ fn golden_values_match_torch() {
     let cases = doc["cases"].as_array().expect("cases");
     let families: std::collections::BTreeSet<&str> = cases.iter().map(|c| c["family"].as_str().unwrap()).collect();
     for f in [
-        "Normal", "HalfNormal", "LogNormal", "Uniform", "Exponential", "Gamma", "InverseGamma", "Beta", "Dirichlet",
-        "StudentT", "Cauchy", "HalfCauchy", "Laplace", "MultivariateNormal", "LowRankMultivariateNormal", "Categorical",
-        "OneHotCategorical", "Bernoulli", "Binomial", "Poisson", "NegativeBinomial",
+        "Normal",
+        "HalfNormal",
+        "LogNormal",
+        "Uniform",
+        "Exponential",
+        "Gamma",
+        "InverseGamma",
+        "Beta",
+        "Dirichlet",
+        "StudentT",
+        "Cauchy",
+        "HalfCauchy",
+        "Laplace",
+        "MultivariateNormal",
+        "LowRankMultivariateNormal",
+        "Categorical",
+        "OneHotCategorical",
+        "Bernoulli",
+        "Binomial",
+        "Poisson",
+        "NegativeBinomial",
     ] {
         assert!(families.contains(f), "golden file has no case for {f}");
     }

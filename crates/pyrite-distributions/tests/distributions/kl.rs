@@ -103,8 +103,7 @@ fn kl_matches_torch() {
 #[test]
 fn golden_file_covers_every_pair() {
     let doc = load("kl.json", "scripts/gen_golden_kl.py");
-    let covered: BTreeSet<(&str, &str)> =
-        doc["cases"].as_array().unwrap().iter().map(|c| (family(&c["p"]), family(&c["q"]))).collect();
+    let covered: BTreeSet<(&str, &str)> = doc["cases"].as_array().unwrap().iter().map(|c| (family(&c["p"]), family(&c["q"]))).collect();
     for pair in PAIRS {
         assert!(covered.contains(pair), "kl.json has no case for {pair:?}");
     }

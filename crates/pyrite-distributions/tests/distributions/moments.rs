@@ -33,13 +33,7 @@ fn check_moments(label: &str, d: &dyn Distribution, seed: i64) {
     let (m, v, mean, var, se_mean, se_var) = (vals(&m), vals(&v), vals(&mean), vals(&var), vals(&se_mean), vals(&se_var));
     for i in 0..m.len() {
         assert!(mean[i].is_finite() && var[i].is_finite(), "{label}: choose parameters with finite moments");
-        assert!(
-            (m[i] - mean[i]).abs() <= Z * se_mean[i] + 1e-12,
-            "{label}: element {i}: sample mean {} vs mean {} (se {})",
-            m[i],
-            mean[i],
-            se_mean[i]
-        );
+        assert!((m[i] - mean[i]).abs() <= Z * se_mean[i] + 1e-12, "{label}: element {i}: sample mean {} vs mean {} (se {})", m[i], mean[i], se_mean[i]);
         assert!(
             // (the relative slack covers laws such as Bernoulli(1/2), where (x - m)^2 is
             // constant and the first-order standard error vanishes)
@@ -72,15 +66,11 @@ fn continuous_moments() {
         ("Laplace", Laplace::new(v64(&[0.0, 2.0]), v64(&[1.0, 0.3])).unwrap().into_dist()),
         (
             "MultivariateNormal",
-            MultivariateNormal::from_scale_tril(v64(&[1.0, -1.0, 0.5]), t64(&[1.0, 0.0, 0.0, 0.5, 2.0, 0.0, -1.0, 0.3, 0.7], &[3, 3]))
-                .unwrap()
-                .into_dist(),
+            MultivariateNormal::from_scale_tril(v64(&[1.0, -1.0, 0.5]), t64(&[1.0, 0.0, 0.0, 0.5, 2.0, 0.0, -1.0, 0.3, 0.7], &[3, 3])).unwrap().into_dist(),
         ),
         (
             "LowRankMultivariateNormal",
-            LowRankMultivariateNormal::new(v64(&[0.0, 1.0, 2.0]), t64(&[1.0, 0.5, -0.5, 1.0, 2.0, 0.0], &[3, 2]), v64(&[0.5, 1.0, 0.2]))
-                .unwrap()
-                .into_dist(),
+            LowRankMultivariateNormal::new(v64(&[0.0, 1.0, 2.0]), t64(&[1.0, 0.5, -0.5, 1.0, 2.0, 0.0], &[3, 2]), v64(&[0.5, 1.0, 0.2])).unwrap().into_dist(),
         ),
     ];
     for (i, (label, d)) in cases.iter().enumerate() {
@@ -143,12 +133,7 @@ fn check_quantiles(label: &str, d: &dyn Distribution, seed: i64, qs: &[f64], exp
         let density = vals(&d.log_prob(&at).unwrap().exp());
         for b in 0..got.len() {
             let se = (q * (1.0 - q) / N as f64).sqrt() / density[b];
-            assert!(
-                (got[b] - expected[qi][b]).abs() <= Z * se,
-                "{label}: quantile {q} of batch element {b}: {} vs {} (se {se})",
-                got[b],
-                expected[qi][b]
-            );
+            assert!((got[b] - expected[qi][b]).abs() <= Z * se, "{label}: quantile {q} of batch element {b}: {} vs {} (se {se})", got[b], expected[qi][b]);
         }
     }
 }
@@ -159,8 +144,7 @@ fn heavy_tailed_quantiles() {
     let (loc, scale) = ([0.0, 3.0], [1.0, 0.5]);
     let cauchy = Cauchy::new(v64(&loc), v64(&scale)).unwrap();
     let qs = [0.25, 0.5, 0.75];
-    let exp: Vec<Vec<f64>> =
-        qs.iter().map(|&q| (0..2).map(|b| loc[b] + scale[b] * (PI * (q - 0.5)).tan()).collect()).collect();
+    let exp: Vec<Vec<f64>> = qs.iter().map(|&q| (0..2).map(|b| loc[b] + scale[b] * (PI * (q - 0.5)).tan()).collect()).collect();
     check_quantiles("Cauchy", &cauchy, 5000, &qs, &exp);
 
     let half = HalfCauchy::new(v64(&scale)).unwrap();
@@ -169,8 +153,7 @@ fn heavy_tailed_quantiles() {
 
     // StudentT with df = 1 is a Cauchy.
     let t1 = StudentT::new(1.0f64, v64(&loc), v64(&scale)).unwrap();
-    let exp: Vec<Vec<f64>> =
-        qs.iter().map(|&q| (0..2).map(|b| loc[b] + scale[b] * (PI * (q - 0.5)).tan()).collect()).collect();
+    let exp: Vec<Vec<f64>> = qs.iter().map(|&q| (0..2).map(|b| loc[b] + scale[b] * (PI * (q - 0.5)).tan()).collect()).collect();
     check_quantiles("StudentT(df=1)", &t1, 5002, &qs, &exp);
 }
 
@@ -251,8 +234,22 @@ fn lkj_cholesky_matches_torch_and_its_correlations_have_the_lkj_marginal() {
             4,
             2.5,
             vec![
-                1.0, 0.0, 0.0, 0.0, 0.30511380277405903, 0.9523158968308534, 0.0, 0.0, 0.5039831452877612, 0.022204648765567415,
-                0.8634280183310321, 0.0, -0.04784240777948404, -0.09454465987041138, -0.5684398506544733, 0.8158728745924636,
+                1.0,
+                0.0,
+                0.0,
+                0.0,
+                0.30511380277405903,
+                0.9523158968308534,
+                0.0,
+                0.0,
+                0.5039831452877612,
+                0.022204648765567415,
+                0.8634280183310321,
+                0.0,
+                -0.04784240777948404,
+                -0.09454465987041138,
+                -0.5684398506544733,
+                0.8158728745924636,
             ],
             -1.679876439592198,
         ),

@@ -30,11 +30,7 @@ fn zoo() -> Vec<(&'static str, DistRef, Vec<i64>)> {
         ("Cauchy", Cauchy::new(full(&[2, 3], 0.0), 1.0f64).unwrap().into_dist(), vec![]),
         ("HalfCauchy", HalfCauchy::new(full(&[2, 3], 1.0)).unwrap().into_dist(), vec![]),
         ("Laplace", Laplace::new(full(&[2, 3], 0.0), full(&[2, 3], 1.0)).unwrap().into_dist(), vec![]),
-        (
-            "MultivariateNormal",
-            MultivariateNormal::from_scale_tril(full(&[2, 3, 2], 0.0), Tensor::eye(2, F64)).unwrap().into_dist(),
-            vec![2],
-        ),
+        ("MultivariateNormal", MultivariateNormal::from_scale_tril(full(&[2, 3, 2], 0.0), Tensor::eye(2, F64)).unwrap().into_dist(), vec![2]),
         (
             "LowRankMultivariateNormal",
             LowRankMultivariateNormal::new(full(&[2, 1, 2], 0.0), full(&[3, 2, 1], 0.5), full(&[2], 1.0)).unwrap().into_dist(),

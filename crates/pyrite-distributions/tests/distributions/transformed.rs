@@ -44,10 +44,7 @@ fn cached_path_equals_inverted_path() {
     let _g = seeded(11_001);
     let loc = Tensor::from_slice(&[0.0, 0.5, -1.0]).set_requires_grad(true);
     let base = Normal::new(&loc, 1.5f64).unwrap();
-    let transforms: Vec<TransformRef> = vec![
-        Rc::new(AffineTransform::new(Bound::Scalar(0.3), Bound::Scalar(2.0), 0)),
-        Rc::new(SigmoidTransform),
-    ];
+    let transforms: Vec<TransformRef> = vec![Rc::new(AffineTransform::new(Bound::Scalar(0.3), Bound::Scalar(2.0), 0)), Rc::new(SigmoidTransform)];
     let td = TransformedDistribution::new(base, transforms).unwrap();
     let y = td.rsample(&[5]).unwrap();
     assert!(y.requires_grad());

@@ -44,8 +44,7 @@ fn autograd_logdet(t: &dyn Transform, x: &Tensor, cin: Coords, cout: Coords) -> 
     let y = t.forward(&x);
     let yc = cout(&y);
     let m = yc.numel() as i64;
-    let rows: Vec<Tensor> =
-        (0..m).map(|i| cin(&Tensor::run_backward(&[yc.get(i)], &[&x], true, false)[0])).collect();
+    let rows: Vec<Tensor> = (0..m).map(|i| cin(&Tensor::run_backward(&[yc.get(i)], &[&x], true, false)[0])).collect();
     let j = Tensor::stack(&rows, 0);
     assert_eq!(j.size(), vec![m, m], "{}: Jacobian is square in the chosen coordinates", t.name());
     let (_, logabsdet) = Tensor::linalg_slogdet(&j);
@@ -120,16 +119,16 @@ fn elementary_transforms() {
         case("Exp", Rc::new(ExpTransform), randn(&[2, 4], 2.0), Constraint::Positive, &[2, 4]),
         case("Softplus", Rc::new(SoftplusTransform), randn(&[2, 4], 3.0), Constraint::Positive, &[2, 4]),
         case("Sigmoid", Rc::new(SigmoidTransform), randn(&[2, 4], 2.0), Constraint::UnitInterval, &[2, 4]),
-        case(
-            "Affine scalar",
-            Rc::new(AffineTransform::new(Bound::Scalar(1.5), Bound::Scalar(-2.0), 0)),
-            randn(&[2, 4], 1.0),
-            Constraint::Real,
-            &[2, 4],
-        ),
+        case("Affine scalar", Rc::new(AffineTransform::new(Bound::Scalar(1.5), Bound::Scalar(-2.0), 0)), randn(&[2, 4], 1.0), Constraint::Real, &[2, 4]),
         case("Affine tensor", affine_t(0), randn(&[2, 4], 1.0), Constraint::Real, &[2, 4]),
         case("Affine tensor event_dim 1", affine_t(1), randn(&[2, 4], 1.0), Constraint::Real.independent(1), &[2]),
-        case("IndependentTransform(Exp, 1)", Rc::new(IndependentTransform::new(Rc::new(ExpTransform), 1)), randn(&[2, 4], 1.0), Constraint::Positive.independent(1), &[2]),
+        case(
+            "IndependentTransform(Exp, 1)",
+            Rc::new(IndependentTransform::new(Rc::new(ExpTransform), 1)),
+            randn(&[2, 4], 1.0),
+            Constraint::Positive.independent(1),
+            &[2],
+        ),
         Case { cout: simplex_coords, ..case("StickBreaking K=4", Rc::new(StickBreakingTransform), randn(&[2, 3], 1.5), Constraint::Simplex, &[2]) },
         Case { cout: simplex_coords, ..case("StickBreaking K=2", Rc::new(StickBreakingTransform), randn(&[2, 1], 1.5), Constraint::Simplex, &[2]) },
         Case {
@@ -172,7 +171,8 @@ fn compositions() {
     let scale_lower = Rc::new(AffineTransform::new(Bound::Scalar(0.0), Bound::Tensor(s), 0)) as TransformRef;
     let corr: TransformRef = Rc::new(CorrCholeskyTransform);
     let sb: TransformRef = Rc::new(StickBreakingTransform);
-    let shift3 = Rc::new(AffineTransform::new(Bound::Tensor(Tensor::from_slice(&[0.1, -0.2, 0.3])), Bound::Tensor(Tensor::from_slice(&[1.5, 0.5, -2.0])), 0)) as TransformRef;
+    let shift3 = Rc::new(AffineTransform::new(Bound::Tensor(Tensor::from_slice(&[0.1, -0.2, 0.3])), Bound::Tensor(Tensor::from_slice(&[1.5, 0.5, -2.0])), 0))
+        as TransformRef;
 
     let corr_then_scale = Rc::new(ComposeTransform::new(vec![corr.clone(), scale_lower.clone()])) as TransformRef;
     assert_eq!(corr_then_scale.domain_event_dim(), 1, "Compose[CorrCholesky, Affine] domain event dim");
@@ -183,7 +183,13 @@ fn compositions() {
 
     let cases = vec![
         case("Compose[Affine, Exp]", Rc::new(ComposeTransform::new(vec![aff(0.5, 2.0), exp.clone()])), randn(&[2, 4], 1.0), Constraint::Positive, &[2, 4]),
-        case("Compose[Exp, Affine]", Rc::new(ComposeTransform::new(vec![exp.clone(), aff(-1.0, 3.0)])), randn(&[2, 4], 1.0), constraints::greater_than(-1.0), &[2, 4]),
+        case(
+            "Compose[Exp, Affine]",
+            Rc::new(ComposeTransform::new(vec![exp.clone(), aff(-1.0, 3.0)])),
+            randn(&[2, 4], 1.0),
+            constraints::greater_than(-1.0),
+            &[2, 4],
+        ),
         case(
             "Compose[Softplus, Compose[Affine, Sigmoid]]",
             Rc::new(ComposeTransform::new(vec![Rc::new(SoftplusTransform), Rc::new(ComposeTransform::new(vec![aff(-1.0, 0.5), Rc::new(SigmoidTransform)]))])),
@@ -240,12 +246,7 @@ fn biject_to_every_constraint() {
     let simplex = biject_to(&Constraint::Simplex).unwrap();
     check(&Case { cout: simplex_coords, ..case("biject_to(simplex)", simplex, randn(&[2, 4], 1.0), Constraint::Simplex, &[2]) });
     let lc = biject_to(&Constraint::LowerCholesky).unwrap();
-    check(&Case {
-        cin: lower,
-        cout: lower,
-        recover: tril,
-        ..case("biject_to(lower_cholesky)", lc, randn(&[2, 3, 3], 1.0), Constraint::LowerCholesky, &[2])
-    });
+    check(&Case { cin: lower, cout: lower, recover: tril, ..case("biject_to(lower_cholesky)", lc, randn(&[2, 3, 3], 1.0), Constraint::LowerCholesky, &[2]) });
     let cc = biject_to(&Constraint::CorrCholesky).unwrap();
     check(&Case { cout: strictly_lower, ..case("biject_to(corr_cholesky)", cc, randn(&[2, 3], 1.0), Constraint::CorrCholesky, &[2]) });
 
@@ -259,12 +260,7 @@ fn biject_to_every_constraint() {
     // biject_to(positive_definite) lands in the set; no bijection onto a discrete set.
     let pd = biject_to(&Constraint::PositiveDefinite).unwrap();
     assert!(Constraint::PositiveDefinite.contains_all(&pd.forward(&Tensor::randn([5, 4, 4], F64))));
-    for c in [
-        Constraint::Boolean,
-        Constraint::NonnegativeInteger,
-        constraints::integer_interval(0, 3),
-        Constraint::OneHot,
-    ] {
+    for c in [Constraint::Boolean, Constraint::NonnegativeInteger, constraints::integer_interval(0, 3), Constraint::OneHot] {
         assert!(matches!(biject_to(&c), Err(pyrite_distributions::DistError::Unsupported { .. })), "biject_to({})", c.name());
     }
 }

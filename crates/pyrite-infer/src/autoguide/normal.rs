@@ -77,11 +77,15 @@ impl AutoNormal {
 
     fn loc_scale(&self, i: usize) -> Result<(Tensor, Tensor)> {
         let loc = param(&self.loc_names[i], &self.init_locs[i], Constraint::Real)?;
-        let scale = param(&self.scale_names[i], pyrite_core::message::lazy({
-            let (s, init) = (self.init_locs[i].size(), self.init_scale);
-            let opts = (self.init_locs[i].kind(), self.init_locs[i].device());
-            move || Tensor::full(s.as_slice(), init, opts)
-        }), Constraint::Positive)?;
+        let scale = param(
+            &self.scale_names[i],
+            pyrite_core::message::lazy({
+                let (s, init) = (self.init_locs[i].size(), self.init_scale);
+                let opts = (self.init_locs[i].kind(), self.init_locs[i].device());
+                move || Tensor::full(s.as_slice(), init, opts)
+            }),
+            Constraint::Positive,
+        )?;
         Ok((loc, scale))
     }
 

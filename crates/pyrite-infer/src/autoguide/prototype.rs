@@ -184,7 +184,10 @@ pub fn within_plates(built: &[(String, BuiltPlate)], names: &[String], f: &mut d
         None => f(),
         Some((first, rest)) => {
             let Some((_, plate)) = built.iter().find(|(n, _)| n == first) else {
-                return Err(PyriteError::Plate { plate: first.clone(), problem: "a guide's site lies in it, but the plates the guide was given do not hold it".into() });
+                return Err(PyriteError::Plate {
+                    plate: first.clone(),
+                    problem: "a guide's site lies in it, but the plates the guide was given do not hold it".into(),
+                });
             };
             plate.enter(|_| within_plates(built, rest, f))
         }

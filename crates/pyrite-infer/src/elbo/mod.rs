@@ -90,7 +90,11 @@ fn check_support_inside(site: &str, model: &dyn Distribution, guide: &dyn Distri
         let what = if is_point_mass(guide) { format!("a {} at a value outside it", guide.name()) } else { format!("support {} ({})", gs.name(), guide.name()) };
         return Err(PyriteError::GuideMismatch {
             site: site.to_string(),
-            detail: format!("the model's support is {} ({}) but the guide has {what}: the guide must propose only values the model can score", ms.name(), model.name()),
+            detail: format!(
+                "the model's support is {} ({}) but the guide has {what}: the guide must propose only values the model can score",
+                ms.name(),
+                model.name()
+            ),
         });
     }
     Ok(())

@@ -75,11 +75,7 @@ impl TraceElbo {
         if let Some(dim) = particle_dim {
             check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
-        let elbo = if self.analytic_kl {
-            mean_field_elbo(&model_tr, &guide_tr)?
-        } else {
-            model_tr.log_prob_sum()? - guide_tr.latent_log_prob_sum()?
-        };
+        let elbo = if self.analytic_kl { mean_field_elbo(&model_tr, &guide_tr)? } else { model_tr.log_prob_sum()? - guide_tr.latent_log_prob_sum()? };
         // One read of the value serves as the finiteness check and the reported loss.
         let value = elbo.double_value(&[]);
         if !value.is_finite() {
@@ -244,10 +240,7 @@ fn sum_to(term: &Tensor, frames: &[PlateFrame], target: &[PlateFrame]) -> Tensor
 /// with the whole ELBO, which is unbiased either way but far less noisy. `None` when every
 /// guide site is reparameterised.
 pub(crate) fn score_function_term(model_tr: &Trace, guide_tr: &Trace) -> Result<Option<Tensor>> {
-    let non_reparam: Vec<&Site> = guide_tr
-        .sample_sites()
-        .filter(|s| !s.is_observed && !s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true))
-        .collect();
+    let non_reparam: Vec<&Site> = guide_tr.sample_sites().filter(|s| !s.is_observed && !s.dist.as_ref().map(|d| d.has_rsample()).unwrap_or(true)).collect();
     if non_reparam.is_empty() {
         return Ok(None);
     }

@@ -103,10 +103,8 @@ impl TraceEnumElbo {
                 }
             }
         }
-        let mut costs: Vec<Factor> = eliminate(m.factors, &m.layout, Reduce::Sum, None, &pinned)?
-            .into_iter()
-            .map(|f| Factor { log: f.log * m.scale, ..f })
-            .collect();
+        let mut costs: Vec<Factor> =
+            eliminate(m.factors, &m.layout, Reduce::Sum, None, &pinned)?.into_iter().map(|f| Factor { log: f.log * m.scale, ..f }).collect();
         costs.append(&mut m.other);
         // The guide's probabilities of its enumerated values (unscaled, as Dice's factors).
         let mut dice = Vec::new();
