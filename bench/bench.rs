@@ -111,7 +111,7 @@ fn main() -> Result<()> {
                         return Ok(());
                     }
                     let guide = AutoNormal::new(&rugged::model, &d)?;
-                    let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                    let mut svi = Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                     println!("{:<34} {:>12.1}", RUGGED_NORMAL, time_steps(args.steps, || svi.step(&d))?);
                     Ok(())
                 })?;
@@ -120,7 +120,7 @@ fn main() -> Result<()> {
                         return Ok(());
                     }
                     let guide = AutoMultivariateNormal::new(&rugged::model, &d)?;
-                    let mut svi = Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                    let mut svi = Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                     println!("{:<34} {:>12.1}", RUGGED_MVN, time_steps(args.steps, || svi.step(&d))?);
                     Ok(())
                 })?;
@@ -133,7 +133,7 @@ fn main() -> Result<()> {
         let d = radon::Radon::from_data(&r);
         with_param_store(&new_param_store(), || -> Result<()> {
             let guide = AutoNormal::new(&radon::model, &d)?;
-            let mut svi = Svi::new(&radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+            let mut svi = Svi::new(radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
             println!("{:<34} {:>12.1}", RADON, time_steps(args.steps, || svi.step(&d))?);
             Ok(())
         })?;
@@ -142,7 +142,7 @@ fn main() -> Result<()> {
         let iris = pyrite::data::iris().map_err(|e| PyriteError::Io { path: "iris".into(), problem: e.to_string() })?;
         with_param_store(&new_param_store(), || -> Result<()> {
             let guide = AutoDelta::new(&gmm::blocked, &iris.petal_length)?;
-            let mut svi = Svi::new(&gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
+            let mut svi = Svi::new(gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
             println!("{:<34} {:>12.1}", GMM, time_steps(args.steps, || svi.step(&iris.petal_length))?);
             Ok(())
         })?;

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release --example scaling -- [--threads N] [--max-n 1000000] [--out DIR] [--device cpu|cuda]`
 //!
+//! `--n N --groups G` times that one size only (no plot), as `bench/run.sh` does for its table.
+//!
 //! On CUDA every step ends with a device synchronisation, so the times are complete steps.
 
 use std::time::Instant;
@@ -126,15 +128,23 @@ fn main() -> Result<()> {
     set_rng_seed(0);
     println!("GLMM SVI step (AutoNormal, Trace_ELBO, Adam), {threads} thread(s), device {device:?}");
     println!("{:>9} {:>7} {:>14} {:>14} {:>8}", "N", "groups", "pyrite us", "floor us", "ratio");
+    // One size (`--n N --groups G`), or every size up to `--max-n` for 100, 1,000 and 10,000 groups.
+    let sizes: Vec<(i64, i64)> = match (args.iter().position(|a| a == "--n"), args.iter().position(|a| a == "--groups")) {
+        (Some(_), Some(_)) => vec![(get("--n", "").parse().expect("--n N"), get("--groups", "").parse().expect("--groups G"))],
+        _ => [100i64, 1_000, 10_000]
+            .iter()
+            .flat_map(|&g| std::iter::successors(Some(1_000i64), |n| Some(n * 10)).take_while(|&n| n <= max_n).map(move |n| (n, g)))
+            .collect(),
+    };
+    let single = sizes.len() == 1;
     let mut rows = Vec::new();
-    for &groups in &[100i64, 1_000, 10_000] {
-        let mut n = 1_000i64;
-        while n <= max_n {
+    for (n, groups) in sizes {
+        {
             let d = simulate(n, groups, device);
             let steps = (200_000_000 / (n + 200_000)).clamp(10, 400) as usize;
             let t_pyrite = with_param_store(&new_param_store(), || -> Result<f64> {
                 let guide = AutoNormal::new(&model, &d)?;
-                let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+                let mut svi = Svi::new(model, &guide, Optimizer::adam(0.01), TraceElbo::new());
                 let mut err = None;
                 let t = per_step(steps, device, || {
                     if let Err(e) = svi.step(&d) {
@@ -150,8 +160,10 @@ fn main() -> Result<()> {
             let t_floor = per_step(steps, device, || floor.step(&d));
             println!("{n:>9} {groups:>7} {t_pyrite:>14.1} {t_floor:>14.1} {:>8.2}", t_pyrite / t_floor);
             rows.push((n, groups, t_pyrite, t_floor));
-            n *= 10;
         }
+    }
+    if single {
+        return Ok(());
     }
     // N spans decades, and so do the times on the CPU: log axes (linear where a panel's times
     // stay within a factor of ten, as on a GPU).

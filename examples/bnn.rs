@@ -19,8 +19,14 @@
 //!
 //! `--steps N` caps the SVI steps of each network (for smoke runs); `--check` fails unless
 //! `accuracy_mnist >= 0.90`, `accuracy_digits >= 0.95` and `entropy_noise > entropy_test`.
+//!
+//! `--save mnist.safetensors` writes the fitted MNIST network's params (a safetensors file with
+//! the constraints as metadata; JSON for a `.json` path). `--load mnist.safetensors` skips
+//! training: it reads them back (in a fresh process), predicts the MNIST test set from the
+//! reloaded guide and writes `summary.json` with `accuracy_mnist`, the same figure as the run that
+//! saved them (predictions draw their networks from a generator seeded with `--seed` in both).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Parser;
@@ -49,6 +55,13 @@ struct Args {
     /// Networks drawn from the guide for predictions.
     #[arg(long, default_value_t = 100)]
     samples: i64,
+    /// Save the fitted MNIST network's params to this file (safetensors; JSON for `.json`).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Predict with the MNIST network's params from this file (written by `--save`) instead of
+    /// training; the digits network is not fitted.
+    #[arg(long, conflicts_with = "save")]
+    load: Option<PathBuf>,
 }
 
 impl Args {
@@ -61,6 +74,11 @@ impl Args {
         check_positive("--samples", self.samples)?;
         if let Some(dir) = &self.mnist_idx {
             check_dir("--mnist-idx", dir)?;
+        }
+        if let Some(file) = &self.load {
+            if !file.is_file() {
+                return Err(PyriteError::InvalidInput { what: "--load".into(), problem: format!("{} is not a file", file.display()) });
+            }
         }
         Ok(())
     }
@@ -192,6 +210,12 @@ struct Setup<'a> {
     lr: f64,
     init_scale: f64,
     batch: i64,
+    /// Params to start from instead of training (`--load`).
+    load: Option<&'a Path>,
+    /// Where to save the fitted params (`--save`).
+    save: Option<&'a Path>,
+    /// Seeds the draws of the predictions.
+    seed: u64,
 }
 
 /// Predictive entropy `-sum_k p_k log p_k` of each row of averaged class probabilities.
@@ -224,11 +248,16 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
         DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], s.batch, true, device).map_err(data_error("training set"))?;
     let m = |d: &Data| model(&net, d);
     let g = |_: &Data| guide(&net, s.init_scale);
-    let mut svi = Svi::new(&m, &g, Optimizer::adam(s.lr), TraceElbo::new());
+    let mut svi = Svi::new(m, g, Optimizer::adam(s.lr), TraceElbo::new());
     svi.progress = false;
     let (mut epoch_loss, mut epoch_seconds, mut step_loss) = (vec![], vec![], vec![]);
     let mut steps = 0usize;
-    'epochs: for epoch in 0..s.epochs {
+    if let Some(path) = s.load {
+        pyrite::core::param_store::lock(&get_param_store()).load(path)?;
+        println!("  {}: params read from {}, no training", s.name, path.display());
+    }
+    let epochs = if s.load.is_some() { 0 } else { s.epochs };
+    'epochs: for epoch in 0..epochs {
         let bar = images::epoch_bar(format!("{} epoch {}/{}", s.name, epoch + 1, s.epochs), loader.num_batches() as u64);
         let t = Instant::now();
         let (mut total, mut batches) = (0.0, 0);
@@ -259,6 +288,12 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
             break 'epochs;
         }
     }
+    if let Some(path) = s.save {
+        pyrite::core::param_store::lock(&get_param_store()).save(path)?;
+        println!("  {}: params saved to {}", s.name, path.display());
+    }
+    // The same networks are drawn for predictions whether the params were trained or loaded.
+    set_rng_seed(s.seed);
     // Cannot fail, here and below: `--device` checked `device`, and the CPU always works.
     let test_x = test.images().to_device(device);
     let probs = predict(&net, s.init_scale, &test_x, samples)?;
@@ -325,12 +360,17 @@ fn example() -> Result<()> {
         }
     };
     println!("BNN 784-1024-10 on the {source}: {} train / {} test images, batch 128, {} epochs", mnist_train.len(), mnist_test.len(), args.epochs);
-    let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
+    let (load, save) = (args.load.as_deref(), args.save.as_deref());
+    let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.005, batch: 128, load, save, seed: flags.seed };
     let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, flags.steps, args.samples))?;
+    if let Some(path) = load {
+        return report_reloaded(flags, &mnist, path);
+    }
 
     let (digits_train, digits_test) = pyrite::data::digits().map_err(data_error("digits"))?.shuffled_split(0.8, flags.seed).map_err(data_error("digits"))?;
     println!("BNN 64-100-10 on the 8x8 digits: {} train / {} test images, batch 128, {} epochs", digits_train.len(), digits_test.len(), args.digits_epochs);
-    let digits_setup = Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128 };
+    let digits_setup =
+        Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128, load: None, save: None, seed: flags.seed };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;
 
     let (bins_mnist, ece_mnist) = images::reliability(&mnist.confidence, &mnist.correct, 10);
@@ -369,6 +409,27 @@ fn example() -> Result<()> {
         &[
             (format!("accuracy_mnist {:.4} >= 0.90 {}", mnist.accuracy, ok(mnist.accuracy >= 0.90)), mnist.accuracy >= 0.90),
             (format!("accuracy_digits {:.4} >= 0.95 {}", digits.accuracy, ok(digits.accuracy >= 0.95)), digits.accuracy >= 0.95),
+            (format!("entropy_noise {h_noise:.4} > entropy_test {h_test:.4} {}", ok(h_noise > h_test)), h_noise > h_test),
+        ],
+    )
+}
+
+/// `--load`: the reloaded MNIST network's figures, in `summary.json` and checked by `--check`.
+fn report_reloaded(flags: &Flags, mnist: &Fit, path: &Path) -> Result<()> {
+    let (h_test, h_noise) = (mean(&mnist.entropy_test), mean(&mnist.entropy_noise));
+    println!("\nmnist (params from {}): accuracy {:.4}, entropy test {h_test:.4}, entropy noise {h_noise:.4}", path.display(), mnist.accuracy);
+    let summary = serde_json::json!({
+        "accuracy_mnist": mnist.accuracy,
+        "entropy_test": h_test,
+        "entropy_noise": h_noise,
+        "loaded_from": path.display().to_string(),
+    });
+    flags.write_summary(&summary)?;
+    println!("wrote {}", flags.out.join("summary.json").display());
+    report_checks(
+        flags,
+        &[
+            (format!("accuracy_mnist {:.4} >= 0.90 {}", mnist.accuracy, ok(mnist.accuracy >= 0.90)), mnist.accuracy >= 0.90),
             (format!("entropy_noise {h_noise:.4} > entropy_test {h_test:.4} {}", ok(h_noise > h_test)), h_noise > h_test),
         ],
     )

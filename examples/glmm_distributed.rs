@@ -192,7 +192,7 @@ fn fit(args: &Args) -> Result<()> {
     // Small initial scales: with a million rows the posterior is narrow, and wide guide draws
     // only add gradient noise at the start.
     let guide = AutoNormal::with_init(&model, &all, InitStrategy::Median, 0.01)?;
-    let mut svi = DistributedSvi::new(Svi::new(&model, &guide, Optimizer::adam(args.lr), TraceElbo::new()), &pg);
+    let mut svi = DistributedSvi::new(Svi::new(model, &guide, Optimizer::adam(args.lr), TraceElbo::new()), &pg);
     let start = Instant::now();
     let mut loss = f64::NAN;
     for _ in 0..steps {

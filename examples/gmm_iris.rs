@@ -36,7 +36,7 @@ fn example() -> Result<()> {
         let store = new_param_store();
         let loss = with_param_store(&store, || -> Result<f64> {
             let guide = AutoDelta::with_init(&blocked, &data, InitStrategy::Value(init_values(&data)))?;
-            let svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
+            let svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
             svi.evaluate_loss(&data)
         })?;
         if best.map(|b| loss < b.0).unwrap_or(true) {
@@ -46,7 +46,7 @@ fn example() -> Result<()> {
     let (init_loss, seed_k) = best.ok_or_else(|| PyriteError::Model("no random start was tried".into()))?;
     set_rng_seed(seed_k);
     let guide = AutoDelta::with_init(&blocked, &data, InitStrategy::Value(init_values(&data)))?;
-    let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
+    let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
     let losses = svi.run(steps, &data)?;
     let map = guide.median()?;
 

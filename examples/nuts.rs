@@ -343,7 +343,7 @@ fn radon_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
     let steps = flags.steps.unwrap_or(3000);
     set_rng_seed(flags.seed);
     let guide = AutoNormal::new(&radon::model, &d)?;
-    let mut svi = Svi::new(&radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+    let mut svi = Svi::new(radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
     svi.run(steps, &d)?;
     let vi = guide.sample_posterior(4000)?;
 
@@ -499,11 +499,11 @@ fn rugged_nuts(s: &Settings, flags: &Flags) -> Result<Outcome> {
         let fit = with_param_store(&store, || -> Result<(Samples, Samples)> {
             if name == "AutoNormal" {
                 let guide = AutoNormal::new(&rugged::model, &d)?;
-                Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
+                Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
                 Ok((guide.median()?, guide.sample_posterior(4000)?))
             } else {
                 let guide = AutoMultivariateNormal::new(&rugged::model, &d)?;
-                Svi::new(&rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
+                Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new()).run(steps, &d)?;
                 Ok((guide.median()?, guide.sample_posterior(4000)?))
             }
         })?;

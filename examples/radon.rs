@@ -81,7 +81,7 @@ fn example() -> Result<()> {
 
     // ANCHOR: fit
     let guide = AutoNormal::new(&model, &d)?;
-    let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+    let mut svi = Svi::new(model, &guide, Optimizer::adam(0.01), TraceElbo::new());
     let losses = svi.run(steps, &d)?;
     // ANCHOR_END: fit
     let post = guide.sample_posterior(2000)?;
@@ -127,7 +127,7 @@ fn example() -> Result<()> {
         data.county_uranium(),
     );
     let guide_u = AutoNormal::new(&model_uranium, &du)?;
-    let mut svi_u = Svi::new(&model_uranium, &guide_u, Optimizer::adam(0.01), TraceElbo::new());
+    let mut svi_u = Svi::new(model_uranium, &guide_u, Optimizer::adam(0.01), TraceElbo::new());
     let losses_u = svi_u.run(steps, &du)?;
     let post_u = guide_u.sample_posterior(2000)?;
     let mu = |k: &str| scalar(&post_u[k].mean(Kind::Double));

@@ -77,7 +77,7 @@ fn example() -> Result<()> {
     set_rng_seed(flags.seed);
     let mle_store = new_param_store();
     let mle = with_param_store(&mle_store, || -> Result<Vec<f64>> {
-        let mut svi = Svi::new(&simple_model, &simple_guide, Optimizer::adam(0.1), TraceElbo::new());
+        let mut svi = Svi::new(simple_model, simple_guide, Optimizer::adam(0.1), TraceElbo::new());
         svi.run(2 * steps, &d)
     })?;
     let ps = pyrite::core::param_store::lock(&mle_store);
@@ -98,12 +98,12 @@ fn example() -> Result<()> {
             // ANCHOR: fit
             let (losses, samples, median) = if name == "AutoNormal" {
                 let guide = AutoNormal::new(&model, &d)?;
-                let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                let mut svi = Svi::new(model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             } else {
                 let guide = AutoMultivariateNormal::new(&model, &d)?;
-                let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                let mut svi = Svi::new(model, &guide, Optimizer::adam(0.02), TraceElbo::new());
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             };
@@ -167,7 +167,7 @@ fn example() -> Result<()> {
     let store = new_param_store();
     let mut custom_losses = Vec::new();
     with_param_store(&store, || -> Result<()> {
-        let mut svi = Svi::new(&model, &custom_guide, Optimizer::adam(0.02), TraceElbo::new());
+        let mut svi = Svi::new(model, custom_guide, Optimizer::adam(0.02), TraceElbo::new());
         // The tutorial gives sigma a Normal guide, whose support (the real line) is wider than
         // the model's Uniform(0, 10), so validated steps refuse it; it runs unvalidated, as in
         // Pyro, where it works because its draws (about 1 +- 0.05) never leave (0, 10).

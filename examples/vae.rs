@@ -184,7 +184,7 @@ fn example() -> Result<()> {
     let vae = Vae::new(device);
     let m = |d: &Data| model(&vae, d);
     let g = |d: &Data| guide(&vae, d);
-    let mut svi = Svi::new(&m, &g, Optimizer::adam(1e-3), TraceElbo::new());
+    let mut svi = Svi::new(m, g, Optimizer::adam(1e-3), TraceElbo::new());
     svi.progress = false;
     let loader = DataLoader::new(vec![train_x.shallow_clone()], 128, true, device).map_err(data_error("MNIST training set"))?;
     let test_data = Data { x: test_x.shallow_clone(), indices: None, size: test.len() as i64 };

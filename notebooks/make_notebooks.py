@@ -34,7 +34,8 @@ fn model(d: &Radon) -> Result<()> {
         ("code", """let r: pyrite::data::Radon = pyrite::data::radon().unwrap();
 let d: Radon = Radon { floor: r.floor, county: r.county, log_radon: r.log_radon, counties: r.num_counties };
 set_rng_seed(0);
-// `svi` borrows the model and guide, so it lives inside a closure (evcxr keeps only owned values).
+// This `svi` borrows the model and guide, so it lives inside the closure; an owned one
+// (`Svi::new(model, Rc::new(guide), ..)`, an `Svi<'static, Radon>`) could be kept in a variable.
 let guide: AutoNormal = AutoNormal::new(&model, &d).unwrap();
 let losses: Vec<f64> = with_param_store(&store, || {
     let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());

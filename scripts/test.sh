@@ -14,7 +14,14 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check
 cargo run --example gmm_iris -- --out target/ci-out/gmm --check
-cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check
+cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check --save target/ci-out/bnn/mnist.safetensors
+# The saved fit, reloaded in a fresh process, predicts with the same accuracy.
+cargo run --example bnn -- --out target/ci-out/bnn-load --device cpu --check --load target/ci-out/bnn/mnist.safetensors
+accuracy() { grep -o '"accuracy_mnist":[^,}]*' "$1/summary.json"; }
+if [ "$(accuracy target/ci-out/bnn)" != "$(accuracy target/ci-out/bnn-load)" ]; then
+  echo "bnn --load: $(accuracy target/ci-out/bnn-load), but the run that saved it had $(accuracy target/ci-out/bnn)" >&2
+  exit 1
+fi
 cargo run --example vae -- --out target/ci-out/vae --device cpu --check
 nuts=(--warmup 300 --samples 300 --chains 2 --check)
 cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-radon

@@ -37,7 +37,7 @@ fn bnn_rejects_images_of_the_wrong_width() {
         assert!(matches!(err, PyriteError::InvalidInput { ref what, .. } if what == "images"), "{err}");
         let m = |d: &Data| bnn_model(&net, d);
         let g = |_: &Data| bnn_guide(&net, 0.01);
-        let mut svi = Svi::new(&m, &g, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(m, g, Optimizer::adam(0.01), TraceElbo::new());
         let err = svi.step(&d).unwrap_err();
         assert!(matches!(err, PyriteError::InvalidInput { .. }), "{err}");
         assert_eq!(pyrite::core::param_store::lock(&get_param_store()).len(), 0, "a failed first step leaves no params");
@@ -52,7 +52,7 @@ fn bnn_rejects_labels_out_of_range() {
         let d = Data { x: Tensor::rand([3, 64], (Kind::Float, Device::Cpu)), y: Some(Tensor::from_slice(&[0i64, 10, 2])), indices: None, size: 3 };
         let m = |d: &Data| bnn_model(&net, d);
         let g = |_: &Data| bnn_guide(&net, 0.01);
-        let mut svi = Svi::new(&m, &g, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(m, g, Optimizer::adam(0.01), TraceElbo::new());
         let err = svi.step(&d).unwrap_err();
         assert!(matches!(err, PyriteError::Distribution { ref site, .. } if site == "obs"), "{err}");
     });

@@ -24,7 +24,7 @@ fn pyro_linear_with_priors_recovers_a_regression() {
         with_param_store(&new_param_store(), || {
             let data = (x, y);
             let guide = AutoNormal::new(&model, &data).unwrap();
-            let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
             svi.progress = false;
             svi.run(600, &data).unwrap();
             let m = guide.median().unwrap();

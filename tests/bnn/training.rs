@@ -20,7 +20,7 @@ fn small_bnn_learns_the_digits() {
             let (init_scale, n) = (0.005, train.len() as i64);
             let m = |d: &Data| bnn_model(&net, d);
             let g = |_: &Data| bnn_guide(&net, init_scale);
-            let mut svi = Svi::new(&m, &g, Optimizer::adam(0.03), TraceElbo::new());
+            let mut svi = Svi::new(m, g, Optimizer::adam(0.03), TraceElbo::new());
             svi.progress = false;
             let loader = DataLoader::new(vec![train.images().shallow_clone(), train.labels().shallow_clone()], 128, true, device).unwrap();
             let mut epoch_loss = vec![];
@@ -132,7 +132,7 @@ fn small_vae_improves_its_test_elbo() {
             let v = Vae::new(device);
             let m = |d: &Images| vae_model(&v, d);
             let g = |d: &Images| vae_guide(&v, d);
-            let mut svi = Svi::new(&m, &g, Optimizer::adam(3e-3), TraceElbo::new());
+            let mut svi = Svi::new(m, g, Optimizer::adam(3e-3), TraceElbo::new());
             svi.progress = false;
             let test_data = Images { x: test.shallow_clone(), indices: None, size: 100 };
             // Average a few single-draw estimates for a steadier test ELBO.

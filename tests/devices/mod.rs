@@ -62,7 +62,7 @@ fn regression_posterior(x: &Tensor, y: &Tensor) -> (Vec<f64>, Vec<f64>) {
 
 fn fit<G: Guide<(Tensor, Tensor)>>(guide: &G, d: &(Tensor, Tensor), steps: usize) {
     let optim = Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma: 0.05f64.powf(1.0 / steps as f64) });
-    let mut svi = Svi::new(&regression_model, guide, optim, TraceElbo::with_particles(32, true));
+    let mut svi = Svi::new(regression_model, |d: &(Tensor, Tensor)| guide.call(d), optim, TraceElbo::with_particles(32, true));
     svi.progress = false;
     svi.run(steps, d).unwrap_or_else(|e| panic!("SVI failed: {e}"));
 }
@@ -131,7 +131,7 @@ fn trace_enum_elbo_and_infer_discrete_agree_with_brute_force_on_every_device() {
         let x = Tensor::from_slice(&MIX_X).to_device(device);
         on_device(device, 7, || {
             let guide = |_: &Tensor| -> Result<()> { Ok(()) };
-            let svi = Svi::new(&mixture, &guide, Optimizer::adam(0.01), TraceEnumElbo::new());
+            let svi = Svi::new(mixture, guide, Optimizer::adam(0.01), TraceEnumElbo::new());
             let got = svi.evaluate_loss(&x).unwrap();
             assert!((got - want).abs() < 1e-4 * want.abs(), "{device:?}: loss {got} vs brute force {want}");
             let tr = infer_discrete(&|| mixture(&x), -2, 0.0).unwrap();

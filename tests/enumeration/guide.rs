@@ -134,7 +134,7 @@ fn model_enumeration_upstream_of_guide_enumeration_in_a_plate_is_a_typed_error()
 fn svi_with_a_guide_enumerated_site_learns_the_exact_posterior() {
     // With the guide able to represent the posterior of z, the optimum q is p(z = 1 | x).
     fresh(|| {
-        let mut svi = Svi::new(&|_: &()| switch_model(), &|_: &()| switch_guide(), Optimizer::adam(0.05), TraceEnumElbo::new());
+        let mut svi = Svi::new(|_: &()| switch_model(), |_: &()| switch_guide(), Optimizer::adam(0.05), TraceEnumElbo::new());
         svi.progress = false;
         for _ in 0..600 {
             svi.step(&()).unwrap();

@@ -30,7 +30,7 @@ fn fit(data: &Tensor, seed_value: u64) -> Fit {
         let store = new_param_store();
         let (loss, guide) = with_param_store(&store, || {
             let guide = seed(seed_value * 1000 + k, || AutoDelta::with_init(&blocked, data, InitStrategy::Value(init_values(data)))).unwrap();
-            let loss = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new()).evaluate_loss(data).unwrap();
+            let loss = Svi::new(model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new()).evaluate_loss(data).unwrap();
             (loss, guide)
         });
         if best.as_ref().map(|b| loss < b.0).unwrap_or(true) {
@@ -39,7 +39,7 @@ fn fit(data: &Tensor, seed_value: u64) -> Fit {
     }
     let (init_loss, store, guide) = best.unwrap();
     with_param_store(&store, || {
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
+        let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
         svi.progress = false;
         let losses = svi.run(STEPS, data).unwrap();
         let map = guide.median().unwrap();

@@ -21,7 +21,7 @@ fn zero_particles_is_invalid_input_and_changes_nothing() {
     with_param_store(&new_param_store(), || {
         let mut elbo = TraceElbo::new();
         elbo.num_particles = 0;
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.1), elbo);
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.1), elbo);
         svi.progress = false;
         let err = no_panic("step", || svi.step(&())).unwrap_err();
         assert!(matches!(err, PyriteError::InvalidInput { ref what, .. } if what == "num_particles"), "{err}");
@@ -54,7 +54,7 @@ fn a_panic_inside_a_step_is_a_model_error_and_changes_nothing() {
             let _ = Tensor::zeros([2], (Kind::Float, Device::Cpu)) + Tensor::zeros([3], (Kind::Float, Device::Cpu)) + x;
             Ok(())
         };
-        let mut svi = Svi::new(&bad, &guide, Optimizer::adam(0.1), TraceElbo::new());
+        let mut svi = Svi::new(bad, guide, Optimizer::adam(0.1), TraceElbo::new());
         svi.progress = false;
         let err = svi.step(&()).unwrap_err();
         let PyriteError::Model(msg) = &err else { panic!("expected a model error, got {err:?}") };

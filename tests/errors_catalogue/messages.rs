@@ -140,7 +140,7 @@ fn inference_messages() {
     };
     let step = |guide: &dyn Fn(&Tensor) -> Result<()>, x: &Tensor| {
         with_param_store(&new_param_store(), || {
-            let mut svi = Svi::new(&model, guide, Optimizer::adam(0.01), TraceElbo::new());
+            let mut svi = Svi::new(model, guide, Optimizer::adam(0.01), TraceElbo::new());
             svi.progress = false;
             svi.step(x)
         })
@@ -167,7 +167,7 @@ fn inference_messages() {
         factor("f", &m.abs().sqrt())
     };
     let nothing = |_: &Tensor| -> Result<()> { Ok(()) };
-    let gradient = with_param_store(&new_param_store(), || Svi::new(&root, &nothing, Optimizer::adam(0.05), TraceElbo::new()).step(&x));
+    let gradient = with_param_store(&new_param_store(), || Svi::new(root, nothing, Optimizer::adam(0.05), TraceElbo::new()).step(&x));
     let subsampled = |x: &Tensor| -> Result<()> {
         Plate::new("data", 4)
             .subsample_size(2)
@@ -188,7 +188,7 @@ fn inference_messages() {
     let y = Tensor::zeros([6], (Kind::Double, Device::Cpu));
     let particles = with_param_store(&new_param_store(), || {
         let guide = AutoNormal::new(&linear, &y)?;
-        let mut svi = Svi::new(&linear, &guide, Optimizer::adam(0.05), TraceElbo::with_particles(8, true));
+        let mut svi = Svi::new(linear, &guide, Optimizer::adam(0.05), TraceElbo::with_particles(8, true));
         svi.step(&y)
     });
     // A global enumerated site feeding a subsampled plate's sites.

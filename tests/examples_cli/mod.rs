@@ -84,6 +84,7 @@ fn other_bad_numbers_and_unknown_flags_are_refused() {
     assert_eq!(refused("radon", &dir, &["--threads", "0"]), "error: invalid input `--threads`: must be positive, got 0");
     assert_eq!(refused("bnn", &dir, &["--epochs", "0"]), "error: invalid input `--epochs`: must be positive, got 0");
     assert_eq!(refused("bnn", &dir, &["--samples=-3"]), "error: invalid input `--samples`: must be positive, got -3");
+    assert_eq!(refused("bnn", &dir, &["--load", "no-such-fit.safetensors"]), "error: invalid input `--load`: no-such-fit.safetensors is not a file");
     assert_eq!(refused("vae", &dir, &["--epochs", "0"]), "error: invalid input `--epochs`: must be positive, got 0");
     let first = refused("gmm_iris", &dir, &["--steps", "many"]);
     assert!(first.starts_with("error: invalid input `command line`: invalid value 'many' for '--steps <STEPS>'"), "{first}");

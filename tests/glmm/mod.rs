@@ -49,7 +49,7 @@ fn binomial_model(d: &Sim) -> Result<()> {
 fn fit(model: &dyn Fn(&Sim) -> Result<()>, d: &Sim, steps: usize) -> Samples {
     with_param_store(&new_param_store(), || {
         let guide = AutoNormal::new(&model, d).unwrap();
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.03), TraceElbo::with_particles(4, true));
+        let mut svi = Svi::new(model, &guide, Optimizer::adam(0.03), TraceElbo::with_particles(4, true));
         svi.progress = false;
         svi.run(steps, d).unwrap();
         guide.median().unwrap()
@@ -114,7 +114,7 @@ fn step_error(d: &Radon) -> (PyriteError, usize) {
     with_param_store(&store, || {
         let good = radon();
         let guide = AutoNormal::new(&radon_model, &good).unwrap();
-        let mut svi = Svi::new(&radon_model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(radon_model, &guide, Optimizer::adam(0.01), TraceElbo::new());
         let err = svi.step(d).unwrap_err();
         (err, lock(&store).len())
     })

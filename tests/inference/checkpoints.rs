@@ -27,7 +27,7 @@ fn data() -> Tensor {
 }
 
 fn new_svi() -> Svi<'static, Tensor> {
-    let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+    let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
     svi.progress = false;
     svi
 }

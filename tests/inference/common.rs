@@ -78,7 +78,7 @@ pub fn fit<A: ?Sized, R>(
     let gamma = final_fraction.powf(1.0 / steps as f64);
     let optim = Optimizer::adam(lr).with_schedule(LrSchedule::Exponential { gamma });
     let elbo = if particles > 1 { TraceElbo::with_particles(particles, true) } else { TraceElbo::new() };
-    let mut svi = Svi::new(model, guide, optim, elbo);
+    let mut svi = Svi::new(model, |a: &A| guide.call(a), optim, elbo);
     svi.progress = false;
     svi.run(steps, args).unwrap_or_else(|e| panic!("SVI failed: {e}"))
 }

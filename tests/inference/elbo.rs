@@ -213,7 +213,7 @@ fn svi_with_a_score_function_guide_moves_towards_the_posterior() {
         assert!(post > 0.85, "the test needs a posterior far from the initial 0.5 ({post})");
         let model = |_: &()| bernoulli_model();
         let guide = |_: &()| bernoulli_guide();
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::with_particles(16, true));
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::with_particles(16, true));
         svi.progress = false;
         svi.run(300, &()).unwrap();
         // Loose: within 0.06 of the exact posterior probability (it starts 0.39 away).

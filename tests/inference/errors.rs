@@ -86,7 +86,7 @@ fn a_guide_site_whose_support_or_shape_disagrees_is_guide_mismatch() {
 fn nan_in_the_observed_data_is_non_finite() {
     seeded(53, || {
         let bad = t64(&[0.8, f64::NAN, 1.2, 0.4]);
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.01), TraceElbo::new());
         svi.progress = false;
         // on the first (validated) step
         let err = svi.step(&bad).unwrap_err();
@@ -106,7 +106,7 @@ fn a_step_whose_loss_is_not_finite_changes_nothing() {
     seeded(54, || {
         // finite data whose log-density overflows: (1e300 - mu)^2 is infinite in f64
         let huge = t64(&[0.8, 1e300, 1.2, 0.4]);
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
         svi.progress = false;
         svi.run(5, &data()).unwrap();
         let before = snapshot();
@@ -121,7 +121,7 @@ fn a_step_whose_loss_is_not_finite_changes_nothing() {
         assert_ne!(snapshot(), before);
         // a first step that fails this way leaves no params
         with_param_store(&new_param_store(), || {
-            let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
             let err = svi.step(&huge).unwrap_err();
             assert!(matches!(err, PyriteError::NonFinite { ref site, .. } if site == "obs"), "{err}");
             assert!(lock(&get_param_store()).is_empty(), "{:?}", lock(&get_param_store()).names());
@@ -139,7 +139,7 @@ fn a_non_finite_gradient_names_the_param_and_changes_nothing() {
             Ok(())
         };
         let guide = |_: &Tensor| -> Result<()> { Ok(()) };
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
         let err = svi.step(&data()).unwrap_err();
         assert!(matches!(err, PyriteError::NonFinite { ref site, ref what } if site == "m" && what.contains("gradient")), "{err}");
         assert!(lock(&get_param_store()).is_empty());
@@ -161,10 +161,10 @@ fn a_model_that_does_not_broadcast_over_vectorised_particles_is_a_shape_error() 
         };
         let guide = AutoNormal::new(&model, &y).unwrap();
         // fine with one particle
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+        let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
         svi.step(&y).unwrap();
         let before = snapshot();
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::with_particles(8, true));
+        let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::with_particles(8, true));
         let err = svi.step(&y).unwrap_err();
         assert!(matches!(err, PyriteError::Shape { ref site, .. } if site == "obs"), "{err}");
         assert_eq!(snapshot(), before);
@@ -227,10 +227,10 @@ fn a_guide_support_inside_the_model_support_is_accepted() {
         let exponential = |_: &Tensor| -> Result<()> { sample("s", Exponential::new(c64(1.0))?).map(drop) };
         svi_step(&half_normal_model, &exponential, &x).unwrap();
         let auto = AutoNormal::new(&model, &x).unwrap();
-        Svi::new(&model, &auto, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+        Svi::new(model, &auto, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
         let mvn = AutoMultivariateNormal::new(&model, &x).unwrap();
-        Svi::new(&model, &mvn, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+        Svi::new(model, &mvn, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
         let map = AutoDelta::new(&model, &x).unwrap();
-        Svi::new(&model, &map, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
+        Svi::new(model, &map, Optimizer::adam(0.01), TraceElbo::new()).step(&x).unwrap();
     });
 }

@@ -53,12 +53,8 @@ fn mean_field_svi_recovers_the_conjugate_posterior() {
         let prec = 1.0 / 4.0 + 8.0;
         let (mean, sd) = (to_vec(&x).iter().sum::<f64>() / prec, prec.sqrt().recip());
         let gamma = 0.05f64.powf(1.0 / 800.0);
-        let mut svi = Svi::new(
-            &nn_model,
-            &nn_guide,
-            Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }),
-            TraceMeanFieldElbo::with_particles(16, true),
-        );
+        let mut svi =
+            Svi::new(nn_model, nn_guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(16, true));
         svi.progress = false;
         svi.run(800, &x).unwrap();
         assert_near("posterior mean", scalar(&param_value("loc")), mean, 0.1 * sd);
@@ -73,7 +69,7 @@ fn a_beta_guide_of_a_beta_prior_fits_the_conjugate_posterior() {
         let (flips, model, guide) = (flips(), coin_model, coin_guide);
         let gamma = 0.05f64.powf(1.0 / 800.0);
         let mut svi =
-            Svi::new(&model, &guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
+            Svi::new(model, guide, Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma }), TraceMeanFieldElbo::with_particles(32, true));
         svi.progress = false;
         svi.run(800, &flips).unwrap();
         let (a, b) = (scalar(&param_value("alpha")), scalar(&param_value("beta")));

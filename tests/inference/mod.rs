@@ -19,3 +19,5 @@ mod mean_field;
 mod optim;
 mod posteriors;
 mod predictive;
+mod safetensors_checkpoints;
+mod svi_control;

@@ -207,7 +207,7 @@ fn save_model(x: &Tensor) -> Result<()> {
 
 fn new_svi<'a>(guide: &'a AutoNormal) -> Svi<'a, Tensor> {
     let optim = Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma: 0.99 });
-    let mut svi = Svi::new(&save_model, guide, optim, TraceElbo::with_particles(4, true));
+    let mut svi = Svi::new(save_model, guide, optim, TraceElbo::with_particles(4, true));
     svi.progress = false;
     svi
 }
@@ -239,14 +239,14 @@ fn f64_params_and_moments_survive_save_and_load_bit_for_bit() {
     };
     let guide = |_: &()| -> Result<()> { Ok(()) };
     let (params, moments) = seeded(24, || {
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.01), TraceElbo::new());
         svi.progress = false;
         svi.run(3, &()).unwrap();
         svi.save(&path).unwrap();
         (snapshot(), svi.optim.state_json())
     });
     seeded(25, || {
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.01), TraceElbo::new());
         svi.load(&path).unwrap();
         let loaded = snapshot();
         assert_eq!(loaded.len(), 1);
@@ -329,7 +329,7 @@ fn params_in_one_flat_buffer_take_the_same_updates_as_params_apart() {
                 lock(&get_param_store()).register_leaf("w", w);
             }
             let guide = AutoNormal::new(&model, &x).unwrap();
-            let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
             svi.progress = false;
             svi.run(5, &x).unwrap();
             let addresses: Vec<(usize, usize)> =

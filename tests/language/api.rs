@@ -54,7 +54,7 @@ fn svi_and_predictive_take_closures_and_trait_objects() {
         let dyn_model: &dyn Fn(&Tensor) -> Result<()> = &model;
         let dyn_guide: &dyn Fn(&Tensor) -> Result<()> = &guide;
         // closures
-        Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap();
+        Svi::new(model, guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap();
         Predictive::new(&model, &guide, 3).call(&data).unwrap();
         // trait objects
         Svi::new(dyn_model, dyn_guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap();
@@ -82,7 +82,7 @@ fn a_libtorch_failure_inside_a_model_is_one_readable_line() {
             sample("x", Normal::new(mu, 1.0)).map(drop)
         };
         let guide = AutoNormal::new(&|_: &Tensor| -> Result<()> { sample("mu", Normal::new(0.0, 1.0)).map(drop) }, &data).unwrap();
-        let err = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap_err();
+        let err = Svi::new(model, &guide, Optimizer::adam(0.1), TraceElbo::new()).step(&data).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, PyriteError::Model(_)), "{msg}");
         assert!(msg.contains("panic inside the model or guide") && !msg.contains("Exception raised") && !msg.contains("frame #"), "{msg}");

@@ -223,7 +223,7 @@ fn a_positive_definite_param_keeps_its_value_and_learns_a_covariance() {
             plate("data", x.size()[0], |_| observe("obs", mvn, x)).map(drop)
         };
         let guide = |_: &Tensor| -> Result<()> { Ok(()) };
-        let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+        let mut svi = Svi::new(model, guide, Optimizer::adam(0.02), TraceElbo::new());
         svi.progress = false;
         svi.run(1500, &x).unwrap();
         let got = pyrite::core::param_store::lock(&get_param_store()).get("cov").unwrap();

@@ -33,6 +33,7 @@ pub mod primitives;
 pub mod random_module;
 pub mod render;
 pub mod runtime;
+pub mod safetensors_doc;
 pub mod trace;
 mod unit;
 

@@ -242,7 +242,9 @@ impl ParamStore {
     }
 
     /// Saves to `path` atomically (written beside it, then renamed), so a crash mid-save leaves
-    /// the old file. Values are written exactly: [`load`](Self::load) restores them bit for bit.
+    /// the old file: as JSON for a path ending in `.json`, as safetensors otherwise (values as
+    /// binary tensors, constraints as metadata; see [`safetensors_doc`](crate::safetensors_doc)).
+    /// Values are written exactly: [`load`](Self::load) restores them bit for bit.
     ///
     /// ```
     /// use pyrite_core::prelude::*;
@@ -264,10 +266,11 @@ impl ParamStore {
     ///
     /// [`PyriteError::Io`] if the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_json_atomic(path.as_ref(), &self.to_json())
+        write_document(path.as_ref(), &self.to_json())
     }
 
-    /// Replaces the store's content with a file written by [`save`](Self::save) (see there).
+    /// Replaces the store's content with a file written by [`save`](Self::save) (see there), in
+    /// either format (recognised by the content).
     /// The whole file is read and checked first (see [`parse_json`](Self::parse_json)): a
     /// malformed file changes nothing.
     ///
@@ -278,7 +281,7 @@ impl ParamStore {
     /// malformed param. The store is left unchanged then.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let loaded = Self::parse_json(&read_json(path)?, Some(path))?;
+        let loaded = Self::parse_json(&crate::safetensors_doc::read(path)?, Some(path))?;
         self.replace(loaded);
         Ok(())
     }
@@ -407,6 +410,13 @@ fn check_fit(c: &Constraint, shape: &[i64]) -> std::result::Result<(), String> {
 
 /// Writes JSON to `path` through a temporary file and a rename.
 pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a crash mid-write
+/// leaves the old file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() };
     // A temporary name of its own per call, so that concurrent saves to one path do not write
     // into each other's temporary file (the last rename wins, each file is whole).
@@ -414,8 +424,7 @@ pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.{}.{n}.tmp-write", std::process::id()));
-    let text = serde_json::to_string(value).map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
-    std::fs::write(&tmp, text).map_err(|e| {
+    std::fs::write(&tmp, bytes).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })?;
@@ -423,6 +432,16 @@ pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Writes a saved document (param store, checkpoint) to `path`: JSON for a `.json` path,
+/// safetensors otherwise (see [`safetensors_doc`](crate::safetensors_doc)).
+pub fn write_document(path: &Path, value: &Value) -> Result<()> {
+    if crate::safetensors_doc::is_json_path(path) {
+        write_json_atomic(path, value)
+    } else {
+        crate::safetensors_doc::write(path, value)
+    }
 }
 
 /// Reads a JSON file.

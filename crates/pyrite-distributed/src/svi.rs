@@ -1,7 +1,7 @@
 //! `DistributedSvi`: SVI whose ranks step in lockstep, on the mean gradient of all ranks.
 
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyrite_core::PyriteError;
@@ -57,14 +57,14 @@ use crate::sync::{GradientSync, Shared};
 pub struct DistributedSvi<'a, A: ?Sized> {
     svi: Svi<'a, A>,
     pg: ProcessGroup,
-    shared: Rc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl<'a, A: ?Sized> DistributedSvi<'a, A> {
     /// Makes `svi` step in lockstep with the other ranks of `pg`.
     pub fn new(mut svi: Svi<'a, A>, pg: &ProcessGroup) -> Self {
-        let shared = Rc::new(Shared::default());
-        svi.set_sync(Box::new(GradientSync::new(pg.clone(), Rc::clone(&shared))));
+        let shared = Arc::new(Shared::default());
+        svi.set_sync(Box::new(GradientSync::new(pg.clone(), Arc::clone(&shared))));
         svi.progress &= pg.rank() == 0;
         DistributedSvi { svi, pg: pg.clone(), shared }
     }
@@ -78,7 +78,7 @@ impl<'a, A: ?Sized> DistributedSvi<'a, A> {
     /// [`Error::Timeout`], [`Error::PeerLost`] or another communication error when a rank is
     /// gone. The params are left as they were.
     pub fn step(&mut self, args: &A) -> Result<f64> {
-        self.shared.last_error.take();
+        self.shared.take_error();
         self.svi.step(args).map_err(|e| self.typed(e))
     }
 
@@ -88,13 +88,13 @@ impl<'a, A: ?Sized> DistributedSvi<'a, A> {
     ///
     /// As [`step`](Self::step).
     pub fn run(&mut self, steps: usize, args: &A) -> Result<Vec<f64>> {
-        self.shared.last_error.take();
+        self.shared.take_error();
         self.svi.run(steps, args).map_err(|e| self.typed(e))
     }
 
     /// The typed error behind `e`: the hook's, when `e` came from it.
     fn typed(&self, e: PyriteError) -> Error {
-        match self.shared.last_error.take() {
+        match self.shared.take_error() {
             Some(typed) if typed.to_pyrite().to_string() == e.to_string() => typed,
             _ => Error::Pyrite(e),
         }
@@ -163,6 +163,6 @@ impl<'a, A: ?Sized> DistributedSvi<'a, A> {
 
     /// Time spent in the steps' collectives so far, waiting for slower ranks included.
     pub fn comm_time(&self) -> Duration {
-        self.shared.comm.get()
+        *self.shared.comm.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

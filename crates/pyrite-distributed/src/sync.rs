@@ -14,8 +14,7 @@
 //!    changed, the step is computed again with them;
 //! 5. the flat gradient is summed over the ranks and divided by the world size.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pyrite_core::PyriteError;
@@ -30,15 +29,22 @@ use crate::group::ProcessGroup;
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// The typed error behind the last `PyriteError` the hook returned.
-    pub last_error: RefCell<Option<Error>>,
+    pub last_error: Mutex<Option<Error>>,
     /// Time spent in collectives (waiting for slower ranks included).
-    pub comm: Cell<Duration>,
+    pub comm: Mutex<Duration>,
+}
+
+impl Shared {
+    /// Takes the last typed error, leaving none.
+    pub fn take_error(&self) -> Option<Error> {
+        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// The hook installed in an `Svi` by [`DistributedSvi`](crate::DistributedSvi).
 pub(crate) struct GradientSync {
     pg: ProcessGroup,
-    shared: Rc<Shared>,
+    shared: Arc<Shared>,
 }
 
 /// A param's name, shape and dtype: what every rank must agree on.
@@ -50,7 +56,7 @@ struct ParamInfo {
 }
 
 impl GradientSync {
-    pub(crate) fn new(pg: ProcessGroup, shared: Rc<Shared>) -> Self {
+    pub(crate) fn new(pg: ProcessGroup, shared: Arc<Shared>) -> Self {
         GradientSync { pg, shared }
     }
 
@@ -58,7 +64,7 @@ impl GradientSync {
     fn timed<T>(&self, f: impl FnOnce(&ProcessGroup) -> Result<T>) -> Result<T> {
         let start = Instant::now();
         let out = f(&self.pg);
-        self.shared.comm.set(self.shared.comm.get() + start.elapsed());
+        *self.shared.comm.lock().unwrap_or_else(|e| e.into_inner()) += start.elapsed();
         out
     }
 
@@ -176,7 +182,7 @@ impl StepSync for GradientSync {
             Error::Pyrite(own) => own,
             other => {
                 let out = other.to_pyrite();
-                *self.shared.last_error.borrow_mut() = Some(other);
+                *self.shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(other);
                 out
             }
         })

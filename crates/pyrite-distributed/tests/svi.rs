@@ -103,7 +103,7 @@ fn two_ranks_equal_one_process_on_the_same_global_minibatch() {
             seed(7, || {
                 let args = args_for(&global_batch());
                 let guide = AutoNormal::new(&model, &args).unwrap();
-                let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+                let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
                 svi.progress = false;
                 ((0..20).map(|_| svi.step(&args).unwrap()).collect::<Vec<f64>>(), params())
             })
@@ -170,7 +170,7 @@ fn a_failing_or_non_finite_step_on_one_rank_fails_it_on_every_rank() {
     with_param_store(&new_param_store(), || {
         seed(3, || {
             let guide = AutoNormal::new(&model, &good).unwrap();
-            let mut svi = DistributedSvi::new(Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
+            let mut svi = DistributedSvi::new(Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
             svi.step(&good).unwrap();
             // Rank 1's data is NaN: its loss is not finite.
             let out = svi.step(if rank == 1 { &nan } else { &good });
@@ -183,7 +183,7 @@ fn a_failing_or_non_finite_step_on_one_rank_fails_it_on_every_rank() {
             svi.step(&good).unwrap();
             let before = params();
             // Rank 1's model returns an error.
-            let mut svi2 = DistributedSvi::new(Svi::new(&failing, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
+            let mut svi2 = DistributedSvi::new(Svi::new(failing, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
             let out = svi2.step(if rank == 1 { &nan } else { &good });
             match (rank, out) {
                 (0, Err(Error::PeerFailed { faults })) => assert_eq!(faults, [(1, Fault::Error)]),
@@ -209,7 +209,7 @@ fn a_rank_killed_mid_run_is_an_error_in_the_other_within_the_timeout() {
     with_param_store(&new_param_store(), || {
         seed(5, || {
             let guide = AutoNormal::new(&model, &args).unwrap();
-            let mut svi = DistributedSvi::new(Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new()), &pg);
+            let mut svi = DistributedSvi::new(Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new()), &pg);
             for _ in 0..3 {
                 svi.step(&args).unwrap();
             }
@@ -237,7 +237,7 @@ fn rank_0_saves_and_every_rank_loads() {
     with_param_store(&new_param_store(), || {
         seed(11 + ranks.rank() as u64, || {
             let guide = AutoNormal::new(&model, &args).unwrap();
-            let mut svi = DistributedSvi::new(Svi::new(&model, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
+            let mut svi = DistributedSvi::new(Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new()), pg);
             for _ in 0..5 {
                 svi.step(&args).unwrap();
             }
@@ -283,7 +283,7 @@ fn the_radon_posterior_on_two_ranks_is_the_one_on_one() {
         with_param_store(&new_param_store(), || {
             seed(0, || {
                 let guide = AutoNormal::new(&radon, args).unwrap();
-                let mut svi = Svi::new(&radon, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                let mut svi = Svi::new(radon, &guide, Optimizer::adam(0.02), TraceElbo::new());
                 svi.progress = false;
                 match pg {
                     Some(pg) => {

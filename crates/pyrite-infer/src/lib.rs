@@ -28,5 +28,5 @@ pub mod prelude {
     pub use crate::log_likelihood::{log_likelihood, log_likelihood_sequential};
     pub use crate::optim::{LrSchedule, Optimizer};
     pub use crate::predictive::{summary, Predictive, Samples, SiteSummary};
-    pub use crate::svi::{Guide, Svi};
+    pub use crate::svi::{Guide, OnNonFinite, SendSvi, Svi};
 }

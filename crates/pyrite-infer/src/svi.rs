@@ -1,9 +1,11 @@
 //! `Svi`: stochastic variational inference.
 
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use pyrite_core::param_store::{get_param_store, json_file_error, lock, read_json, write_json_atomic};
+use pyrite_core::param_store::{get_param_store, json_file_error, lock, write_document};
 use pyrite_core::prelude::*;
 use serde_json::json;
 
@@ -12,6 +14,27 @@ use crate::optim::Optimizer;
 
 /// A model or guide of arguments `A`, boxed (returning `R`).
 pub type BoxedModel<'a, A, R = ()> = Box<dyn Fn(&A) -> Result<R> + 'a>;
+
+/// How an [`Svi`] holds its model and guide: any closure (the default; see [`Svi::new`]).
+pub type ModelFn<'a, A> = dyn Fn(&A) -> Result<()> + 'a;
+
+/// How a [`SendSvi`] holds its model and guide: closures that may move to another thread.
+pub type SendModelFn<'a, A> = dyn Fn(&A) -> Result<()> + Send + 'a;
+
+/// An [`Svi`] that can move to another thread (built by [`Svi::new_send`]).
+pub type SendSvi<'a, A> = Svi<'a, A, SendModelFn<'a, A>>;
+
+/// What a step does when its loss or a gradient is not finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnNonFinite {
+    /// The step fails with [`PyriteError::NonFinite`] (the default); the params are left as
+    /// they were.
+    #[default]
+    Fail,
+    /// The step is skipped: the params are left as they were, the step returns NaN, and
+    /// [`Svi::skipped_steps`] counts it (NumPyro's `stable_update`).
+    Skip,
+}
 
 /// SVI over a model and a guide that take the same arguments, as `pyro.infer.SVI`.
 ///
@@ -32,20 +55,59 @@ pub type BoxedModel<'a, A, R = ()> = Box<dyn Fn(&A) -> Result<R> + 'a>;
 /// assert!(losses[199] < losses[0]);
 /// # Ok::<(), PyriteError>(())
 /// ```
-pub struct Svi<'a, A: ?Sized> {
-    model: BoxedModel<'a, A>,
-    guide: BoxedModel<'a, A>,
+///
+/// `Svi` owns what it is given: with references (as above) it borrows the model and guide; given
+/// them by value (closures, autoguides, or an `Rc` of an autoguide) it is an `Svi<'static, _>`
+/// that can live in a struct or be returned from a function, and [`Svi::new_send`] builds one
+/// that can move to another thread:
+///
+/// ```
+/// use std::rc::Rc;
+/// use pyrite_core::prelude::*;
+/// use pyrite_distributions::prelude::*;
+/// use pyrite_infer::prelude::*;
+/// use tch::Tensor;
+/// fn model(x: &Tensor) -> Result<()> {
+///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+///     plate("data", x.size()[0], |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+///     Ok(())
+/// }
+/// fn fitter(data: &Tensor) -> Result<(Svi<'static, Tensor>, Rc<AutoNormal>)> {
+///     let guide = Rc::new(AutoNormal::new(&model, data)?);
+///     Ok((Svi::new(model, guide.clone(), Optimizer::adam(0.05), TraceElbo::new()), guide))
+/// }
+/// let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+/// let (mut svi, guide) = fitter(&data)?;
+/// svi.progress = false;
+/// svi.run(100, &data)?;
+/// assert!(guide.median()?["mu"].double_value(&[]) > 0.5);
+///
+/// // On another thread: model and guide by value.
+/// let guide = AutoNormal::new(&model, &data)?;
+/// let mut svi = Svi::new_send(model, guide, Optimizer::adam(0.05), TraceElbo::new());
+/// svi.progress = false;
+/// let losses = std::thread::spawn(move || svi.run(10, &data)).join().unwrap()?;
+/// assert_eq!(losses.len(), 10);
+/// # Ok::<(), PyriteError>(())
+/// ```
+pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
+    model: Box<F>,
+    guide: Box<F>,
     /// The optimizer that updates the params.
     pub optim: Optimizer,
-    loss: Box<dyn Elbo + 'a>,
+    loss: Box<dyn Elbo + Send + 'a>,
     /// Show a progress bar in `run` (on a terminal).
     pub progress: bool,
     /// Validate distribution arguments and values on every step. By default only the first
     /// successful step is validated (shapes, supports, NaN in data); later steps rely on the
     /// loss and gradient finiteness checks, which saves many tensor operations per step.
     pub validate_every_step: bool,
+    /// What a step does when its loss or a gradient is not finite: fail (the default) or skip.
+    pub on_non_finite: OnNonFinite,
+    skipped: usize,
     validated: bool,
-    sync: Option<Box<dyn StepSync + 'a>>,
+    sync: Option<Box<dyn StepSync + Send + 'a>>,
+    args: PhantomData<fn(&A)>,
 }
 
 /// One process's part of a step of data-parallel SVI, handed to a [`StepSync`] before the
@@ -111,29 +173,57 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     ///
     /// The model and the guide may be closures, functions or `&dyn Fn` trait objects (as for
     /// [`Predictive::new`](crate::predictive::Predictive::new)); the guide may also be an
-    /// autoguide.
-    pub fn new<R, M, G>(model: &'a M, guide: &'a G, optim: Optimizer, loss: impl Elbo + 'a) -> Self
+    /// autoguide. Each is taken by value: pass references to borrow them, or the things
+    /// themselves (an autoguide in an `Rc` to keep a handle) for an `Svi` that owns them.
+    pub fn new<R, M, G>(model: M, guide: G, optim: Optimizer, loss: impl Elbo + Send + 'a) -> Self
     where
-        M: Fn(&A) -> Result<R> + ?Sized + 'a,
-        G: Guide<A> + ?Sized + 'a,
+        M: Fn(&A) -> Result<R> + 'a,
+        G: Guide<A> + 'a,
     {
+        Self::from_parts(Box::new(move |a: &A| model(a).map(|_| ())), Box::new(move |a: &A| guide.call(a)), optim, Box::new(loss))
+    }
+}
+
+impl<'a, A: ?Sized> SendSvi<'a, A> {
+    /// As [`Svi::new`], for a model and guide that can move to another thread (closures and
+    /// autoguides by value): the `Svi` can then move too.
+    pub fn new_send<R, M, G>(model: M, guide: G, optim: Optimizer, loss: impl Elbo + Send + 'a) -> Self
+    where
+        M: Fn(&A) -> Result<R> + Send + 'a,
+        G: Guide<A> + Send + 'a,
+    {
+        Self::from_parts(Box::new(move |a: &A| model(a).map(|_| ())), Box::new(move |a: &A| guide.call(a)), optim, Box::new(loss))
+    }
+}
+
+impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
+    fn from_parts(model: Box<F>, guide: Box<F>, optim: Optimizer, loss: Box<dyn Elbo + Send + 'a>) -> Self {
         pyrite_core::memory::keep_freed_memory();
         Svi {
-            model: Box::new(move |a: &A| model(a).map(|_| ())),
-            guide: Box::new(move |a: &A| guide.call(a)),
+            model,
+            guide,
             optim,
-            loss: Box::new(loss),
+            loss,
             progress: true,
             validate_every_step: false,
+            on_non_finite: OnNonFinite::Fail,
+            skipped: 0,
             validated: false,
             sync: None,
+            args: PhantomData,
         }
     }
 
     /// Steps in lockstep with other processes through `sync` (data-parallel SVI): each step's
     /// loss and gradients go through [`StepSync::sync`] before the update.
-    pub fn set_sync(&mut self, sync: Box<dyn StepSync + 'a>) {
+    pub fn set_sync(&mut self, sync: Box<dyn StepSync + Send + 'a>) {
         self.sync = Some(sync);
+    }
+
+    /// How many steps were skipped for a non-finite loss or gradient
+    /// ([`OnNonFinite::Skip`]).
+    pub fn skipped_steps(&self) -> usize {
+        self.skipped
     }
 
     /// One gradient step; returns the loss. On any error (a model error, a non-finite loss or
@@ -171,8 +261,10 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     ///
     /// The model's or guide's errors; [`PyriteError::MissingGuideSite`] or
     /// [`PyriteError::GuideMismatch`] if the guide does not fit the model;
-    /// [`PyriteError::NonFinite`] if the loss or a gradient is not finite; [`PyriteError::Model`]
-    /// for a panic inside the model or guide (libtorch refusing shapes, for example).
+    /// [`PyriteError::NonFinite`] if the loss or a gradient is not finite (unless
+    /// [`on_non_finite`](Self::on_non_finite) is [`OnNonFinite::Skip`]: the step then returns
+    /// NaN); [`PyriteError::Model`] for a panic inside the model or guide (libtorch refusing
+    /// shapes, for example).
     pub fn step(&mut self, args: &A) -> Result<f64> {
         let store = get_param_store();
         let before = lock(&store).len();
@@ -192,7 +284,13 @@ impl<'a, A: ?Sized> Svi<'a, A> {
                 s.remove(n);
             }
         }
-        out
+        match out {
+            Err(PyriteError::NonFinite { .. }) if self.on_non_finite == OnNonFinite::Skip => {
+                self.skipped += 1;
+                Ok(f64::NAN)
+            }
+            out => out,
+        }
     }
 
     fn try_step(&mut self, args: &A) -> Result<f64> {
@@ -259,36 +357,91 @@ impl<'a, A: ?Sized> Svi<'a, A> {
         Ok(lp.loss)
     }
 
-    /// `steps` steps with a progress bar showing the loss; returns the loss history.
+    /// `steps` steps with a progress bar showing the smoothed loss; returns the loss history
+    /// (`run_with` without a callback).
+    ///
+    /// # Errors
+    ///
+    /// The first failed step's error (see [`step`](Self::step)).
     pub fn run(&mut self, steps: usize, args: &A) -> Result<Vec<f64>> {
+        self.run_with(steps, args, |_, _| ControlFlow::Continue(()))
+    }
+
+    /// Up to `steps` steps; after each, `callback(step, loss)` (steps counted from 0) may stop the
+    /// run early with `ControlFlow::Break(())`. Returns the losses of the steps taken. The
+    /// progress bar (when [`progress`](Self::progress) is on and stderr is a terminal) shows an
+    /// exponential moving average of the finite losses.
+    ///
+    /// ```
+    /// # use pyrite_core::prelude::*;
+    /// # use pyrite_distributions::prelude::*;
+    /// # use pyrite_infer::prelude::*;
+    /// # use tch::Tensor;
+    /// use std::ops::ControlFlow;
+    /// # let data = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    /// # let model = |x: &Tensor| -> Result<()> {
+    /// #     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    /// #     plate("data", 3, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+    /// #     Ok(())
+    /// # };
+    /// let guide = AutoDelta::new(&model, &data)?;
+    /// let mut svi = Svi::new(&model, &guide, Optimizer::adam(0.1), TraceElbo::new());
+    /// // Stop once the loss changes by less than 1e-4.
+    /// let mut last = f64::INFINITY;
+    /// let losses = svi.run_with(10_000, &data, |_, loss| {
+    ///     let done = (last - loss).abs() < 1e-4;
+    ///     last = loss;
+    ///     if done { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    /// })?;
+    /// assert!(losses.len() < 10_000);
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first failed step's error (see [`step`](Self::step)); the callback is not called for it.
+    pub fn run_with(&mut self, steps: usize, args: &A, mut callback: impl FnMut(usize, f64) -> ControlFlow<()>) -> Result<Vec<f64>> {
         let bar = if self.progress { ProgressBar::new(steps as u64) } else { ProgressBar::hidden() };
         bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} loss {msg} [{elapsed}<{eta}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
         let mut losses = Vec::with_capacity(steps);
+        let mut smoothed = SmoothedLoss::default();
+        let every = (steps / 100).max(1);
         for i in 0..steps {
             let l = self.step(args)?;
             losses.push(l);
-            if i % 50 == 0 || i + 1 == steps {
-                bar.set_message(format!("{l:.3}"));
+            smoothed.add(l);
+            if !bar.is_hidden() && (i % every == 0 || i + 1 == steps) {
+                bar.set_message(smoothed.describe(self.skipped));
             }
             bar.inc(1);
+            if callback(i, l).is_break() {
+                break;
+            }
         }
         bar.finish_and_clear();
         Ok(losses)
     }
 
     /// Saves the current param store and the optimizer state in one file (atomically), so that
-    /// training resumes exactly after `load`. The optimizer's moments of params no longer in the
-    /// store (or of another shape) are left out: they belong to no param of the file.
+    /// training resumes exactly after `load`: safetensors (the params and the optimizer's moments
+    /// as tensors, constraints and optimizer settings as metadata), or JSON for a path ending in
+    /// `.json`. The optimizer's moments of params no longer in the store (or of another shape) are
+    /// left out: they belong to no param of the file.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Io`] naming the file if it cannot be written.
     pub fn save(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let store = get_param_store();
         let (params, optimizer) = {
             let store = lock(&store);
             (store.to_json(), self.optim.state_json_for(|name| store.entry(name).map(|e| e.unconstrained.size())))
         };
-        write_json_atomic(path.as_ref(), &json!({ "params": params, "optimizer": optimizer }))
+        write_document(path.as_ref(), &json!({ "params": params, "optimizer": optimizer }))
     }
 
-    /// Restores params and optimizer state saved by `save`. All or nothing: the whole file is
+    /// Restores params and optimizer state saved by `save` (safetensors or JSON, recognised by
+    /// the content). All or nothing: the whole file is
     /// read and checked first (the params as [`ParamStore::parse_json`] does, the optimizer state
     /// as [`Optimizer::parse_state_json`] does, and that the moments belong to params of the file,
     /// with their shapes), then the params and the optimizer state are replaced.
@@ -301,7 +454,7 @@ impl<'a, A: ?Sized> Svi<'a, A> {
     /// optimizer are left unchanged then.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let v = read_json(path)?;
+        let v = pyrite_core::safetensors_doc::read(path)?;
         let part = |key: &str| v.get(key).ok_or_else(|| json_file_error(Some(path), "checkpoint", format!("{key} is missing")));
         let params = ParamStore::parse_json(part("params")?, Some(path))?;
         let optim = self.optim.parse_state_json(part("optimizer")?, Some(path))?;
@@ -309,6 +462,32 @@ impl<'a, A: ?Sized> Svi<'a, A> {
         lock(&get_param_store()).replace(params);
         self.optim.apply_state(optim);
         Ok(())
+    }
+}
+
+/// An exponential moving average of the finite losses, for the progress bar.
+#[derive(Default)]
+struct SmoothedLoss {
+    value: Option<f64>,
+}
+
+impl SmoothedLoss {
+    /// The weight of each new loss.
+    const WEIGHT: f64 = 0.05;
+
+    fn add(&mut self, loss: f64) {
+        if loss.is_finite() {
+            self.value = Some(self.value.map_or(loss, |v| v + Self::WEIGHT * (loss - v)));
+        }
+    }
+
+    fn describe(&self, skipped: usize) -> String {
+        let loss = self.value.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        if skipped > 0 {
+            format!("{loss} ({skipped} skipped)")
+        } else {
+            loss
+        }
     }
 }
 

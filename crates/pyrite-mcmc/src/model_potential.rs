@@ -80,11 +80,12 @@ impl LatentLayout {
         let mut offset = 0;
         for s in &proto.sites {
             let numel: i64 = s.unconstrained_shape.iter().product();
-            let u = tch::no_grad(|| s.transform.inverse(&s.init));
+            let transform = s.transform()?;
+            let u = tch::no_grad(|| transform.inverse(&s.init));
             init_z.extend(Vec::<f64>::try_from(u.to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1]))?);
             slots.push(Slot {
                 name: s.name.clone(),
-                transform: s.transform.clone(),
+                transform,
                 real: matches!(s.support.base(), pyrite_distributions::Constraint::Real),
                 unconstrained_shape: s.unconstrained_shape.clone(),
                 unconstrained_event_dim: s.unconstrained_event_dim,

@@ -12,7 +12,6 @@ use super::guide::{AutoGuide, GuidePosterior};
 use super::init::InitStrategy;
 use super::normal_quantile;
 use super::prototype::{within_plates, Prototype};
-use crate::svi::Guide;
 
 /// A guide that draws all latent sites' unconstrained values jointly from one posterior of the
 /// family `F`, then splits, reshapes and transforms them, scoring each site with a `Delta` whose
@@ -82,8 +81,11 @@ impl<F: Family> AutoContinuous<F> {
         let kind = if proto.sites.iter().any(|s| s.init.kind() == Kind::Double) { Kind::Double } else { Kind::Float };
         let device = proto.sites.first().map(|s| s.init.device()).unwrap_or(tch::Device::Cpu);
         // Cannot fail: `device` is the first site's own device.
-        let parts: Vec<Tensor> =
-            proto.sites.iter().map(|s| tch::no_grad(|| s.transform.inverse(&s.init)).detach().flatten(0, -1).to_kind(kind).to_device(device)).collect();
+        let parts = proto
+            .sites
+            .iter()
+            .map(|s| Ok(tch::no_grad(|| s.transform().map(|t| t.inverse(&s.init)))?.detach().flatten(0, -1).to_kind(kind).to_device(device)))
+            .collect::<Result<Vec<Tensor>>>()?;
         let init_loc = if parts.is_empty() { Tensor::zeros([0], (kind, device)) } else { Tensor::cat(&parts, 0) };
         Ok(AutoContinuous { proto, family, prefix: String::new(), latent_name: String::new(), init_loc, init_scale, names: Vec::new() }.with_prefix(F::NAME))
     }
@@ -144,16 +146,16 @@ impl<F: Family> AutoContinuous<F> {
     }
 
     /// Splits a flat unconstrained vector into constrained site values.
-    fn unpack(&self, flat: &Tensor) -> IndexMap<String, Tensor> {
+    fn unpack(&self, flat: &Tensor) -> Result<IndexMap<String, Tensor>> {
         let mut out = IndexMap::new();
         let mut pos = 0;
         for site in &self.proto.sites {
             let n: i64 = site.unconstrained_shape.iter().product();
             let z = flat.narrow(-1, pos, n).reshape(site.unconstrained_shape.as_slice());
             pos += n;
-            out.insert(site.name.clone(), site.transform.forward(&z).detach());
+            out.insert(site.name.clone(), site.transform()?.forward(&z).detach());
         }
-        out
+        Ok(out)
     }
 }
 
@@ -184,9 +186,10 @@ impl<F: Family> AutoGuide for AutoContinuous<F> {
             })?;
             let z = latent.narrow(-1, pos, n).reshape(shape.as_slice());
             pos += n;
-            let x = site.transform.forward(&z);
-            let ld = site.transform.log_abs_det_jacobian(&z, &x);
-            let extra = site.unconstrained_event_dim.saturating_sub(site.transform.domain_event_dim());
+            let transform = site.transform()?;
+            let x = transform.forward(&z);
+            let ld = transform.log_abs_det_jacobian(&z, &x);
+            let extra = site.unconstrained_event_dim.saturating_sub(transform.domain_event_dim());
             let ld = if extra > 0 { ld.sum_dim_intlist((1..=extra as i64).map(|i| -i).collect::<Vec<_>>().as_slice(), false, ld.kind()) } else { ld };
             let dist: DistRef = std::rc::Rc::new(Delta::with_log_density(x, -ld, site.event_dim)?);
             let _ = within_plates(plates, &site.plates, &mut || sample(&site.name, &dist))?;
@@ -200,17 +203,11 @@ impl<F: Family> AutoGuide for AutoContinuous<F> {
             let post = self.posterior()?;
             let loc = post.mean().map_err(|e| PyriteError::at_site(&self.latent_name, e))?;
             let sd = post.stddev().map_err(|e| PyriteError::at_site(&self.latent_name, e))?;
-            Ok(self.unpack(&(loc + sd * normal_quantile(q))))
+            self.unpack(&(loc + sd * normal_quantile(q)))
         })
     }
 
     fn get_posterior(&self) -> Result<GuidePosterior> {
         Ok(GuidePosterior::Joint(std::rc::Rc::new(self.posterior()?)))
-    }
-}
-
-impl<A: ?Sized, F: Family> Guide<A> for AutoContinuous<F> {
-    fn call(&self, _args: &A) -> Result<()> {
-        self.sample_sites()
     }
 }

@@ -8,7 +8,6 @@ use tch::Tensor;
 use super::guide::{AutoGuide, GuidePosterior};
 use super::init::InitStrategy;
 use super::prototype::{subsample_param, within_plates, Prototype};
-use crate::svi::Guide;
 
 /// Pyro's `AutoDelta`: each latent site is a `Delta` at a param `AutoDelta.{site}` kept in the
 /// site's support; fitting it with an ELBO gives the MAP estimate.
@@ -100,11 +99,5 @@ impl AutoGuide for AutoDelta {
             out.insert(site.name.clone(), dist);
         }
         Ok(GuidePosterior::Sites(out))
-    }
-}
-
-impl<A: ?Sized> Guide<A> for AutoDelta {
-    fn call(&self, _args: &A) -> Result<()> {
-        self.sample_sites()
     }
 }

@@ -122,7 +122,42 @@ pub trait AutoGuide {
     }
 }
 
+/// Every autoguide is a [`Guide`]: by value, by reference and shared in an `Rc` (so that an
+/// [`Svi`](crate::svi::Svi) can own it while the caller keeps a handle).
+macro_rules! autoguide_is_guide {
+    ($([$($generics:tt)*] $t:ty),* $(,)?) => {$(
+        impl<A: ?Sized, $($generics)*> Guide<A> for $t {
+            fn call(&self, _args: &A) -> Result<()> {
+                self.sample_sites()
+            }
+        }
+        impl<A: ?Sized, $($generics)*> Guide<A> for &$t {
+            fn call(&self, _args: &A) -> Result<()> {
+                (**self).sample_sites()
+            }
+        }
+        impl<A: ?Sized, $($generics)*> Guide<A> for std::rc::Rc<$t> {
+            fn call(&self, _args: &A) -> Result<()> {
+                (**self).sample_sites()
+            }
+        }
+    )*};
+}
+
+autoguide_is_guide!(
+    [] super::AutoNormal,
+    [] super::AutoDelta,
+    [] super::AutoGuideList,
+    [F: super::Family] super::AutoContinuous<F>,
+);
+
 impl<A: ?Sized> Guide<A> for dyn AutoGuide + '_ {
+    fn call(&self, _args: &A) -> Result<()> {
+        self.sample_sites()
+    }
+}
+
+impl<A: ?Sized> Guide<A> for &(dyn AutoGuide + '_) {
     fn call(&self, _args: &A) -> Result<()> {
         self.sample_sites()
     }

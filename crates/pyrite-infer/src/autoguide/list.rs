@@ -9,7 +9,6 @@ use tch::Tensor;
 use super::guide::{AutoGuide, GuidePosterior};
 use super::init::InitStrategy;
 use super::prototype::Prototype;
-use crate::svi::Guide;
 
 /// Pyro's `AutoGuideList`: a guide made of parts, each an autoguide built on the model blocked
 /// to some of its sites (`block(BlockSpec::expose(..), ..)`), no two guiding one site. Its run
@@ -140,11 +139,5 @@ impl AutoGuide for AutoGuideList {
     /// [`GuidePosterior::Parts`]: each part's posterior.
     fn get_posterior(&self) -> Result<GuidePosterior> {
         Ok(GuidePosterior::Parts(self.parts.iter().map(|p| p.get_posterior()).collect::<Result<_>>()?))
-    }
-}
-
-impl<A: ?Sized> Guide<A> for AutoGuideList {
-    fn call(&self, _args: &A) -> Result<()> {
-        self.sample_sites()
     }
 }

@@ -9,7 +9,6 @@ use super::guide::{AutoGuide, GuidePosterior};
 use super::init::InitStrategy;
 use super::normal_quantile;
 use super::prototype::{subsample_param, within_plates, Prototype};
-use crate::svi::Guide;
 
 /// Pyro's `AutoNormal`: for each latent site a Normal with its own `loc` and `scale` params
 /// (scale initialised to `init_scale`, 0.1 by default) in the unconstrained space, pushed
@@ -71,7 +70,7 @@ impl AutoNormal {
         let proto = Prototype::discover(&|| model(args).map(|_| ()), &init)?;
         let loc_names = proto.sites.iter().map(|s| format!("AutoNormal.locs.{}", s.name)).collect();
         let scale_names = proto.sites.iter().map(|s| format!("AutoNormal.scales.{}", s.name)).collect();
-        let init_locs = proto.sites.iter().map(|s| tch::no_grad(|| s.transform.inverse(&s.init)).detach()).collect();
+        let init_locs = proto.sites.iter().map(|s| Ok(tch::no_grad(|| s.transform().map(|t| t.inverse(&s.init)))?.detach())).collect::<Result<_>>()?;
         Ok(AutoNormal { proto, init_scale, loc_names, scale_names, init_locs })
     }
 
@@ -98,7 +97,7 @@ impl AutoNormal {
         Ok(if matches!(site.support.base(), Constraint::Real) {
             std::rc::Rc::new(base)
         } else {
-            std::rc::Rc::new(TransformedDistribution::new(base, vec![site.transform.clone()])?)
+            std::rc::Rc::new(TransformedDistribution::new(base, vec![site.transform()?])?)
         })
     }
 }
@@ -127,7 +126,7 @@ impl AutoGuide for AutoNormal {
         tch::no_grad(|| -> Result<()> {
             for (i, site) in self.proto.sites.iter().enumerate() {
                 let (loc, scale) = self.loc_scale(i)?;
-                out.insert(site.name.clone(), site.transform.forward(&(loc + scale * z)).detach());
+                out.insert(site.name.clone(), site.transform()?.forward(&(loc + scale * z)).detach());
             }
             Ok(())
         })?;
@@ -142,11 +141,5 @@ impl AutoGuide for AutoNormal {
             out.insert(site.name.clone(), self.site_dist(i, loc, scale)?);
         }
         Ok(GuidePosterior::Sites(out))
-    }
-}
-
-impl<A: ?Sized> Guide<A> for AutoNormal {
-    fn call(&self, _args: &A) -> Result<()> {
-        self.sample_sites()
     }
 }

@@ -14,8 +14,6 @@ pub struct LatentSite {
     pub name: String,
     /// The support of the site's distribution.
     pub support: Constraint,
-    /// `biject_to(support)`: maps the guide's unconstrained value onto the support.
-    pub transform: TransformRef,
     /// Full (not subsampled) shape of the constrained value: batch ++ event.
     pub shape: Vec<i64>,
     /// Full shape of the unconstrained value.
@@ -36,7 +34,6 @@ impl Clone for LatentSite {
         LatentSite {
             name: self.name.clone(),
             support: self.support.clone(),
-            transform: self.transform.clone(),
             shape: self.shape.clone(),
             unconstrained_shape: self.unconstrained_shape.clone(),
             event_dim: self.event_dim,
@@ -44,6 +41,18 @@ impl Clone for LatentSite {
             plates: self.plates.clone(),
             init: self.init.shallow_clone(),
         }
+    }
+}
+
+impl LatentSite {
+    /// `biject_to(support)`: maps the guide's unconstrained value onto the support. Made anew on
+    /// each call, so that a site (and the autoguides holding it) can move to another thread.
+    ///
+    /// # Errors
+    ///
+    /// None for a site found by [`Prototype::discover`], which checked the support has one.
+    pub fn transform(&self) -> Result<TransformRef> {
+        biject_to(&self.support).map_err(|e| PyriteError::at_site(&self.name, e))
     }
 }
 
@@ -151,7 +160,6 @@ impl Prototype {
             sites.push(LatentSite {
                 name: s.name.clone(),
                 support,
-                transform,
                 shape,
                 unconstrained_shape,
                 event_dim,
