@@ -3,7 +3,9 @@
 //! `../shared/anchors/numpyro_nuts.py` and `pyro_nuts.py` beside it).
 //!
 //! `cargo run --release --example bench_nuts -- [--model rugged|radon|all] [--chains N]
-//! [--method sequential|vectorized] [--warmup N] [--samples N] [--threads N] [--seed N]`
+//! [--method sequential|vectorized] [--warmup N] [--samples N] [--threads N] [--seed N] [--compiled]`
+//!
+//! `--compiled` evaluates the potential with the compiled kernel (`Nuts::compiled`).
 
 use std::time::Instant;
 
@@ -28,13 +30,21 @@ struct Args {
     threads: i32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Evaluate the potential with the compiled kernel.
+    #[arg(long)]
+    compiled: bool,
 }
 
 /// Runs NUTS and prints one line: times, ESS, ESS/s, R-hat, divergences, leapfrog steps.
 fn bench<A, M: Fn(&A) -> Result<()>>(name: &str, model: &M, data: &A, args: &Args) -> Result<()> {
     let method: ChainMethod = args.method.parse()?;
-    let mut mcmc =
-        Mcmc::new(Nuts::new(model)).warmup(args.warmup).samples(args.samples).chains(args.chains).chain_method(method).seed(args.seed).progress(false);
+    let mut mcmc = Mcmc::new(Nuts::new(model).compiled(args.compiled))
+        .warmup(args.warmup)
+        .samples(args.samples)
+        .chains(args.chains)
+        .chain_method(method)
+        .seed(args.seed)
+        .progress(false);
     let start = Instant::now();
     mcmc.run(data)?;
     let total = start.elapsed().as_secs_f64();
@@ -45,8 +55,9 @@ fn bench<A, M: Fn(&A) -> Result<()>>(name: &str, model: &M, data: &A, args: &Arg
     let max_rhat = scalar.iter().map(|(_, s)| s.r_hat[0]).fold(f64::NAN, f64::max);
     let leapfrogs: usize = mcmc.chain_stats()?.iter().map(|c| c.num_leapfrog.iter().sum::<usize>()).sum();
     println!(
-        "pyrite nuts {name}: warmup {warmup_s:.2} s, sampling {sampling_s:.2} s ({} chain(s) {} x {}), total {total:.2} s, min ESS {min_ess:.0}, \
+        "pyrite{} nuts {name}: warmup {warmup_s:.2} s, sampling {sampling_s:.2} s ({} chain(s) {} x {}), total {total:.2} s, min ESS {min_ess:.0}, \
          min ESS/s {:.0}, max r_hat {max_rhat:.3}, divergences {}, {:.1} us per leapfrog (sampling)",
+        if args.compiled { " compiled" } else { "" },
         args.chains,
         args.method,
         args.samples,

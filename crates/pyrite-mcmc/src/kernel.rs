@@ -15,6 +15,7 @@ use crate::settings::{Adaptation, Adaptive};
 pub struct ModelTarget<'a, M: ?Sized> {
     pub(crate) model: &'a M,
     pub(crate) init: InitStrategy,
+    pub(crate) compiled: bool,
 }
 
 /// A kernel's target: the flat vector `z` of a potential function `U(z)`.
@@ -75,12 +76,22 @@ impl Hmc {
 
 impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
     fn of_model(model: &'a M, algorithm: Algorithm) -> Self {
-        Kernel { target: ModelTarget { model, init: InitStrategy::Uniform(2.0) }, algorithm }
+        Kernel { target: ModelTarget { model, init: InitStrategy::Uniform(2.0), compiled: false }, algorithm }
     }
     /// How the chains' initial values are chosen (default `init_to_uniform(2)`, as Pyro's and
     /// NumPyro's NUTS).
     pub fn init_strategy(mut self, strategy: InitStrategy) -> Self {
         self.target.init = strategy;
+        self
+    }
+    /// Evaluates the potential and its gradient with native code generated from the model
+    /// (`pyrite-compile`) instead of eager libtorch operations (default off). The compiled
+    /// potential is checked against the eager one at the first chain's initial point (a
+    /// disagreement is an error); a model the compiler cannot take (an operation it does not
+    /// know, enumerated sites, no C compiler on the machine) runs eagerly with a one-line note.
+    /// Applies to [`Mcmc::run`](crate::mcmc::Mcmc::run); `run_parallel` runs eagerly.
+    pub fn compiled(mut self, on: bool) -> Self {
+        self.target.compiled = on;
         self
     }
 }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod adapt;
+pub mod compiled_potential;
 pub mod diagnostics;
 pub mod discrete;
 pub mod hmc;

@@ -11,6 +11,7 @@ use pyrite_core::prelude::*;
 use pyrite_infer::prelude::{InitStrategy, Samples};
 use tch::Tensor;
 
+use crate::compiled_potential::CompiledPotential;
 use crate::kernel::{Kernel, ModelTarget, PotentialTarget};
 use crate::model_potential::{LatentLayout, ModelPotential};
 use crate::potential::Potential;
@@ -288,7 +289,11 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
         let inits = model_inits(&program, &layout, &self.kernel.target.init, self.num_chains, |c| self.chain_seed(c))?;
         let mut potential = ModelPotential::new(&program, &layout);
-        let run = self.run_chains(&mut potential, inits, Some(&layout))?;
+        let compiled = if self.kernel.target.compiled { CompiledPotential::new(&mut potential, &inits[0])? } else { None };
+        let run = match compiled {
+            Some(mut compiled) => self.run_chains(&mut Looped(&mut compiled), inits, Some(&layout))?,
+            None => self.run_chains(&mut potential, inits, Some(&layout))?,
+        };
         self.run = Some(run);
         Ok(())
     }

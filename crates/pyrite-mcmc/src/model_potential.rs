@@ -109,7 +109,12 @@ impl LatentLayout {
         self.slots.iter().map(|s| s.name.as_str()).collect()
     }
 
-    /// Whether the model has sites that are summed out by enumeration.
+    /// The floating dtype the latent values take (the model's).
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Whether the model has enumerated discrete sites (summed out in the potential).
     pub fn is_enumerated(&self) -> bool {
         self.enum_first_dim.is_some()
     }
@@ -288,6 +293,22 @@ impl<'a> ModelPotential<'a> {
     /// that do not broadcast with the chain plate.
     pub fn energies_and_grads(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>> {
         self.evaluate(z, grads, Some(chains as i64))
+    }
+
+    /// The log-density at `z` as captured by libtorch's tracer (one input per site, in layout
+    /// order), for the compiler.
+    ///
+    /// # Errors
+    ///
+    /// The model's errors; the tracer's.
+    pub fn trace_log_density(&self, z: &[f64]) -> Result<pyrite_compile::Graph> {
+        let leaves = self.layout.leaves(z, None)?;
+        pyrite_distributions::without_validation(|| pyrite_compile::trace(&leaves, || self.log_density(&leaves, None)))
+    }
+
+    /// The layout of the latent sites this potential evaluates.
+    pub fn layout(&self) -> &LatentLayout {
+        self.layout
     }
 
     /// The latent sites whose value or log-density is not finite at `z` (for error messages).

@@ -1,0 +1,471 @@
+//! Code generation: a [`Program`] becomes one C function that computes the output and, by
+//! reverse-mode differentiation written out statement by statement, its gradient with respect
+//! to the flat input vector:
+//!
+//! ```c
+//! double pyrite_kernel(const double *z, const double *const *consts, double *grad, double *w);
+//! ```
+//!
+//! `w` is a workspace of [`workspace_len`] doubles: each value's elements, then each
+//! differentiable value's adjoint. Every value is computed in double precision, whatever dtype
+//! the traced program used.
+
+use std::fmt::Write;
+
+use crate::lower::{Binary, Cmp, Node, Op, Program, Unary};
+
+/// Where each value and adjoint lives in the workspace.
+struct Layout {
+    value: Vec<usize>,
+    /// The adjoint's offset, for values the output depends on differentiably.
+    adjoint: Vec<Option<usize>>,
+    len: usize,
+}
+
+/// Whether each value depends differentiably on the input.
+fn differentiable(p: &Program) -> Vec<bool> {
+    let mut d = vec![false; p.nodes.len()];
+    for (i, n) in p.nodes.iter().enumerate() {
+        d[i] = match &n.op {
+            Op::Input(_) => true,
+            Op::Const(_) | Op::Fill(_) | Op::Detach(_) => false,
+            Op::Unary(u, x) => !matches!(u, Unary::NonZero | Unary::Trunc | Unary::LogicalNot | Unary::Compare(..)) && d[*x],
+            Op::Binary(b, x, y) => !matches!(b, Binary::Compare(_) | Binary::And | Binary::Or) && (d[*x] || d[*y]),
+            Op::Addcmul(_, s, a, b) => d[*s] || d[*a] || d[*b],
+            Op::Where(_, a, b) => d[*a] || d[*b],
+            Op::MaskedFill(x, _, _) | Op::Expand(x) | Op::Reshape(x) | Op::Sum(x, _) | Op::LogSumExp(x, _) | Op::IndexSelect(x, _, _) => d[*x],
+            Op::Cat(parts, _) => parts.iter().any(|&p| d[p]),
+        };
+    }
+    d
+}
+
+fn layout(p: &Program, diff: &[bool]) -> Layout {
+    let mut len = 0;
+    let value = p
+        .nodes
+        .iter()
+        .map(|n| {
+            let at = len;
+            len += n.numel();
+            at
+        })
+        .collect();
+    let adjoint = p
+        .nodes
+        .iter()
+        .zip(diff)
+        .map(|(n, &d)| {
+            d.then(|| {
+                let at = len;
+                len += n.numel();
+                at
+            })
+        })
+        .collect();
+    Layout { value, adjoint, len }
+}
+
+/// The workspace a program's kernel needs, in doubles.
+pub fn workspace_len(p: &Program) -> usize {
+    layout(p, &differentiable(p)).len
+}
+
+/// A C literal for `x`.
+fn lit(x: f64) -> String {
+    if x.is_nan() {
+        "NAN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "INFINITY".into()
+        } else {
+            "(-INFINITY)".into()
+        }
+    } else {
+        let s = format!("{x:?}");
+        if s.contains('.') || s.contains('e') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    }
+}
+
+/// Row-major strides of `shape`.
+fn strides(shape: &[i64]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1];
+    }
+    s
+}
+
+/// The C expression of the offset, in a value of shape `from` broadcast to `to`, of element `i`
+/// of `to` (right-aligned; size-1 and missing dims repeat).
+fn broadcast_index(i: &str, to: &[i64], from: &[i64]) -> String {
+    let numel: i64 = from.iter().product();
+    if from == to || numel == to.iter().product::<i64>() && from.iter().filter(|&&d| d != 1).eq(to.iter().filter(|&&d| d != 1)) {
+        return i.to_string();
+    }
+    if numel == 1 {
+        return "0".into();
+    }
+    let (ts, fs) = (strides(to), strides(from));
+    let lead = to.len() - from.len();
+    let terms: Vec<String> = (0..from.len())
+        .filter(|&d| from[d] != 1)
+        .map(|d| {
+            let td = d + lead;
+            let coord = if td == 0 { format!("({i} / {})", ts[td]) } else { format!("(({i} / {}) % {})", ts[td], to[td]) };
+            if fs[d] == 1 {
+                coord
+            } else {
+                format!("{coord} * {}", fs[d])
+            }
+        })
+        .collect();
+    format!("({})", terms.join(" + "))
+}
+
+/// The shape `x` reduces to over `dims`, keeping them as 1s.
+fn kept(x: &[i64], dims: &[usize]) -> Vec<i64> {
+    x.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
+}
+
+fn cmp(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Ge => ">=",
+        Cmp::Gt => ">",
+        Cmp::Le => "<=",
+        Cmp::Lt => "<",
+        Cmp::Eq => "==",
+        Cmp::Ne => "!=",
+    }
+}
+
+/// `y = f(x)` as a C expression of `x`.
+fn unary_expr(u: Unary, x: &str) -> String {
+    match u {
+        Unary::Neg => format!("-{x}"),
+        Unary::Exp => format!("exp({x})"),
+        Unary::Log => format!("log({x})"),
+        Unary::Log1p => format!("log1p({x})"),
+        Unary::Expm1 => format!("expm1({x})"),
+        Unary::Sigmoid => format!("(1.0 / (1.0 + exp(-{x})))"),
+        Unary::Softplus { beta, threshold } => {
+            format!("(({x}) * {b} > {t} ? ({x}) : log1p(exp(({x}) * {b})) / {b})", b = lit(beta), t = lit(threshold))
+        }
+        Unary::Abs => format!("fabs({x})"),
+        Unary::Sqrt => format!("sqrt({x})"),
+        Unary::Square => format!("(({x}) * ({x}))"),
+        Unary::Reciprocal => format!("(1.0 / ({x}))"),
+        Unary::Tanh => format!("tanh({x})"),
+        Unary::Clamp { min, max } => format!("fmin(fmax({x}, {}), {})", lit(min), lit(max)),
+        Unary::Affine { a, b } => format!("({} * ({x}) + {})", lit(a), lit(b)),
+        Unary::DivBy(c) => format!("(({x}) / {})", lit(c)),
+        Unary::Pow(p) => {
+            if p == 2.0 {
+                format!("(({x}) * ({x}))")
+            } else {
+                format!("pow({x}, {})", lit(p))
+            }
+        }
+        Unary::NonZero => format!("(({x}) != 0.0 ? 1.0 : 0.0)"),
+        Unary::Trunc => format!("trunc({x})"),
+        Unary::LogicalNot => format!("(({x}) == 0.0 ? 1.0 : 0.0)"),
+        Unary::Compare(c, v) => format!("(({x}) {} {} ? 1.0 : 0.0)", cmp(c), lit(v)),
+    }
+}
+
+/// `dy/dx` as a C expression of `x` and `y`.
+fn unary_derivative(u: Unary, x: &str, y: &str) -> String {
+    match u {
+        Unary::Neg => "-1.0".into(),
+        Unary::Exp => y.to_string(),
+        Unary::Log => format!("(1.0 / ({x}))"),
+        Unary::Log1p => format!("(1.0 / (1.0 + ({x})))"),
+        Unary::Expm1 => format!("(({y}) + 1.0)"),
+        Unary::Sigmoid => format!("(({y}) * (1.0 - ({y})))"),
+        Unary::Softplus { beta, threshold } => format!("(({x}) * {b} > {t} ? 1.0 : 1.0 / (1.0 + exp(-({x}) * {b})))", b = lit(beta), t = lit(threshold)),
+        Unary::Abs => format!("(({x}) > 0.0 ? 1.0 : (({x}) < 0.0 ? -1.0 : 0.0))"),
+        Unary::Sqrt => format!("(0.5 / ({y}))"),
+        Unary::Square => format!("(2.0 * ({x}))"),
+        Unary::Reciprocal => format!("(-({y}) * ({y}))"),
+        Unary::Tanh => format!("(1.0 - ({y}) * ({y}))"),
+        Unary::Clamp { min, max } => format!("(({x}) >= {} && ({x}) <= {} ? 1.0 : 0.0)", lit(min), lit(max)),
+        Unary::Affine { a, .. } => lit(a),
+        Unary::DivBy(c) => format!("(1.0 / {})", lit(c)),
+        Unary::Pow(p) => {
+            if p == 0.0 {
+                "0.0".into()
+            } else {
+                format!("({} * pow({x}, {}))", lit(p), lit(p - 1.0))
+            }
+        }
+        Unary::NonZero | Unary::Trunc | Unary::LogicalNot | Unary::Compare(..) => "0.0".into(),
+    }
+}
+
+fn binary_expr(b: Binary, x: &str, y: &str) -> String {
+    match b {
+        Binary::Add(alpha) => {
+            if alpha == 1.0 {
+                format!("({x} + {y})")
+            } else {
+                format!("({x} + {} * {y})", lit(alpha))
+            }
+        }
+        Binary::RSub(alpha) => format!("({y} - {} * {x})", lit(alpha)),
+        Binary::Mul => format!("({x} * {y})"),
+        Binary::Div => format!("({x} / {y})"),
+        Binary::Pow => format!("pow({x}, {y})"),
+        Binary::Compare(c) => format!("({x} {} {y} ? 1.0 : 0.0)", cmp(c)),
+        Binary::And => format!("({x} != 0.0 && {y} != 0.0 ? 1.0 : 0.0)"),
+        Binary::Or => format!("({x} != 0.0 || {y} != 0.0 ? 1.0 : 0.0)"),
+        Binary::Max => format!("fmax({x}, {y})"),
+        Binary::Min => format!("fmin({x}, {y})"),
+    }
+}
+
+/// The partial derivatives `(dy/dx, dy/dy_operand)` of a binary operation.
+fn binary_derivatives(b: Binary, x: &str, y: &str, out: &str) -> (String, String) {
+    match b {
+        Binary::Add(alpha) => ("1.0".into(), lit(alpha)),
+        Binary::RSub(alpha) => (lit(-alpha), "1.0".into()),
+        Binary::Mul => (y.into(), x.into()),
+        Binary::Div => (format!("(1.0 / {y})"), format!("(-{x} / ({y} * {y}))")),
+        Binary::Pow => (format!("({y} * pow({x}, {y} - 1.0))"), format!("({out} * log({x}))")),
+        Binary::Max => (format!("({x} > {y} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))"), format!("({y} > {x} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))")),
+        Binary::Min => (format!("({x} < {y} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))"), format!("({y} < {x} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))")),
+        Binary::Compare(_) | Binary::And | Binary::Or => ("0.0".into(), "0.0".into()),
+    }
+}
+
+struct Emitter<'p> {
+    p: &'p Program,
+    l: Layout,
+    diff: Vec<bool>,
+    c: String,
+}
+
+impl Emitter<'_> {
+    fn shape(&self, v: usize) -> &[i64] {
+        &self.p.nodes[v].shape
+    }
+
+    /// `w[off(v) + index]`.
+    fn at(&self, v: usize, index: &str) -> String {
+        format!("w[{} + {index}]", self.l.value[v])
+    }
+
+    /// `w[adjoint(v) + index]`.
+    fn adj(&self, v: usize, index: &str) -> String {
+        format!("w[{} + {index}]", self.l.adjoint[v].unwrap_or(0))
+    }
+
+    /// Element `i` of operand `x` read in the shape of value `v`.
+    fn operand(&self, v: usize, x: usize) -> String {
+        self.at(x, &broadcast_index("i", self.shape(v), self.shape(x)))
+    }
+
+    fn forward(&mut self, v: usize, n: &Node) {
+        let numel = n.numel();
+        let out = self.at(v, "i");
+        let line = |c: &mut String, body: String| {
+            let _ = writeln!(c, "  for (long i = 0; i < {numel}; i++) {body}");
+        };
+        match &n.op {
+            Op::Input(offset) => line(&mut self.c, format!("{out} = z[{offset} + i];")),
+            Op::Const(k) => line(&mut self.c, format!("{out} = consts[{k}][i];")),
+            Op::Fill(x) => line(&mut self.c, format!("{out} = {};", lit(*x))),
+            Op::Unary(u, x) => {
+                let e = unary_expr(*u, &self.operand(v, *x));
+                line(&mut self.c, format!("{out} = {e};"))
+            }
+            Op::Binary(b, x, y) => {
+                let e = binary_expr(*b, &self.operand(v, *x), &self.operand(v, *y));
+                line(&mut self.c, format!("{out} = {e};"))
+            }
+            Op::Addcmul(value, s, a, b) => {
+                let e = format!("{} + {} * {} * {}", self.operand(v, *s), lit(*value), self.operand(v, *a), self.operand(v, *b));
+                line(&mut self.c, format!("{out} = {e};"))
+            }
+            Op::Where(c, a, b) => {
+                let e = format!("({} != 0.0 ? {} : {})", self.operand(v, *c), self.operand(v, *a), self.operand(v, *b));
+                line(&mut self.c, format!("{out} = {e};"))
+            }
+            Op::MaskedFill(x, m, value) => {
+                let e = format!("({} != 0.0 ? {} : {})", self.operand(v, *m), lit(*value), self.operand(v, *x));
+                line(&mut self.c, format!("{out} = {e};"))
+            }
+            Op::Expand(x) | Op::Reshape(x) | Op::Detach(x) => {
+                let src = if matches!(n.op, Op::Expand(_)) { self.operand(v, *x) } else { self.at(*x, "i") };
+                line(&mut self.c, format!("{out} = {src};"))
+            }
+            Op::Sum(x, dims) => {
+                let xs = self.shape(*x).to_vec();
+                let r = broadcast_index("i", &xs, &kept(&xs, dims));
+                line(&mut self.c, format!("{out} = 0.0;"));
+                let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", self.p.nodes[*x].numel(), self.at(v, &r), self.at(*x, "i"));
+            }
+            Op::LogSumExp(x, dims) => {
+                // The maximum, then the sum of exponentials shifted by it (kept in the value).
+                let xs = self.shape(*x).to_vec();
+                let r = broadcast_index("i", &xs, &kept(&xs, dims));
+                let xn = self.p.nodes[*x].numel();
+                line(&mut self.c, format!("{out} = -INFINITY;"));
+                let _ = writeln!(
+                    self.c,
+                    "  for (long i = 0; i < {xn}; i++) {{ double *m = &{}; if ({} > *m) *m = {}; }}",
+                    self.at(v, &r),
+                    self.at(*x, "i"),
+                    self.at(*x, "i")
+                );
+                let _ = writeln!(self.c, "  {{ double s[{numel}]; for (long i = 0; i < {numel}; i++) s[i] = 0.0;");
+                let shift = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, &r));
+                let _ = writeln!(self.c, "    for (long i = 0; i < {xn}; i++) s[{r}] += exp({} - {shift});", self.at(*x, "i"));
+                let shift_i = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, "i"));
+                let _ = writeln!(self.c, "    for (long i = 0; i < {numel}; i++) {out} = {shift_i} + log(s[i]); }}");
+            }
+            Op::Cat(parts, dim) => {
+                let mut offset = 0;
+                for &p in parts {
+                    let dst = self.cat_index(v, p, *dim, offset);
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} = {};", self.p.nodes[p].numel(), self.at(v, &dst), self.at(p, "i"));
+                    offset += self.shape(p)[*dim];
+                }
+            }
+            Op::IndexSelect(x, dim, idx) => {
+                let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
+                let inner: i64 = ys[dim + 1..].iter().product();
+                let src = format!(
+                    "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
+                    inner * ys[*dim],
+                    xs[*dim],
+                    self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
+                );
+                let src = self.at(*x, &src);
+                line(&mut self.c, format!("{out} = {src};"));
+            }
+        }
+    }
+
+    /// The offset in the joined value `v` of element `i` of its part `p`, which starts at
+    /// `offset` along `dim`.
+    fn cat_index(&self, v: usize, p: usize, dim: usize, offset: i64) -> String {
+        let (ys, ps) = (self.shape(v), self.shape(p));
+        let inner: i64 = ys[dim + 1..].iter().product();
+        format!("((i / {}) * {} + {offset} + (i / {inner}) % {}) * {inner} + i % {inner}", inner * ps[dim], ys[dim], ps[dim])
+    }
+
+    /// Adds `scale * dy` (for each element `i` of `v`) into operand `x`'s adjoint, if it has one.
+    fn push_back(&mut self, v: usize, x: usize, scale: &str) {
+        if !self.diff[x] {
+            return;
+        }
+        let numel = self.p.nodes[v].numel();
+        let target = self.adj(x, &broadcast_index("i", self.shape(v), self.shape(x)));
+        let _ = writeln!(self.c, "  for (long i = 0; i < {numel}; i++) {target} += {} * ({scale});", self.adj(v, "i"));
+    }
+
+    fn backward(&mut self, v: usize, n: &Node) {
+        if !self.diff[v] {
+            return;
+        }
+        let y = self.at(v, "i");
+        match n.op.clone() {
+            Op::Input(_) | Op::Const(_) | Op::Fill(_) | Op::Detach(_) => {}
+            Op::Unary(u, x) => {
+                let d = unary_derivative(u, &self.operand(v, x), &y);
+                self.push_back(v, x, &d);
+            }
+            Op::Binary(b, x, z) => {
+                let (dx, dz) = binary_derivatives(b, &self.operand(v, x), &self.operand(v, z), &y);
+                self.push_back(v, x, &dx);
+                self.push_back(v, z, &dz);
+            }
+            Op::Addcmul(value, s, a, b) => {
+                let (av, bv) = (self.operand(v, a), self.operand(v, b));
+                self.push_back(v, s, "1.0");
+                self.push_back(v, a, &format!("{} * {bv}", lit(value)));
+                self.push_back(v, b, &format!("{} * {av}", lit(value)));
+            }
+            Op::Where(c, a, b) => {
+                let cv = self.operand(v, c);
+                self.push_back(v, a, &format!("({cv} != 0.0 ? 1.0 : 0.0)"));
+                self.push_back(v, b, &format!("({cv} != 0.0 ? 0.0 : 1.0)"));
+            }
+            Op::MaskedFill(x, m, _) => {
+                let mv = self.operand(v, m);
+                self.push_back(v, x, &format!("({mv} != 0.0 ? 0.0 : 1.0)"));
+            }
+            Op::Expand(x) => self.push_back(v, x, "1.0"),
+            Op::Reshape(x) => {
+                if self.diff[x] {
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, "i"), self.adj(v, "i"));
+                }
+            }
+            Op::Sum(x, dims) | Op::LogSumExp(x, dims) => {
+                if self.diff[x] {
+                    let xs = self.shape(x).to_vec();
+                    let r = broadcast_index("i", &xs, &kept(&xs, &dims));
+                    let scale = if matches!(n.op, Op::Sum(..)) { String::new() } else { format!(" * exp({} - {})", self.at(x, "i"), self.at(v, &r)) };
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {}{scale};", self.p.nodes[x].numel(), self.adj(x, "i"), self.adj(v, &r));
+                }
+            }
+            Op::Cat(parts, dim) => {
+                let mut offset = 0;
+                for p in parts {
+                    if self.diff[p] {
+                        let src = self.cat_index(v, p, dim, offset);
+                        let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", self.p.nodes[p].numel(), self.adj(p, "i"), self.adj(v, &src));
+                    }
+                    offset += self.shape(p)[dim];
+                }
+            }
+            Op::IndexSelect(x, dim, idx) => {
+                if self.diff[x] {
+                    let (xs, ys) = (self.shape(x).to_vec(), n.shape.clone());
+                    let inner: i64 = ys[dim + 1..].iter().product();
+                    let dst = format!(
+                        "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
+                        inner * ys[dim],
+                        xs[dim],
+                        self.at(idx, &format!("((i / {inner}) % {})", ys[dim]))
+                    );
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, &dst), self.adj(v, "i"));
+                }
+            }
+        }
+    }
+}
+
+/// The C source of `p`'s kernel (see the module's documentation).
+pub fn generate(p: &Program) -> String {
+    let diff = differentiable(p);
+    let l = layout(p, &diff);
+    let mut e = Emitter { p, l, diff, c: String::new() };
+    e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
+    e.c.push_str("double pyrite_kernel(const double *z, const double *const *consts, double *grad, double *w) {\n");
+    for (v, n) in p.nodes.iter().enumerate() {
+        e.forward(v, n);
+    }
+    let out = e.at(p.output, "0");
+    let _ = writeln!(e.c, "  double result = {out};");
+    let _ = writeln!(e.c, "  for (long i = 0; i < {}; i++) grad[i] = 0.0;", p.input_len);
+    if e.diff[p.output] {
+        let first_adjoint = e.l.value.last().map_or(0, |&o| o + p.nodes.last().map_or(0, Node::numel));
+        let _ = writeln!(e.c, "  memset(w + {first_adjoint}, 0, sizeof(double) * {});", e.l.len - first_adjoint);
+        let _ = writeln!(e.c, "  {} = 1.0;", e.adj(p.output, "0"));
+        for (v, n) in p.nodes.iter().enumerate().rev() {
+            e.backward(v, n);
+        }
+        for (v, n) in p.nodes.iter().enumerate() {
+            if let (Op::Input(offset), true) = (&n.op, e.diff[v]) {
+                let _ = writeln!(e.c, "  for (long i = 0; i < {}; i++) grad[{offset} + i] = {};", n.numel(), e.adj(v, "i"));
+            }
+        }
+    }
+    e.c.push_str("  return result;\n}\n");
+    e.c
+}

@@ -1,0 +1,145 @@
+//! Building and running a kernel: the generated C is compiled once with the system C compiler
+//! (`cc -O3 -march=native`), cached by the source's hash in the user's cache directory, loaded
+//! with `dlopen` and called with pointers to the input, the constants and a workspace.
+
+use std::ffi::{c_void, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use pyrite_core::{PyriteError, Result};
+
+use crate::codegen::{generate, workspace_len};
+use crate::lower::Program;
+
+type KernelFn = unsafe extern "C" fn(*const f64, *const *const f64, *mut f64, *mut f64) -> f64;
+
+/// A compiled program: its function, its constants and its workspace.
+pub struct Kernel {
+    function: KernelFn,
+    /// Kept open for as long as `function` may be called.
+    library: *mut c_void,
+    consts: Vec<Vec<f64>>,
+    const_ptrs: Vec<*const f64>,
+    work: Vec<f64>,
+    input_len: usize,
+    /// Whether the shared object came from the cache (no compiler run).
+    pub cached: bool,
+    /// Seconds spent generating, compiling (or finding) and loading it.
+    pub build_seconds: f64,
+}
+
+// SAFETY: the library handle and the pointers into `consts` are owned by the kernel and used
+// only through `&mut self`.
+unsafe impl Send for Kernel {}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        // SAFETY: `library` came from `dlopen` and nothing of it is used after this.
+        unsafe { libc::dlclose(self.library) };
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across Rust versions (cache file names).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Where compiled kernels are kept: `$PYRITE_KERNEL_CACHE`, else `$XDG_CACHE_HOME/pyrite/kernels`,
+/// else `~/.cache/pyrite/kernels`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PYRITE_KERNEL_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("pyrite").join("kernels")
+}
+
+fn io(path: &Path, problem: impl ToString) -> PyriteError {
+    PyriteError::Io { path: path.display().to_string(), problem: problem.to_string() }
+}
+
+/// Compiles `source` into `dir/<hash>.so` unless it is there; returns the path and whether it was.
+fn build(source: &str, dir: &Path) -> Result<(PathBuf, bool)> {
+    let hash = format!("{:016x}", fnv1a(source.as_bytes()));
+    let so = dir.join(format!("{hash}.so"));
+    if so.is_file() {
+        return Ok((so, true));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // Private names for the source and the object, renamed into place: concurrent builds of one
+    // kernel never load a half-written file.
+    let tag = format!("{hash}.{}.{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
+    let c = dir.join(format!("{tag}.c"));
+    let tmp = dir.join(format!("{tag}.so.tmp"));
+    std::fs::write(&c, source).map_err(|e| io(&c, e))?;
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&compiler)
+        .args(["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-o"])
+        .arg(&tmp)
+        .arg(&c)
+        .arg("-lm")
+        .output()
+        .map_err(|e| io(&c, format!("running the C compiler `{compiler}`: {e}")))?;
+    let _ = std::fs::remove_file(&c);
+    if !out.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&c, format!("the C compiler failed: {}", String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | "))));
+    }
+    std::fs::rename(&tmp, &so).map_err(|e| io(&so, e))?;
+    Ok((so, false))
+}
+
+impl Kernel {
+    /// Generates, compiles (or finds in the cache) and loads `program`'s kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::Io`] if the C compiler is missing or fails, or the object cannot be loaded.
+    pub fn new(program: Program) -> Result<Kernel> {
+        let start = Instant::now();
+        let source = generate(&program);
+        let (so, cached) = build(&source, &cache_dir())?;
+        let path = CString::new(so.display().to_string()).map_err(|e| io(&so, e))?;
+        // SAFETY: a valid path; the library is closed in `drop`.
+        let library = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if library.is_null() {
+            return Err(io(&so, "dlopen failed"));
+        }
+        // SAFETY: the symbol name is NUL-terminated.
+        let symbol = unsafe { libc::dlsym(library, c"pyrite_kernel".as_ptr()) };
+        if symbol.is_null() {
+            // SAFETY: opened above.
+            unsafe { libc::dlclose(library) };
+            return Err(io(&so, "no pyrite_kernel in the compiled object"));
+        }
+        // SAFETY: the generated function has exactly this signature.
+        let function: KernelFn = unsafe { std::mem::transmute::<*mut c_void, KernelFn>(symbol) };
+        let work = vec![0.0; workspace_len(&program).max(1)];
+        let consts = program.consts;
+        let const_ptrs = consts.iter().map(|c| c.as_ptr()).collect();
+        Ok(Kernel { function, library, consts, const_ptrs, work, input_len: program.input_len, cached, build_seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// The length of the flat input.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The program's output at `z`; writes its gradient into `grad`.
+    ///
+    /// # Panics
+    ///
+    /// If `z` or `grad` is not [`input_len`](Self::input_len) long.
+    pub fn value_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> f64 {
+        assert_eq!(z.len(), self.input_len, "the kernel's input length");
+        assert_eq!(grad.len(), self.input_len, "the kernel's gradient length");
+        debug_assert_eq!(self.consts.len(), self.const_ptrs.len());
+        // SAFETY: every pointer is valid for the lengths the generated code uses: `z` and `grad`
+        // hold `input_len` doubles, each constant its tensor's elements, `work` the workspace.
+        unsafe { (self.function)(z.as_ptr(), self.const_ptrs.as_ptr(), grad.as_mut_ptr(), self.work.as_mut_ptr()) }
+    }
+}

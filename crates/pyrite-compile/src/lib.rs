@@ -1,0 +1,18 @@
+//! pyrite's compiler: captures a log-density with libtorch's tracer ([`trace`]), lowers the
+//! recorded aten graph to a small program of tensor operations on static shapes ([`lower`]),
+//! differentiates it in reverse mode and writes both passes as one C function ([`codegen`]),
+//! compiled once and cached ([`Kernel`]).
+//!
+//! What it does not know (an operation outside its set, control flow, a dynamic shape) is an
+//! [`Unsupported`] naming it: callers then run eagerly.
+
+pub mod codegen;
+pub mod ir;
+pub mod kernel;
+pub mod lower;
+pub mod trace;
+
+pub use ir::Graph;
+pub use kernel::Kernel;
+pub use lower::{lower, Program, Unsupported};
+pub use trace::trace;

@@ -1,0 +1,547 @@
+//! Lowering: the traced aten graph becomes a [`Program`] of a few kinds of tensor operations on
+//! static shapes (elementwise maps with broadcasting, reductions, gathers), every value in
+//! double precision. An operation outside that set stops the lowering with its name.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::ir::{Graph, Type};
+
+/// An elementwise function of one tensor (scalar operands folded in).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Log1p,
+    Expm1,
+    Sigmoid,
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
+    Abs,
+    Sqrt,
+    Square,
+    Reciprocal,
+    Tanh,
+    Clamp {
+        min: f64,
+        max: f64,
+    },
+    /// `a * x + b`.
+    Affine {
+        a: f64,
+        b: f64,
+    },
+    /// `x / c`.
+    DivBy(f64),
+    /// `c / x`... as `aten::div(Scalar, Tensor)` never appears, only `x ^ p`.
+    Pow(f64),
+    /// 1 where `x != 0`, else 0 (a cast to bool).
+    NonZero,
+    /// `x` truncated toward zero (a cast to an integer type).
+    Trunc,
+    LogicalNot,
+    /// `x OP c` as 1 or 0.
+    Compare(Cmp, f64),
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cmp {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+    Ne,
+}
+
+/// An elementwise function of two broadcast tensors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Binary {
+    /// `a + alpha * b`.
+    Add(f64),
+    /// `b - alpha * a` (`aten::rsub`).
+    RSub(f64),
+    Mul,
+    Div,
+    Pow,
+    Compare(Cmp),
+    And,
+    Or,
+    Max,
+    Min,
+}
+
+/// One operation of a [`Program`]; operands are value indices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A slice of the flat input vector `z`, from this offset.
+    Input(usize),
+    /// The constant tensor of this index (its values are passed at run time).
+    Const(usize),
+    /// Every element this number.
+    Fill(f64),
+    Unary(Unary, usize),
+    Binary(Binary, usize, usize),
+    /// `s + v * t1 * t2`.
+    Addcmul(f64, usize, usize, usize),
+    /// `c ? a : b`.
+    Where(usize, usize, usize),
+    /// `mask ? v : x`.
+    MaskedFill(usize, usize, f64),
+    /// Broadcast to the value's shape.
+    Expand(usize),
+    /// Same elements, another shape.
+    Reshape(usize),
+    /// Same elements, no gradient.
+    Detach(usize),
+    /// Sum over `dims` of the operand's shape (the value's shape without them, or with 1s).
+    Sum(usize, Vec<usize>),
+    /// `log(sum(exp))` over `dims`.
+    LogSumExp(usize, Vec<usize>),
+    /// `x.index_select(dim, index)`, index a value of integers.
+    IndexSelect(usize, usize, usize),
+    /// The operands joined along a dim (`aten::cat`; `aten::stack` after unsqueezing).
+    Cat(Vec<usize>, usize),
+}
+
+/// A value: its operation and shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Vec<i64>,
+}
+
+impl Node {
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product::<i64>() as usize
+    }
+}
+
+/// A lowered computation: values in execution order; the output is a one-element value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub nodes: Vec<Node>,
+    pub output: usize,
+    /// The length of the flat input vector.
+    pub input_len: usize,
+    /// The constant tensors' values, flattened, as doubles.
+    pub consts: Vec<Vec<f64>>,
+}
+
+/// What a graph value is, while lowering.
+#[derive(Debug, Clone)]
+enum Val {
+    Tensor(usize),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ints(Vec<i64>),
+    /// A list of tensors (`aten::cat`'s and `aten::stack`'s operand).
+    Tensors(Vec<usize>),
+    None,
+    Other,
+}
+
+/// Why a graph cannot be lowered: the operation (or feature) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported(pub String);
+
+struct Lowering {
+    nodes: Vec<Node>,
+    consts: Vec<Vec<f64>>,
+    env: HashMap<usize, Val>,
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s == "inf" => Some(f64::INFINITY),
+        Value::String(s) if s == "-inf" => Some(f64::NEG_INFINITY),
+        Value::String(s) if s == "nan" => Some(f64::NAN),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+/// The broadcast shape of two shapes (right-aligned).
+pub fn broadcast(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
+    let n = a.len().max(b.len());
+    (0..n)
+        .map(|i| {
+            let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+            let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+            match (da, db) {
+                (x, y) if x == y => Some(x),
+                (1, y) => Some(y),
+                (x, 1) => Some(x),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+impl Lowering {
+    fn push(&mut self, op: Op, shape: Vec<i64>) -> usize {
+        self.nodes.push(Node { op, shape });
+        self.nodes.len() - 1
+    }
+
+    fn get(&self, id: usize) -> Result<&Val, Unsupported> {
+        self.env.get(&id).ok_or_else(|| Unsupported(format!("value %{id} is used before it is defined")))
+    }
+
+    fn tensor(&self, id: usize) -> Option<usize> {
+        match self.env.get(&id) {
+            Some(Val::Tensor(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self, id: usize) -> Option<f64> {
+        match self.env.get(&id) {
+            Some(Val::Int(i)) => Some(*i as f64),
+            Some(Val::Float(x)) => Some(*x),
+            Some(Val::Bool(b)) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        }
+    }
+
+    fn ints(&self, id: usize) -> Option<Vec<i64>> {
+        match self.env.get(&id) {
+            Some(Val::Ints(v)) => Some(v.clone()),
+            Some(Val::Int(i)) => Some(vec![*i]),
+            _ => None,
+        }
+    }
+
+    fn shape(&self, t: usize) -> &[i64] {
+        &self.nodes[t].shape
+    }
+
+    /// A tensor operand, or a scalar one as a one-element fill.
+    fn tensor_or_scalar(&mut self, id: usize) -> Option<usize> {
+        if let Some(t) = self.tensor(id) {
+            return Some(t);
+        }
+        let x = self.scalar(id)?;
+        Some(self.push(Op::Fill(x), vec![]))
+    }
+
+    /// Normalises reduction dims (negative from the end) against `rank`.
+    fn dims(&self, id: usize, rank: usize) -> Option<Vec<usize>> {
+        match self.env.get(&id) {
+            Some(Val::None) => Some((0..rank).collect()),
+            _ => {
+                let mut d: Vec<usize> = self.ints(id)?.into_iter().map(|d| if d < 0 { (d + rank as i64) as usize } else { d as usize }).collect();
+                if d.is_empty() {
+                    d = (0..rank).collect();
+                }
+                d.sort_unstable();
+                d.dedup();
+                d.iter().all(|&x| x < rank).then_some(d)
+            }
+        }
+    }
+
+    fn lower_node(&mut self, n: &crate::ir::Node) -> Result<(), Unsupported> {
+        let unsupported = |why: &str| Unsupported(format!("{} ({why})", n.op));
+        if n.has_blocks {
+            return Err(unsupported("control flow"));
+        }
+        let out_shape = || -> Option<Vec<i64>> {
+            match n.outputs.first().map(|o| &o.1) {
+                Some(Type::Tensor { shape: Some(s), .. }) => Some(s.clone()),
+                _ => None,
+            }
+        };
+        let out_dtype = || -> Option<String> {
+            match n.outputs.first().map(|o| &o.1) {
+                Some(Type::Tensor { dtype, .. }) => dtype.clone(),
+                _ => None,
+            }
+        };
+        let out_id = n.outputs.first().map(|o| o.0).ok_or_else(|| unsupported("no output"))?;
+        let i = &n.inputs;
+        let arg = |k: usize| i.get(k).copied().ok_or_else(|| unsupported("too few operands"));
+        let val = match n.op.as_str() {
+            "prim::Constant" => {
+                let v = n.value.clone().unwrap_or(Value::Null);
+                match &n.outputs[0].1 {
+                    Type::Tensor { .. } => {
+                        let obj = v.as_object().ok_or_else(|| unsupported("constant tensor without values"))?;
+                        let shape: Vec<i64> =
+                            obj.get("shape").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+                        let values: Vec<f64> = obj.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(number).collect()).unwrap_or_default();
+                        if values.len() != shape.iter().product::<i64>() as usize {
+                            return Err(unsupported("constant tensor with unreadable values"));
+                        }
+                        self.consts.push(values);
+                        let k = self.consts.len() - 1;
+                        Val::Tensor(self.push(Op::Const(k), shape))
+                    }
+                    Type::Int => Val::Int(v.as_i64().ok_or_else(|| unsupported("int constant"))?),
+                    Type::Float => Val::Float(number(&v).ok_or_else(|| unsupported("float constant"))?),
+                    Type::Bool => Val::Bool(v.as_bool().ok_or_else(|| unsupported("bool constant"))?),
+                    Type::NoneType => Val::None,
+                    Type::List => match v.as_array() {
+                        Some(a) if a.iter().all(Value::is_i64) => Val::Ints(a.iter().filter_map(Value::as_i64).collect()),
+                        _ => Val::Other,
+                    },
+                    _ => Val::Other,
+                }
+            }
+            "prim::ListConstruct" => {
+                if i.iter().all(|&x| matches!(self.env.get(&x), Some(Val::Int(_)))) {
+                    Val::Ints(i.iter().filter_map(|&x| self.scalar(x)).map(|x| x as i64).collect())
+                } else if i.iter().all(|&x| self.tensor(x).is_some()) {
+                    Val::Tensors(i.iter().filter_map(|&x| self.tensor(x)).collect())
+                } else {
+                    return Err(unsupported("a list of neither ints nor tensors"));
+                }
+            }
+            op => {
+                let shape = out_shape().ok_or_else(|| unsupported("an output of unknown shape"))?;
+                let x0 = i.first().and_then(|&a| self.tensor(a));
+                let unary = |u: Unary, s: &mut Self| -> Result<Val, Unsupported> {
+                    let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                    Ok(Val::Tensor(s.push(Op::Unary(u, x), shape.clone())))
+                };
+                match op {
+                    "aten::neg" => unary(Unary::Neg, self)?,
+                    "aten::exp" => unary(Unary::Exp, self)?,
+                    "aten::log" => unary(Unary::Log, self)?,
+                    "aten::log1p" => unary(Unary::Log1p, self)?,
+                    "aten::expm1" => unary(Unary::Expm1, self)?,
+                    "aten::sigmoid" => unary(Unary::Sigmoid, self)?,
+                    "aten::abs" => unary(Unary::Abs, self)?,
+                    "aten::sqrt" => unary(Unary::Sqrt, self)?,
+                    "aten::square" => unary(Unary::Square, self)?,
+                    "aten::reciprocal" => unary(Unary::Reciprocal, self)?,
+                    "aten::tanh" => unary(Unary::Tanh, self)?,
+                    "aten::logical_not" => unary(Unary::LogicalNot, self)?,
+                    "aten::softplus" => {
+                        let beta = self.scalar(arg(1)?).ok_or_else(|| unsupported("beta"))?;
+                        let threshold = self.scalar(arg(2)?).ok_or_else(|| unsupported("threshold"))?;
+                        unary(Unary::Softplus { beta, threshold }, self)?
+                    }
+                    "aten::clamp" | "aten::clamp_min" | "aten::clamp_max" => {
+                        let lo = if op == "aten::clamp_max" { None } else { i.get(1).and_then(|&x| self.scalar(x)) };
+                        let hi = match op {
+                            "aten::clamp" => i.get(2).and_then(|&x| self.scalar(x)),
+                            "aten::clamp_max" => i.get(1).and_then(|&x| self.scalar(x)),
+                            _ => None,
+                        };
+                        if i.get(1).is_some_and(|&x| self.tensor(x).is_some()) || i.get(2).is_some_and(|&x| self.tensor(x).is_some()) {
+                            return Err(unsupported("tensor bounds"));
+                        }
+                        unary(Unary::Clamp { min: lo.unwrap_or(f64::NEG_INFINITY), max: hi.unwrap_or(f64::INFINITY) }, self)?
+                    }
+                    "aten::pow" => match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                        (Some(_), Some(p)) => unary(Unary::Pow(p), self)?,
+                        _ => self.binary(Binary::Pow, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    },
+                    "aten::add" | "aten::sub" => {
+                        let alpha = i.get(2).and_then(|&x| self.scalar(x)).unwrap_or(1.0);
+                        let alpha = if op == "aten::sub" { -alpha } else { alpha };
+                        match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                            (Some(_), Some(c)) => unary(Unary::Affine { a: 1.0, b: alpha * c }, self)?,
+                            _ => self.binary(Binary::Add(alpha), arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                        }
+                    }
+                    "aten::rsub" => {
+                        let alpha = i.get(2).and_then(|&x| self.scalar(x)).unwrap_or(1.0);
+                        match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                            (Some(_), Some(c)) => unary(Unary::Affine { a: -alpha, b: c }, self)?,
+                            _ => self.binary(Binary::RSub(alpha), arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                        }
+                    }
+                    "aten::mul" => match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                        (Some(_), Some(c)) => unary(Unary::Affine { a: c, b: 0.0 }, self)?,
+                        _ => self.binary(Binary::Mul, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    },
+                    "aten::div" => {
+                        if i.len() > 2 && !matches!(self.env.get(&i[2]), Some(Val::None)) {
+                            return Err(unsupported("a rounding mode"));
+                        }
+                        match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                            (Some(_), Some(c)) => unary(Unary::DivBy(c), self)?,
+                            _ => self.binary(Binary::Div, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                        }
+                    }
+                    "aten::ge" | "aten::gt" | "aten::le" | "aten::lt" | "aten::eq" | "aten::ne" => {
+                        let c = match op {
+                            "aten::ge" => Cmp::Ge,
+                            "aten::gt" => Cmp::Gt,
+                            "aten::le" => Cmp::Le,
+                            "aten::lt" => Cmp::Lt,
+                            "aten::eq" => Cmp::Eq,
+                            _ => Cmp::Ne,
+                        };
+                        match (self.tensor(arg(0)?), self.scalar(arg(1)?)) {
+                            (Some(_), Some(x)) => unary(Unary::Compare(c, x), self)?,
+                            _ => self.binary(Binary::Compare(c), arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                        }
+                    }
+                    "aten::logical_and" => self.binary(Binary::And, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    "aten::logical_or" => self.binary(Binary::Or, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    "aten::maximum" | "aten::max.other" => self.binary(Binary::Max, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    "aten::minimum" | "aten::min.other" => self.binary(Binary::Min, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    "aten::addcmul" => {
+                        let (s, a, b) = (self.tensor_or_scalar(arg(0)?), self.tensor_or_scalar(arg(1)?), self.tensor_or_scalar(arg(2)?));
+                        let v = i.get(3).and_then(|&x| self.scalar(x)).unwrap_or(1.0);
+                        match (s, a, b) {
+                            (Some(s), Some(a), Some(b)) => Val::Tensor(self.push(Op::Addcmul(v, s, a, b), shape)),
+                            _ => return Err(unsupported("operands")),
+                        }
+                    }
+                    "aten::where" => match (self.tensor_or_scalar(arg(0)?), self.tensor_or_scalar(arg(1)?), self.tensor_or_scalar(arg(2)?)) {
+                        (Some(c), Some(a), Some(b)) => Val::Tensor(self.push(Op::Where(c, a, b), shape)),
+                        _ => return Err(unsupported("operands")),
+                    },
+                    "aten::masked_fill" => match (x0, self.tensor(arg(1)?), self.scalar(arg(2)?)) {
+                        (Some(x), Some(m), Some(v)) => Val::Tensor(self.push(Op::MaskedFill(x, m, v), shape)),
+                        _ => return Err(unsupported("a tensor fill value")),
+                    },
+                    "aten::zeros_like" | "aten::zeros" => Val::Tensor(self.push(Op::Fill(0.0), shape)),
+                    "aten::ones_like" | "aten::ones" => Val::Tensor(self.push(Op::Fill(1.0), shape)),
+                    "aten::full_like" | "aten::full" => {
+                        let v = self.scalar(arg(1)?).ok_or_else(|| unsupported("fill value"))?;
+                        Val::Tensor(self.push(Op::Fill(v), shape))
+                    }
+                    "aten::scalar_tensor" => {
+                        let v = self.scalar(arg(0)?).ok_or_else(|| unsupported("value"))?;
+                        Val::Tensor(self.push(Op::Fill(v), shape))
+                    }
+                    "aten::to" | "aten::type_as" | "aten::contiguous" | "aten::clone" | "aten::alias" | "aten::resolve_conj" | "aten::resolve_neg" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        match out_dtype().as_deref() {
+                            Some("bool") => Val::Tensor(self.push(Op::Unary(Unary::NonZero, x), shape)),
+                            Some("int64" | "int32") => Val::Tensor(self.push(Op::Unary(Unary::Trunc, x), shape)),
+                            Some("float32" | "float64") => Val::Tensor(self.push(Op::Reshape(x), shape)),
+                            other => return Err(unsupported(&format!("dtype {other:?}"))),
+                        }
+                    }
+                    "aten::detach" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        Val::Tensor(self.push(Op::Detach(x), shape))
+                    }
+                    "aten::view" | "aten::reshape" | "aten::unsqueeze" | "aten::squeeze" | "aten::flatten" | "aten::view_as" | "aten::reshape_as"
+                    | "aten::unflatten" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        if self.nodes[x].numel() != shape.iter().product::<i64>() as usize {
+                            return Err(unsupported("a reshape changing the number of elements"));
+                        }
+                        Val::Tensor(self.push(Op::Reshape(x), shape))
+                    }
+                    "aten::expand" | "aten::expand_as" | "aten::broadcast_to" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        if broadcast(self.shape(x), &shape).as_deref() != Some(shape.as_slice()) {
+                            return Err(unsupported("an expand that is not a broadcast"));
+                        }
+                        Val::Tensor(self.push(Op::Expand(x), shape))
+                    }
+                    "aten::sum" | "aten::mean" | "aten::logsumexp" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len();
+                        // `sum(x, dtype)` has an int or None second operand; `sum(x, dims, keepdim, dtype)` a list.
+                        let dims = match i.get(1).map(|&d| self.env.get(&d)) {
+                            None | Some(Some(Val::None)) => (0..rank).collect(),
+                            Some(Some(Val::Int(_))) if op == "aten::sum" && i.len() == 2 => (0..rank).collect(),
+                            Some(_) => self.dims(arg(1)?, rank).ok_or_else(|| unsupported("dims"))?,
+                        };
+                        let node = match op {
+                            "aten::logsumexp" => Op::LogSumExp(x, dims.clone()),
+                            _ => Op::Sum(x, dims.clone()),
+                        };
+                        let s = self.push(node, shape.clone());
+                        if op == "aten::mean" {
+                            let count: i64 = dims.iter().map(|&d| self.shape(x)[d]).product();
+                            Val::Tensor(self.push(Op::Unary(Unary::DivBy(count as f64), s), shape))
+                        } else {
+                            Val::Tensor(s)
+                        }
+                    }
+                    "aten::cat" | "aten::stack" => {
+                        let parts = match self.get(arg(0)?)? {
+                            Val::Tensors(parts) => parts.clone(),
+                            _ => return Err(unsupported("operands")),
+                        };
+                        let rank = shape.len() as i64;
+                        let d = i.get(1).and_then(|&x| self.scalar(x)).unwrap_or(0.0) as i64;
+                        let d = if d < 0 { d + rank } else { d } as usize;
+                        let parts = if op == "aten::stack" {
+                            parts
+                                .into_iter()
+                                .map(|p| {
+                                    let mut s = self.shape(p).to_vec();
+                                    s.insert(d, 1);
+                                    self.push(Op::Reshape(p), s)
+                                })
+                                .collect()
+                        } else {
+                            parts
+                        };
+                        if parts.iter().any(|&p| self.shape(p).len() != shape.len()) {
+                            return Err(unsupported("operands of another rank"));
+                        }
+                        Val::Tensor(self.push(Op::Cat(parts, d), shape))
+                    }
+                    "aten::index_select" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len() as i64;
+                        let d = self.scalar(arg(1)?).ok_or_else(|| unsupported("dim"))? as i64;
+                        let d = if d < 0 { d + rank } else { d };
+                        let idx = self.tensor(arg(2)?).ok_or_else(|| unsupported("index"))?;
+                        Val::Tensor(self.push(Op::IndexSelect(x, d as usize, idx), shape))
+                    }
+                    other => return Err(Unsupported(format!("{other} (not among the operations the compiler knows)"))),
+                }
+            }
+        };
+        self.env.insert(out_id, val);
+        Ok(())
+    }
+
+    /// A broadcast elementwise operation of two operands (tensors or scalars).
+    fn binary(&mut self, b: Binary, x: usize, y: usize, shape: Vec<i64>) -> Option<Val> {
+        let x = self.tensor_or_scalar(x)?;
+        let y = self.tensor_or_scalar(y)?;
+        Some(Val::Tensor(self.push(Op::Binary(b, x, y), shape)))
+    }
+}
+
+/// Lowers `graph`, whose inputs are slices of one flat vector in order.
+///
+/// # Errors
+///
+/// [`Unsupported`] naming the first operation outside the compiler's set, or a graph whose
+/// output is not a one-element tensor.
+pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
+    let mut l = Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new() };
+    let mut offset = 0;
+    for (id, ty) in graph.inputs.iter().zip(&graph.input_types) {
+        let Type::Tensor { shape: Some(shape), .. } = ty else {
+            return Err(Unsupported(format!("input %{id} of unknown shape")));
+        };
+        let t = l.push(Op::Input(offset), shape.clone());
+        offset += l.nodes[t].numel();
+        l.env.insert(*id, Val::Tensor(t));
+    }
+    for n in &graph.nodes {
+        l.lower_node(n)?;
+    }
+    let [out] = graph.outputs.as_slice() else {
+        return Err(Unsupported(format!("{} outputs, not one", graph.outputs.len())));
+    };
+    let output = match l.get(*out)? {
+        Val::Tensor(t) if l.nodes[*t].numel() == 1 => *t,
+        _ => return Err(Unsupported("an output that is not a one-element tensor".into())),
+    };
+    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts })
+}
