@@ -53,6 +53,10 @@ struct Args {
     /// The kernel: `nuts`, or `hmc` (Pyro's HMC: trajectory length 2 pi).
     #[arg(long, default_value = "nuts")]
     kernel: String,
+    /// Evaluate the potential with native code compiled from the model (`pyrite-compile`);
+    /// a model it cannot take runs eagerly, with a note.
+    #[arg(long)]
+    compiled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,6 +77,7 @@ struct Settings {
     /// `sequential`, `parallel` or `vectorized`, as `summary.json` names it.
     method_name: &'static str,
     hmc: bool,
+    compiled: bool,
     seed: u64,
 }
 
@@ -126,6 +131,7 @@ impl Args {
             method,
             method_name,
             hmc,
+            compiled: self.compiled,
             seed: self.common.seed,
         })
     }
@@ -158,6 +164,7 @@ fn example() -> Result<()> {
         "chains": s.chains,
         "samples": s.samples,
         "chain_method": out.method_name,
+        "compiled": s.compiled,
         "divergences": out.divergences,
         "seconds": {"warmup": warmup_s, "sampling": sampling_s},
         "sites": out.sites,
@@ -198,6 +205,7 @@ where
     M: Fn(&A) -> Result<()> + Sync,
 {
     let kernel = if s.hmc { Hmc::new(model).trajectory_length(2.0 * PI) } else { Nuts::new(model).target_accept(0.8).max_tree_depth(10) };
+    let kernel = kernel.compiled(s.compiled);
     let mut mcmc = Mcmc::new(kernel).warmup(s.warmup).samples(s.samples).chains(s.chains).chain_method(s.method).seed(s.seed).progress(true);
     match s.method {
         ChainMethod::Parallel => mcmc.run_parallel(make_data)?,

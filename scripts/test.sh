@@ -25,10 +25,13 @@ fi
 cargo run --example vae -- --out target/ci-out/vae --device cpu --check
 nuts=(--warmup 300 --samples 300 --chains 2 --check)
 cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-radon
+# The same with the compiled potential (pyrite-compile): its checks hold too.
+cargo run --example nuts -- --model radon "${nuts[@]}" --compiled --out target/ci-out/nuts-radon-compiled
 cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
   cargo run --example nuts -- --model rugged "${nuts[@]}" --out target/ci-out/nuts-rugged
+  cargo run --example nuts -- --model rugged "${nuts[@]}" --compiled --out target/ci-out/nuts-rugged-compiled
 elif [ "${CI:-}" = "true" ]; then
   echo "rugged_data.csv not found (PYRITE_DATA=${PYRITE_DATA:-unset}): required under CI" >&2
   exit 1

@@ -160,6 +160,7 @@ fn unary_expr(u: Unary, x: &str) -> String {
         Unary::Square => format!("(({x}) * ({x}))"),
         Unary::Reciprocal => format!("(1.0 / ({x}))"),
         Unary::Tanh => format!("tanh({x})"),
+        Unary::Lgamma => format!("lgamma({x})"),
         Unary::Clamp { min, max } => format!("fmin(fmax({x}, {}), {})", lit(min), lit(max)),
         Unary::Affine { a, b } => format!("({} * ({x}) + {})", lit(a), lit(b)),
         Unary::DivBy(c) => format!("(({x}) / {})", lit(c)),
@@ -192,6 +193,7 @@ fn unary_derivative(u: Unary, x: &str, y: &str) -> String {
         Unary::Square => format!("(2.0 * ({x}))"),
         Unary::Reciprocal => format!("(-({y}) * ({y}))"),
         Unary::Tanh => format!("(1.0 - ({y}) * ({y}))"),
+        Unary::Lgamma => format!("pyrite_digamma({x})"),
         Unary::Clamp { min, max } => format!("(({x}) >= {} && ({x}) <= {} ? 1.0 : 0.0)", lit(min), lit(max)),
         Unary::Affine { a, .. } => lit(a),
         Unary::DivBy(c) => format!("(1.0 / {})", lit(c)),
@@ -224,6 +226,8 @@ fn binary_expr(b: Binary, x: &str, y: &str) -> String {
         Binary::Or => format!("({x} != 0.0 || {y} != 0.0 ? 1.0 : 0.0)"),
         Binary::Max => format!("fmax({x}, {y})"),
         Binary::Min => format!("fmin({x}, {y})"),
+        Binary::Xlogy => format!("({x} == 0.0 ? 0.0 : {x} * log({y}))"),
+        Binary::Xlog1py => format!("({x} == 0.0 ? 0.0 : {x} * log1p({y}))"),
     }
 }
 
@@ -237,9 +241,22 @@ fn binary_derivatives(b: Binary, x: &str, y: &str, out: &str) -> (String, String
         Binary::Pow => (format!("({y} * pow({x}, {y} - 1.0))"), format!("({out} * log({x}))")),
         Binary::Max => (format!("({x} > {y} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))"), format!("({y} > {x} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))")),
         Binary::Min => (format!("({x} < {y} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))"), format!("({y} < {x} ? 1.0 : ({x} == {y} ? 0.5 : 0.0))")),
+        Binary::Xlogy => (format!("({x} == 0.0 ? 0.0 : log({y}))"), format!("({x} / {y})")),
+        Binary::Xlog1py => (format!("({x} == 0.0 ? 0.0 : log1p({y}))"), format!("({x} / (1.0 + {y}))")),
         Binary::Compare(_) | Binary::And | Binary::Or => ("0.0".into(), "0.0".into()),
     }
 }
+
+/// The digamma function (the derivative of `lgamma`): the recurrence up to 6, then the
+/// asymptotic series (relative error below 1e-12 there).
+const DIGAMMA: &str = "static double pyrite_digamma(double x) {
+  double r = 0.0;
+  while (x < 6.0) { r -= 1.0 / x; x += 1.0; }
+  double f = 1.0 / (x * x);
+  return r + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
+}
+
+";
 
 struct Emitter<'p> {
     p: &'p Program,
@@ -446,6 +463,7 @@ pub fn generate(p: &Program) -> String {
     let l = layout(p, &diff);
     let mut e = Emitter { p, l, diff, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
+    e.c.push_str(DIGAMMA);
     e.c.push_str("double pyrite_kernel(const double *z, const double *const *consts, double *grad, double *w) {\n");
     for (v, n) in p.nodes.iter().enumerate() {
         e.forward(v, n);

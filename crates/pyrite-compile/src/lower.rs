@@ -26,6 +26,8 @@ pub enum Unary {
     Square,
     Reciprocal,
     Tanh,
+    /// `log|Γ(x)|`.
+    Lgamma,
     Clamp {
         min: f64,
         max: f64,
@@ -74,6 +76,10 @@ pub enum Binary {
     Or,
     Max,
     Min,
+    /// `x * log(y)`, 0 where `x` is 0.
+    Xlogy,
+    /// `x * log1p(y)`, 0 where `x` is 0.
+    Xlog1py,
 }
 
 /// One operation of a [`Program`]; operands are value indices.
@@ -324,6 +330,7 @@ impl Lowering {
                     "aten::square" => unary(Unary::Square, self)?,
                     "aten::reciprocal" => unary(Unary::Reciprocal, self)?,
                     "aten::tanh" => unary(Unary::Tanh, self)?,
+                    "aten::lgamma" => unary(Unary::Lgamma, self)?,
                     "aten::logical_not" => unary(Unary::LogicalNot, self)?,
                     "aten::softplus" => {
                         let beta = self.scalar(arg(1)?).ok_or_else(|| unsupported("beta"))?;
@@ -388,6 +395,10 @@ impl Lowering {
                             _ => self.binary(Binary::Compare(c), arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
                         }
                     }
+                    "aten::xlogy" => self.binary(Binary::Xlogy, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
+                    "aten::special_xlog1py" | "aten::xlog1py" => {
+                        self.binary(Binary::Xlog1py, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?
+                    }
                     "aten::logical_and" => self.binary(Binary::And, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
                     "aten::logical_or" => self.binary(Binary::Or, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
                     "aten::maximum" | "aten::max.other" => self.binary(Binary::Max, arg(0)?, arg(1)?, shape).ok_or_else(|| unsupported("operands"))?,
@@ -408,11 +419,30 @@ impl Lowering {
                         (Some(x), Some(m), Some(v)) => Val::Tensor(self.push(Op::MaskedFill(x, m, v), shape)),
                         _ => return Err(unsupported("a tensor fill value")),
                     },
-                    "aten::zeros_like" | "aten::zeros" => Val::Tensor(self.push(Op::Fill(0.0), shape)),
+                    // Host data enters a traced region as `aten::zeros` (or `empty`) followed by a
+                    // copy the tracer does not see (`Tensor::from_slice`): never trusted.
+                    "aten::zeros" | "aten::empty" | "aten::new_zeros" | "aten::new_empty" | "aten::empty_like" => {
+                        return Err(unsupported("a tensor made inside the model, which may hold host data the trace cannot see: make it before the model runs"))
+                    }
+                    "aten::zeros_like" => Val::Tensor(self.push(Op::Fill(0.0), shape)),
                     "aten::ones_like" | "aten::ones" => Val::Tensor(self.push(Op::Fill(1.0), shape)),
                     "aten::full_like" | "aten::full" => {
                         let v = self.scalar(arg(1)?).ok_or_else(|| unsupported("fill value"))?;
                         Val::Tensor(self.push(Op::Fill(v), shape))
+                    }
+                    "aten::arange" => {
+                        let numbers: Vec<f64> = i.iter().map_while(|&x| self.scalar(x)).collect();
+                        let (start, step) = match numbers.len() {
+                            // arange(end, dtype?, ...) with the dtype an int: only `end` counts.
+                            _ if i.len() == 5 => (0.0, 1.0),
+                            _ if i.len() == 6 => (numbers.first().copied().unwrap_or(0.0), 1.0),
+                            _ if i.len() == 7 => (numbers.first().copied().unwrap_or(0.0), numbers.get(2).copied().unwrap_or(1.0)),
+                            _ => return Err(unsupported("operands")),
+                        };
+                        let n = shape.iter().product::<i64>();
+                        self.consts.push((0..n).map(|k| start + step * k as f64).collect());
+                        let k = self.consts.len() - 1;
+                        Val::Tensor(self.push(Op::Const(k), shape))
                     }
                     "aten::scalar_tensor" => {
                         let v = self.scalar(arg(0)?).ok_or_else(|| unsupported("value"))?;
