@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NUTS side by side in one run: pyrite (1 chain, and 4 chains vectorised), NumPyro (the same)
+# NUTS side by side in one run: pyrite eager and compiled (1 chain, and 4 chains vectorised), NumPyro (the same)
 # and Pyro (1 chain, fewer draws: it is slow), one CPU thread, on the rugged and radon models.
 # The figure of merit is the smallest bulk ESS over scalar sites per second of sampling.
 # Usage: bash bench/nuts.sh [WARMUP] [SAMPLES] [PYRO_DRAWS]     (results: target/bench/nuts.txt)
@@ -19,6 +19,8 @@ cargo build --release --example bench_nuts >/dev/null 2>&1
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 1
   PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 4 --method vectorized
+  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 1 --compiled
+  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 4 --method vectorized --compiled
   venv="${ANCHOR_VENV:-$HOME/.cache/pyrite-anchors/venv}"
   if [ -n "$anchors" ] && { [ -x "$venv/bin/python" ] || [ "${ANCHORS:-0}" = 1 ]; }; then
     py="$(bash "$anchors/setup.sh")"

@@ -240,7 +240,8 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
       torch::jit::tracer::abandon();
       throw;
     }
-    torch::jit::EliminateDeadCode(state->graph);
+    // No dead-code elimination here: a host read (`item`) whose value only steered the
+    // closure's control flow must stay visible to the caller, who refuses such graphs.
     *json = copy_string(graph_json(*state->graph));
     return 0;
   } catch (const std::exception& e) {

@@ -419,6 +419,11 @@ impl Lowering {
                         (Some(x), Some(m), Some(v)) => Val::Tensor(self.push(Op::MaskedFill(x, m, v), shape)),
                         _ => return Err(unsupported("a tensor fill value")),
                     },
+                    // A value read on the host may have steered the model's control flow, which
+                    // the trace cannot follow.
+                    op if HOST_READS.contains(&op) => {
+                        return Err(unsupported("a tensor read on the host inside the model (its value may steer what the model does)"))
+                    }
                     // Host data enters a traced region as `aten::zeros` (or `empty`) followed by a
                     // copy the tracer does not see (`Tensor::from_slice`): never trusted.
                     "aten::zeros" | "aten::empty" | "aten::new_zeros" | "aten::new_empty" | "aten::empty_like" => {
@@ -546,6 +551,21 @@ impl Lowering {
     }
 }
 
+/// Operations that read a tensor's value on the host (`item`): the value may have steered the
+/// model's control flow, which a trace cannot follow.
+const HOST_READS: [&str; 4] = ["aten::_local_scalar_dense", "aten::item", "aten::is_nonzero", "aten::equal"];
+
+/// The ids of the values the graph's outputs depend on.
+fn live_values(graph: &Graph) -> std::collections::HashSet<usize> {
+    let mut live: std::collections::HashSet<usize> = graph.outputs.iter().copied().collect();
+    for n in graph.nodes.iter().rev() {
+        if n.outputs.iter().any(|(id, _)| live.contains(id)) {
+            live.extend(n.inputs.iter().copied());
+        }
+    }
+    live
+}
+
 /// Lowers `graph`, whose inputs are slices of one flat vector in order.
 ///
 /// # Errors
@@ -563,8 +583,12 @@ pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
         offset += l.nodes[t].numel();
         l.env.insert(*id, Val::Tensor(t));
     }
+    let live = live_values(graph);
     for n in &graph.nodes {
-        l.lower_node(n)?;
+        // Nodes whose values the output does not use are skipped, but never a host read.
+        if n.outputs.iter().any(|(id, _)| live.contains(id)) || HOST_READS.contains(&n.op.as_str()) {
+            l.lower_node(n)?;
+        }
     }
     let [out] = graph.outputs.as_slice() else {
         return Err(Unsupported(format!("{} outputs, not one", graph.outputs.len())));

@@ -39,11 +39,19 @@ impl CompiledPotential {
             eprintln!("note: compiled potential: models with enumerated sites run eagerly");
             return Ok(None);
         }
-        let graph = eager.trace_log_density(z)?;
-        let program = match lower(&graph) {
-            Ok(p) => p,
-            Err(why) => {
-                eprintln!("note: compiled potential: not compiled, running eagerly: {}", why.0);
+        // Traced at `z` and at a second point: a model whose operations or constants differ
+        // between the two (control flow on a value read on the host) cannot be captured.
+        let other: Vec<f64> = z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.7 } else { -0.7 }).collect();
+        let lowered =
+            |at: &[f64]| -> Result<std::result::Result<pyrite_compile::Program, String>> { Ok(lower(&eager.trace_log_density(at)?).map_err(|why| why.0)) };
+        let program = match (lowered(z)?, lowered(&other)?) {
+            (Ok(p), Ok(q)) if p == q => p,
+            (Ok(_), Ok(_)) => {
+                eprintln!("note: compiled potential: not compiled, running eagerly: the model's operations depend on the values of its latent sites");
+                return Ok(None);
+            }
+            (Err(why), _) | (_, Err(why)) => {
+                eprintln!("note: compiled potential: not compiled, running eagerly: {why}");
                 return Ok(None);
             }
         };
@@ -56,6 +64,7 @@ impl CompiledPotential {
         };
         let mut compiled = CompiledPotential { kernel };
         compiled.check(eager, z)?;
+        compiled.check(eager, &other)?;
         Ok(Some(compiled))
     }
 

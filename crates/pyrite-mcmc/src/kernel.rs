@@ -89,7 +89,8 @@ impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
     /// potential is checked against the eager one at the first chain's initial point (a
     /// disagreement is an error); a model the compiler cannot take (an operation it does not
     /// know, enumerated sites, no C compiler on the machine) runs eagerly with a one-line note.
-    /// Applies to [`Mcmc::run`](crate::mcmc::Mcmc::run); `run_parallel` runs eagerly.
+    /// Applies to [`Mcmc::run`](crate::mcmc::Mcmc::run), where vectorised chains then run one
+    /// after the other (the same draws, faster than in lockstep); `run_parallel` runs eagerly.
     pub fn compiled(mut self, on: bool) -> Self {
         self.target.compiled = on;
         self

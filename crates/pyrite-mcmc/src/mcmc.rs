@@ -242,12 +242,15 @@ impl<T> Mcmc<T> {
     }
 
     /// Runs the chains one after the other, or vectorised.
-    fn run_chains(&self, potential: &mut dyn BatchPotential, inits: Vec<Vec<f64>>, layout: Option<&LatentLayout>) -> Result<Run> {
+    /// `one_by_one` runs vectorised chains one after the other (for a compiled potential, whose
+    /// evaluations cost less than the lockstep would; the draws are the same).
+    fn run_chains(&self, potential: &mut dyn BatchPotential, inits: Vec<Vec<f64>>, layout: Option<&LatentLayout>, one_by_one: bool) -> Result<Run> {
         let dim = potential.dim();
         let samplers = self.samplers(dim)?;
         let (_multi, bars) = self.bars();
+        let concurrent = self.chain_method == ChainMethod::Vectorized && !one_by_one;
         let outputs = match self.chain_method {
-            ChainMethod::Vectorized => vectorized(samplers, inits, potential, self.num_warmup, self.num_samples, &bars)?,
+            ChainMethod::Vectorized if concurrent => vectorized(samplers, inits, potential, self.num_warmup, self.num_samples, &bars)?,
             _ => {
                 let mut outs = Vec::new();
                 for ((mut sampler, z0), bar) in samplers.into_iter().zip(inits).zip(&bars) {
@@ -257,7 +260,7 @@ impl<T> Mcmc<T> {
                 outs
             }
         };
-        collect(outputs, dim, layout, self.chain_method == ChainMethod::Vectorized)
+        collect(outputs, dim, layout, concurrent)
     }
 }
 
@@ -291,8 +294,8 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let mut potential = ModelPotential::new(&program, &layout);
         let compiled = if self.kernel.target.compiled { CompiledPotential::new(&mut potential, &inits[0])? } else { None };
         let run = match compiled {
-            Some(mut compiled) => self.run_chains(&mut Looped(&mut compiled), inits, Some(&layout))?,
-            None => self.run_chains(&mut potential, inits, Some(&layout))?,
+            Some(mut compiled) => self.run_chains(&mut Looped(&mut compiled), inits, Some(&layout), true)?,
+            None => self.run_chains(&mut potential, inits, Some(&layout), false)?,
         };
         self.run = Some(run);
         Ok(())
@@ -373,7 +376,7 @@ impl<F: Fn(&Tensor) -> Result<Tensor>> Mcmc<PotentialTarget<F>> {
         }
         let inits = vec![z0; self.num_chains];
         let mut batch = Looped(&mut potential);
-        let run = self.run_chains(&mut batch, inits, None)?;
+        let run = self.run_chains(&mut batch, inits, None, false)?;
         self.run = Some(run);
         Ok(())
     }

@@ -173,6 +173,25 @@ fn tensors_made_inside_the_model_are_not_compiled() {
     assert!(CompiledPotential::new(&mut ModelPotential::new(&model, &layout), &z0).unwrap().is_none());
 }
 
+/// A latent value read on the host steers the model (a branch): a trace follows one branch
+/// only. The potential is traced at the initial point and at a second one (each coordinate moved
+/// by 0.7); with the branch between them, the two captures differ and the model runs eagerly.
+#[test]
+fn a_model_branching_on_a_latent_value_is_not_compiled() {
+    private_cache();
+    let y = Tensor::from_slice(&[0.5f64, 1.5]);
+    let (zero, one, two) = (Tensor::from(0.0f64), Tensor::from(1.0f64), Tensor::from(2.0f64));
+    let threshold = std::cell::Cell::new(f64::INFINITY);
+    let model = || -> Result<()> {
+        let mu = sample("mu", Normal::new(&zero, &two))?;
+        let scale = if mu.double_value(&[]) > threshold.get() { &one } else { &two };
+        plate("data", 2, |_| observe("obs", Normal::new(&mu, scale)?, &y)).map(drop)
+    };
+    let (layout, z0) = LatentLayout::discover(&model, &InitStrategy::Median).unwrap();
+    threshold.set(z0[0] + 0.35);
+    assert!(CompiledPotential::new(&mut ModelPotential::new(&model, &layout), &z0).unwrap().is_none());
+}
+
 #[test]
 fn a_kernel_is_built_once_and_then_found_in_the_cache() {
     let model = regression(Kind::Double);
