@@ -1,6 +1,7 @@
 //! Benchmark of pyrite's SVI step on the example models, one CPU thread by default.
 //!
-//! `cargo run --release --example bench -- [--threads N] [--steps N] [--only LABEL]`
+//! `cargo run --release --example bench -- [--threads N] [--steps N] [--only LABEL] [--compiled]`
+//! (`--compiled` runs the steps compiled, `Svi::compiled`; the labels then end in `(compiled)`)
 //! (`--only` keeps the rows whose label contains LABEL, e.g. `rugged`, `automultivariate`, `gmm`).
 //! (`bench/run.sh` runs this and the Pyro / NumPyro anchors side by side.)
 
@@ -14,6 +15,8 @@ struct Args {
     steps: usize,
     /// Only the rows whose label contains this, ignoring case (all when empty).
     only: String,
+    /// Compiled steps.
+    compiled: bool,
 }
 
 const RUGGED_NORMAL: &str = "rugged, AutoNormal";
@@ -26,10 +29,18 @@ impl Args {
     fn runs(&self, label: &str) -> bool {
         label.to_lowercase().contains(&self.only.to_lowercase())
     }
+    /// A row's label, marked when the steps are compiled.
+    fn label(&self, label: &str) -> String {
+        if self.compiled {
+            format!("{label} (compiled)")
+        } else {
+            label.to_string()
+        }
+    }
 }
 
 fn parse() -> Args {
-    let mut a = Args { threads: 1, steps: 1000, only: String::new() };
+    let mut a = Args { threads: 1, steps: 1000, only: String::new(), compiled: false };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -37,6 +48,11 @@ fn parse() -> Args {
             "--threads" => a.threads = argv[i + 1].parse().expect("--threads N"),
             "--steps" => a.steps = argv[i + 1].parse().expect("--steps N"),
             "--only" => a.only = argv[i + 1].clone(),
+            "--compiled" => {
+                a.compiled = true;
+                i += 1;
+                continue;
+            }
             _ => {}
         }
         i += 2;
@@ -112,7 +128,8 @@ fn main() -> Result<()> {
                     }
                     let guide = AutoNormal::new(&rugged::model, &d)?;
                     let mut svi = Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
-                    println!("{:<34} {:>12.1}", RUGGED_NORMAL, time_steps(args.steps, || svi.step(&d))?);
+                    svi.compiled = args.compiled;
+                    println!("{:<34} {:>12.1}", args.label(RUGGED_NORMAL), time_steps(args.steps, || svi.step(&d))?);
                     Ok(())
                 })?;
                 with_param_store(&new_param_store(), || -> Result<()> {
@@ -121,7 +138,8 @@ fn main() -> Result<()> {
                     }
                     let guide = AutoMultivariateNormal::new(&rugged::model, &d)?;
                     let mut svi = Svi::new(rugged::model, &guide, Optimizer::adam(0.02), TraceElbo::new());
-                    println!("{:<34} {:>12.1}", RUGGED_MVN, time_steps(args.steps, || svi.step(&d))?);
+                    svi.compiled = args.compiled;
+                    println!("{:<34} {:>12.1}", args.label(RUGGED_MVN), time_steps(args.steps, || svi.step(&d))?);
                     Ok(())
                 })?;
             }
@@ -134,7 +152,8 @@ fn main() -> Result<()> {
         with_param_store(&new_param_store(), || -> Result<()> {
             let guide = AutoNormal::new(&radon::model, &d)?;
             let mut svi = Svi::new(radon::model, &guide, Optimizer::adam(0.01), TraceElbo::new());
-            println!("{:<34} {:>12.1}", RADON, time_steps(args.steps, || svi.step(&d))?);
+            svi.compiled = args.compiled;
+            println!("{:<34} {:>12.1}", args.label(RADON), time_steps(args.steps, || svi.step(&d))?);
             Ok(())
         })?;
     }
@@ -143,7 +162,8 @@ fn main() -> Result<()> {
         with_param_store(&new_param_store(), || -> Result<()> {
             let guide = AutoDelta::new(&gmm::blocked, &iris.petal_length)?;
             let mut svi = Svi::new(gmm::model, &guide, Optimizer::adam(0.001), TraceEnumElbo::new());
-            println!("{:<34} {:>12.1}", GMM, time_steps(args.steps, || svi.step(&iris.petal_length))?);
+            svi.compiled = args.compiled;
+            println!("{:<34} {:>12.1}", args.label(GMM), time_steps(args.steps, || svi.step(&iris.petal_length))?);
             Ok(())
         })?;
     }

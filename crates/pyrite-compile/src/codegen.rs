@@ -3,7 +3,7 @@
 //! to the flat input vector:
 //!
 //! ```c
-//! double pyrite_kernel(const double *z, const double *const *consts, double *grad, double *w);
+//! double pyrite_kernel(const double *z, const double *noise, const double *const *consts, double *grad, double *w);
 //! ```
 //!
 //! `w` is a workspace of [`workspace_len`] doubles: each value's elements, then each
@@ -28,7 +28,7 @@ fn differentiable(p: &Program) -> Vec<bool> {
     for (i, n) in p.nodes.iter().enumerate() {
         d[i] = match &n.op {
             Op::Input(_) => true,
-            Op::Const(_) | Op::Fill(_) | Op::Detach(_) => false,
+            Op::Noise(_) | Op::Const(_) | Op::Fill(_) | Op::Detach(_) => false,
             Op::Unary(u, x) => !matches!(u, Unary::NonZero | Unary::Trunc | Unary::LogicalNot | Unary::Compare(..)) && d[*x],
             Op::Binary(b, x, y) => !matches!(b, Binary::Compare(_) | Binary::And | Binary::Or) && (d[*x] || d[*y]),
             Op::Addcmul(_, s, a, b) => d[*s] || d[*a] || d[*b],
@@ -293,6 +293,7 @@ impl Emitter<'_> {
         };
         match &n.op {
             Op::Input(offset) => line(&mut self.c, format!("{out} = z[{offset} + i];")),
+            Op::Noise(offset) => line(&mut self.c, format!("{out} = noise[{offset} + i];")),
             Op::Const(k) => line(&mut self.c, format!("{out} = consts[{k}][i];")),
             Op::Fill(x) => line(&mut self.c, format!("{out} = {};", lit(*x))),
             Op::Unary(u, x) => {
@@ -391,7 +392,7 @@ impl Emitter<'_> {
         }
         let y = self.at(v, "i");
         match n.op.clone() {
-            Op::Input(_) | Op::Const(_) | Op::Fill(_) | Op::Detach(_) => {}
+            Op::Input(_) | Op::Noise(_) | Op::Const(_) | Op::Fill(_) | Op::Detach(_) => {}
             Op::Unary(u, x) => {
                 let d = unary_derivative(u, &self.operand(v, x), &y);
                 self.push_back(v, x, &d);
@@ -464,7 +465,7 @@ pub fn generate(p: &Program) -> String {
     let mut e = Emitter { p, l, diff, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(DIGAMMA);
-    e.c.push_str("double pyrite_kernel(const double *z, const double *const *consts, double *grad, double *w) {\n");
+    e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const double *const *consts, double *grad, double *w) {\n");
     for (v, n) in p.nodes.iter().enumerate() {
         e.forward(v, n);
     }

@@ -12,7 +12,7 @@ use pyrite_core::{PyriteError, Result};
 use crate::codegen::{generate, workspace_len};
 use crate::lower::Program;
 
-type KernelFn = unsafe extern "C" fn(*const f64, *const *const f64, *mut f64, *mut f64) -> f64;
+type KernelFn = unsafe extern "C" fn(*const f64, *const f64, *const *const f64, *mut f64, *mut f64) -> f64;
 
 /// A compiled program: its function, its constants and its workspace.
 pub struct Kernel {
@@ -23,6 +23,7 @@ pub struct Kernel {
     const_ptrs: Vec<*const f64>,
     work: Vec<f64>,
     input_len: usize,
+    noise_len: usize,
     /// Whether the shared object came from the cache (no compiler run).
     pub cached: bool,
     /// Seconds spent generating, compiling (or finding) and loading it.
@@ -119,9 +120,20 @@ impl Kernel {
         // SAFETY: the generated function has exactly this signature.
         let function: KernelFn = unsafe { std::mem::transmute::<*mut c_void, KernelFn>(symbol) };
         let work = vec![0.0; workspace_len(&program).max(1)];
+        let noise_len = program.noise_len();
         let consts = program.consts;
         let const_ptrs = consts.iter().map(|c| c.as_ptr()).collect();
-        Ok(Kernel { function, library, consts, const_ptrs, work, input_len: program.input_len, cached, build_seconds: start.elapsed().as_secs_f64() })
+        Ok(Kernel {
+            function,
+            library,
+            consts,
+            const_ptrs,
+            work,
+            input_len: program.input_len,
+            noise_len,
+            cached,
+            build_seconds: start.elapsed().as_secs_f64(),
+        })
     }
 
     /// The length of the flat input.
@@ -129,17 +141,26 @@ impl Kernel {
         self.input_len
     }
 
-    /// The program's output at `z`; writes its gradient into `grad`.
+    /// The length of the noise vector.
+    pub fn noise_len(&self) -> usize {
+        self.noise_len
+    }
+
+    /// The program's output at `z` (with `noise` for its standard normal draws); writes its
+    /// gradient with respect to `z` into `grad`.
     ///
     /// # Panics
     ///
-    /// If `z` or `grad` is not [`input_len`](Self::input_len) long.
-    pub fn value_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> f64 {
+    /// If `z` or `grad` is not [`input_len`](Self::input_len) long, or `noise` not
+    /// [`noise_len`](Self::noise_len).
+    pub fn value_and_grad(&mut self, z: &[f64], noise: &[f64], grad: &mut [f64]) -> f64 {
         assert_eq!(z.len(), self.input_len, "the kernel's input length");
         assert_eq!(grad.len(), self.input_len, "the kernel's gradient length");
+        assert_eq!(noise.len(), self.noise_len, "the kernel's noise length");
         debug_assert_eq!(self.consts.len(), self.const_ptrs.len());
         // SAFETY: every pointer is valid for the lengths the generated code uses: `z` and `grad`
-        // hold `input_len` doubles, each constant its tensor's elements, `work` the workspace.
-        unsafe { (self.function)(z.as_ptr(), self.const_ptrs.as_ptr(), grad.as_mut_ptr(), self.work.as_mut_ptr()) }
+        // hold `input_len` doubles, `noise` `noise_len`, each constant its tensor's elements,
+        // `work` the workspace.
+        unsafe { (self.function)(z.as_ptr(), noise.as_ptr(), self.const_ptrs.as_ptr(), grad.as_mut_ptr(), self.work.as_mut_ptr()) }
     }
 }

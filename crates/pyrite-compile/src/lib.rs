@@ -14,5 +14,5 @@ pub mod trace;
 
 pub use ir::Graph;
 pub use kernel::Kernel;
-pub use lower::{lower, Program, Unsupported};
+pub use lower::{lower, lower_with, Program, Unsupported};
 pub use trace::trace;

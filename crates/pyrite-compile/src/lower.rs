@@ -87,6 +87,9 @@ pub enum Binary {
 pub enum Op {
     /// A slice of the flat input vector `z`, from this offset.
     Input(usize),
+    /// A slice of the noise vector (standard normal draws made outside the kernel, one
+    /// [`Program::noise`] entry each), from this offset.
+    Noise(usize),
     /// The constant tensor of this index (its values are passed at run time).
     Const(usize),
     /// Every element this number.
@@ -138,6 +141,16 @@ pub struct Program {
     pub input_len: usize,
     /// The constant tensors' values, flattened, as doubles.
     pub consts: Vec<Vec<f64>>,
+    /// The standard normal draws the traced code made (`aten::randn`), in order: shape and
+    /// dtype name. The caller draws them anew for each call, in this order.
+    pub noise: Vec<(Vec<i64>, String)>,
+}
+
+impl Program {
+    /// The length of the noise vector.
+    pub fn noise_len(&self) -> usize {
+        self.noise.iter().map(|(s, _)| s.iter().product::<i64>() as usize).sum()
+    }
 }
 
 /// What a graph value is, while lowering.
@@ -162,6 +175,10 @@ struct Lowering {
     nodes: Vec<Node>,
     consts: Vec<Vec<f64>>,
     env: HashMap<usize, Val>,
+    /// Whether `aten::randn` becomes a noise input (else it is unsupported).
+    noise_allowed: bool,
+    noise: Vec<(Vec<i64>, String)>,
+    noise_len: usize,
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -435,6 +452,12 @@ impl Lowering {
                         let v = self.scalar(arg(1)?).ok_or_else(|| unsupported("fill value"))?;
                         Val::Tensor(self.push(Op::Fill(v), shape))
                     }
+                    "aten::randn" if self.noise_allowed => {
+                        let offset = self.noise_len;
+                        self.noise_len += shape.iter().product::<i64>() as usize;
+                        self.noise.push((shape.clone(), out_dtype().unwrap_or_else(|| "float32".into())));
+                        Val::Tensor(self.push(Op::Noise(offset), shape))
+                    }
                     "aten::arange" => {
                         let numbers: Vec<f64> = i.iter().map_while(|&x| self.scalar(x)).collect();
                         let (start, step) = match numbers.len() {
@@ -573,7 +596,17 @@ fn live_values(graph: &Graph) -> std::collections::HashSet<usize> {
 /// [`Unsupported`] naming the first operation outside the compiler's set, or a graph whose
 /// output is not a one-element tensor.
 pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
-    let mut l = Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new() };
+    lower_with(graph, false)
+}
+
+/// As [`lower`]; with `noise`, the standard normal draws of the traced code (`aten::randn`)
+/// become inputs of their own ([`Program::noise`]), drawn by the caller for each call.
+///
+/// # Errors
+///
+/// As [`lower`].
+pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
+    let mut l = Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new(), noise_allowed: noise, noise: Vec::new(), noise_len: 0 };
     let mut offset = 0;
     for (id, ty) in graph.inputs.iter().zip(&graph.input_types) {
         let Type::Tensor { shape: Some(shape), .. } = ty else {
@@ -597,5 +630,5 @@ pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
         Val::Tensor(t) if l.nodes[*t].numel() == 1 => *t,
         _ => return Err(Unsupported("an output that is not a one-element tensor".into())),
     };
-    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts })
+    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts, noise: l.noise })
 }

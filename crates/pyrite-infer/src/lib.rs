@@ -5,6 +5,7 @@
 
 pub mod autoguide;
 pub mod compare;
+mod compiled_step;
 pub mod contract;
 pub mod elbo;
 pub mod export;

@@ -112,17 +112,17 @@ enum Shared {
 
 impl Shared {
     /// Moves the params' values into one flat buffer and each store param onto its view.
-    fn adopt(used: &[(&String, &Tensor, &Tensor)]) -> Shared {
+    fn adopt(used: &[(&String, &Tensor)]) -> Shared {
         let (kind, device) = (used[0].1.kind(), used[0].1.device());
-        if used.iter().any(|(_, p, _)| p.kind() != kind || p.device() != device) {
+        if used.iter().any(|(_, p)| p.kind() != kind || p.device() != device) {
             return Shared::Refused;
         }
-        let values = Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| p.detach()).collect::<Vec<_>>());
+        let values = Tensor::flatten_dense_tensors(&used.iter().map(|(_, p)| p.detach()).collect::<Vec<_>>());
         let store = get_param_store();
         let mut store = lock(&store);
         let mut addresses = Vec::with_capacity(used.len());
         let mut offset = 0;
-        for (name, p, _) in used {
+        for (name, p) in used {
             let n = p.numel() as i64;
             let leaf = values.narrow(0, offset, n).view(p.size().as_slice()).detach().set_requires_grad(true);
             addresses.push(leaf.data_ptr() as usize);
@@ -136,11 +136,9 @@ impl Shared {
     }
 
     /// The flat buffer, if `used` are exactly the params living in it.
-    fn buffer(&self, used: &[(&String, &Tensor, &Tensor)]) -> Option<&Tensor> {
+    fn buffer(&self, used: &[(&String, &Tensor)]) -> Option<&Tensor> {
         match self {
-            Shared::Buffer(values, addresses)
-                if addresses.len() == used.len() && used.iter().zip(addresses).all(|((_, p, _), &a)| p.data_ptr() as usize == a) =>
-            {
+            Shared::Buffer(values, addresses) if addresses.len() == used.len() && used.iter().zip(addresses).all(|((_, p), &a)| p.data_ptr() as usize == a) => {
                 Some(values)
             }
             _ => None,
@@ -241,91 +239,139 @@ impl Optimizer {
     /// Updates each `(name, leaf)` with the matching gradient (undefined gradients are skipped).
     /// A non-finite gradient is an error naming the param, and nothing is updated.
     pub fn step_with_grads(&mut self, params: &[(String, Tensor)], grads: &[Tensor]) -> Result<()> {
-        let t = (self.step + 1) as f64;
-        // ClippedAdam decays its learning rate before the update (Pyro's `group["lr"] *= lrd`).
-        let lr = match self.rule {
+        let used: Vec<(&String, &Tensor)> = params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), _)| (n, p)).collect();
+        if used.is_empty() {
+            self.advance(self.step_lr());
+            return Ok(());
+        }
+        // One call flattens and concatenates the gradients.
+        let g = tch::no_grad(|| Tensor::flatten_dense_tensors(&grads.iter().filter(|g| g.defined()).collect::<Vec<_>>()));
+        self.update(&used, g)
+    }
+
+    /// As [`step_with_grads`](Self::step_with_grads), with every param's gradient given at
+    /// once: `flat` holds them one after the other, flattened, in the params' dtype.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::NonFinite`] naming the param with a non-finite gradient (nothing is
+    /// updated); [`PyriteError::Shape`] if `flat` does not hold the params' elements.
+    pub fn step_with_flat_grad(&mut self, params: &[(String, Tensor)], flat: Tensor) -> Result<()> {
+        let numel: usize = params.iter().map(|(_, p)| p.numel()).sum();
+        if flat.numel() != numel {
+            return Err(PyriteError::Shape { site: "<params>".into(), detail: format!("a flat gradient of {} elements for params of {numel}", flat.numel()) });
+        }
+        let used: Vec<(&String, &Tensor)> = params.iter().map(|(n, p)| (n, p)).collect();
+        if used.is_empty() {
+            self.advance(self.step_lr());
+            return Ok(());
+        }
+        self.update(&used, flat)
+    }
+
+    /// This step's learning rate (ClippedAdam decays it before the update, as Pyro's
+    /// `group["lr"] *= lrd`).
+    fn step_lr(&self) -> f64 {
+        match self.rule {
             Rule::ClippedAdam { lrd, .. } => self.lr * lrd,
             _ => self.lr,
-        };
-        let used: Vec<(&String, &Tensor, &Tensor)> = params.iter().zip(grads).filter(|(_, g)| g.defined()).map(|((n, p), g)| (n, p, g)).collect();
-        if let Some(&(_, p0, _)) = used.first() {
-            let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p, _)| ((*n).clone(), p.size())).collect();
-            tch::no_grad(|| -> Result<()> {
-                // One call flattens and concatenates the gradients.
-                let mut g = Tensor::flatten_dense_tensors(&used.iter().map(|(_, _, g)| *g).collect::<Vec<_>>());
-                if !g.sum(tch::Kind::Double).double_value(&[]).is_finite() {
-                    let bad = used.iter().find(|(_, _, g)| !bool::try_from(g.isfinite().all()).unwrap_or(false));
-                    let site = bad.map(|(n, _, _)| (*n).clone()).unwrap_or_else(|| "<params>".into());
-                    return Err(PyriteError::NonFinite { site, what: "the gradient".into() });
-                }
-                if let Some(max) = self.max_grad_norm {
-                    let norm = g.norm().double_value(&[]);
-                    if norm > max {
-                        g *= max / (norm + 1e-6);
-                    }
-                }
-                self.pack(layout, p0);
-                // cannot fail: `pack` has just set `self.flat`
-                let bufs = &mut self.flat.as_mut().unwrap().1;
-                // Adam's step is `m / denom` per element (see `adam_denominator`), applied to
-                // each param with one fused `addcdiv_`; SGD's is a flat `update` to add.
-                let (update, denom) = match self.rule {
-                    Rule::Adam { beta1, beta2, eps, weight_decay } => {
-                        if weight_decay != 0.0 {
-                            g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| *p).collect::<Vec<_>>()) * weight_decay;
-                        }
-                        (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, false)))
-                    }
-                    Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => {
-                        let g = g.clamp(-clip_norm, clip_norm);
-                        (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, true)))
-                    }
-                    Rule::Sgd { momentum, nesterov, weight_decay } => {
-                        if weight_decay != 0.0 {
-                            g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p, _)| *p).collect::<Vec<_>>()) * weight_decay;
-                        }
-                        let d = if momentum != 0.0 {
-                            let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
-                            if nesterov {
-                                &g + &bufs[0] * momentum
-                            } else {
-                                bufs[0].shallow_clone()
-                            }
-                        } else {
-                            g
-                        };
-                        (d * -lr, None)
-                    }
-                };
-                // Params in one flat buffer take the update in one operation.
-                if let Some(values) = self.shared.buffer(&used) {
-                    let mut values = values.shallow_clone();
-                    let _ = match &denom {
-                        Some(d) => values.addcdiv_(&update, d),
-                        None => values.g_add_(&update),
-                    };
-                    return Ok(());
-                }
-                // Otherwise one split of each flat buffer, then each param updated through a
-                // flat view of itself (two operations per param), and the params moved into one
-                // buffer for the next steps where the store allows.
-                let sizes: Vec<i64> = used.iter().map(|(_, p, _)| p.numel() as i64).collect();
-                let updates = update.split_with_sizes(sizes.as_slice(), 0);
-                let denoms = denom.as_ref().map(|d| d.split_with_sizes(sizes.as_slice(), 0));
-                for (i, (_, p, _)) in used.iter().enumerate() {
-                    let mut flat = p.view([-1]);
-                    let _ = match &denoms {
-                        Some(d) => flat.addcdiv_(&updates[i], &d[i]),
-                        None => flat.g_add_(&updates[i]),
-                    };
-                }
-                // (Again after the store's leaves were replaced: `set`, `load`.)
-                if !matches!(self.shared, Shared::Refused) {
-                    self.shared = Shared::adopt(&used);
-                }
-                Ok(())
-            })?;
         }
+    }
+
+    /// Updates `used` with the flat gradient `g` (their gradients one after the other), then
+    /// advances the step count and the schedule.
+    fn update(&mut self, used: &[(&String, &Tensor)], mut g: Tensor) -> Result<()> {
+        let t = (self.step + 1) as f64;
+        let lr = self.step_lr();
+        let p0 = used[0].1;
+        let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p)| ((*n).clone(), p.size())).collect();
+        tch::no_grad(|| -> Result<()> {
+            if !g.sum(tch::Kind::Double).double_value(&[]).is_finite() {
+                let mut at = 0;
+                let mut site = "<params>".to_string();
+                for (n, p) in used {
+                    let len = p.numel() as i64;
+                    if !bool::try_from(g.narrow(0, at, len).isfinite().all()).unwrap_or(false) {
+                        site = (*n).clone();
+                        break;
+                    }
+                    at += len;
+                }
+                return Err(PyriteError::NonFinite { site, what: "the gradient".into() });
+            }
+            if let Some(max) = self.max_grad_norm {
+                let norm = g.norm().double_value(&[]);
+                if norm > max {
+                    g *= max / (norm + 1e-6);
+                }
+            }
+            self.pack(layout, p0);
+            // cannot fail: `pack` has just set `self.flat`
+            let bufs = &mut self.flat.as_mut().unwrap().1;
+            // Adam's step is `m / denom` per element (see `adam_denominator`), applied to
+            // each param with one fused `addcdiv_`; SGD's is a flat `update` to add.
+            let (update, denom) = match self.rule {
+                Rule::Adam { beta1, beta2, eps, weight_decay } => {
+                    if weight_decay != 0.0 {
+                        g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p)| *p).collect::<Vec<_>>()) * weight_decay;
+                    }
+                    (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, false)))
+                }
+                Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => {
+                    let g = g.clamp(-clip_norm, clip_norm);
+                    (bufs[0].shallow_clone(), Some(adam_denominator(bufs, &g, beta1, beta2, eps, lr, t, true)))
+                }
+                Rule::Sgd { momentum, nesterov, weight_decay } => {
+                    if weight_decay != 0.0 {
+                        g += Tensor::flatten_dense_tensors(&used.iter().map(|(_, p)| *p).collect::<Vec<_>>()) * weight_decay;
+                    }
+                    let d = if momentum != 0.0 {
+                        let _ = bufs[0].g_mul_scalar_(momentum).g_add_(&g);
+                        if nesterov {
+                            &g + &bufs[0] * momentum
+                        } else {
+                            bufs[0].shallow_clone()
+                        }
+                    } else {
+                        g
+                    };
+                    (d * -lr, None)
+                }
+            };
+            // Params in one flat buffer take the update in one operation.
+            if let Some(values) = self.shared.buffer(used) {
+                let mut values = values.shallow_clone();
+                let _ = match &denom {
+                    Some(d) => values.addcdiv_(&update, d),
+                    None => values.g_add_(&update),
+                };
+                return Ok(());
+            }
+            // Otherwise one split of each flat buffer, then each param updated through a
+            // flat view of itself (two operations per param), and the params moved into one
+            // buffer for the next steps where the store allows.
+            let sizes: Vec<i64> = used.iter().map(|(_, p)| p.numel() as i64).collect();
+            let updates = update.split_with_sizes(sizes.as_slice(), 0);
+            let denoms = denom.as_ref().map(|d| d.split_with_sizes(sizes.as_slice(), 0));
+            for (i, (_, p)) in used.iter().enumerate() {
+                let mut flat = p.view([-1]);
+                let _ = match &denoms {
+                    Some(d) => flat.addcdiv_(&updates[i], &d[i]),
+                    None => flat.g_add_(&updates[i]),
+                };
+            }
+            // (Again after the store's leaves were replaced: `set`, `load`.)
+            if !matches!(self.shared, Shared::Refused) {
+                self.shared = Shared::adopt(used);
+            }
+            Ok(())
+        })?;
+        self.advance(lr);
+        Ok(())
+    }
+
+    /// Counts a step taken with learning rate `lr` and moves the schedule on.
+    fn advance(&mut self, lr: f64) {
         self.step += 1;
         self.lr = lr;
         match self.schedule {
@@ -337,7 +383,6 @@ impl Optimizer {
                 }
             }
         }
-        Ok(())
     }
 
     /// The optimizer state as JSON (lr, step count, per-param moment tensors).

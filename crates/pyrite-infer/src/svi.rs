@@ -9,6 +9,7 @@ use pyrite_core::param_store::{get_param_store, json_file_error, lock, write_doc
 use pyrite_core::prelude::*;
 use serde_json::json;
 
+use crate::compiled_step::{Built, CompiledStep};
 use crate::elbo::{Elbo, LossAndParams};
 use crate::optim::Optimizer;
 
@@ -104,6 +105,18 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     pub validate_every_step: bool,
     /// What a step does when its loss or a gradient is not finite: fail (the default) or skip.
     pub on_non_finite: OnNonFinite,
+    /// Run the steps as native code compiled from the model and guide (`pyrite-compile`;
+    /// default off): after the first (eager) step, the loss and its gradient are captured with
+    /// libtorch's tracer, compiled and checked against an eager step with the same noise (a
+    /// disagreement is an error). The arguments are captured with it: for SVI on the same
+    /// arguments at every step (full batch); another arguments value runs eagerly. A step the
+    /// compiler cannot take (an operation it does not know, score-function terms, a
+    /// data-parallel sync) runs eagerly with a one-line note.
+    pub compiled: bool,
+    compiled_step: Option<Box<CompiledStep>>,
+    compile_tried: bool,
+    /// The params of the last eager step, in the ELBO's order.
+    last_params: Vec<(String, tch::Tensor)>,
     skipped: usize,
     validated: bool,
     sync: Option<Box<dyn StepSync + Send + 'a>>,
@@ -207,6 +220,10 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             progress: true,
             validate_every_step: false,
             on_non_finite: OnNonFinite::Fail,
+            compiled: false,
+            compiled_step: None,
+            compile_tried: false,
+            last_params: Vec::new(),
             skipped: 0,
             validated: false,
             sync: None,
@@ -266,6 +283,11 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
     /// NaN); [`PyriteError::Model`] for a panic inside the model or guide (libtorch refusing
     /// shapes, for example).
     pub fn step(&mut self, args: &A) -> Result<f64> {
+        // Compiled after one eager step has made the params, before the next changes anything.
+        if self.compiled && self.validated && !self.compile_tried && self.sync.is_none() {
+            self.compile_tried = true;
+            self.compile(args)?;
+        }
         let store = get_param_store();
         let before = lock(&store).len();
         let quiet = self.validated && !self.validate_every_step;
@@ -293,12 +315,44 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
         }
     }
 
+    /// Captures and compiles the step (see [`compiled`](Self::compiled)), or notes why not.
+    fn compile(&mut self, args: &A) -> Result<()> {
+        let model = || (self.model)(args);
+        let guide = || (self.guide)(args);
+        let at = args as *const A as *const () as usize;
+        // The store's current leaves (the optimizer may have moved them into its flat buffer).
+        let params: Vec<(String, tch::Tensor)> = {
+            let store = get_param_store();
+            let store = lock(&store);
+            self.last_params.iter().filter_map(|(n, _)| store.entry(n).map(|e| (n.clone(), e.unconstrained.shallow_clone()))).collect()
+        };
+        if params.len() != self.last_params.len() {
+            eprintln!("note: compiled SVI step: not compiled, running eagerly: a param of the step is no longer in the store");
+            return Ok(());
+        }
+        match CompiledStep::build(&*self.loss, &model, &guide, &params, at)? {
+            Built::Compiled(step) => self.compiled_step = Some(step),
+            Built::Eager(why) => eprintln!("note: compiled SVI step: not compiled, running eagerly: {why}"),
+        }
+        Ok(())
+    }
+
     fn try_step(&mut self, args: &A) -> Result<f64> {
         let model = || (self.model)(args);
         let guide = || (self.guide)(args);
+        if let Some(step) = self.compiled_step.as_mut() {
+            if step.takes(args as *const A as *const () as usize) {
+                return step.step(&mut self.optim);
+            }
+            eprintln!("note: compiled SVI step: the arguments changed; running eagerly from here");
+            self.compiled_step = None;
+        }
         let Some(sync) = self.sync.as_mut() else {
             let (lp, grads) = local_step(&*self.loss, &model, &guide)?;
             self.optim.step_with_grads(&lp.params, &grads)?;
+            if self.compiled {
+                self.last_params = lp.params.iter().map(|(n, p)| (n.clone(), p.shallow_clone())).collect();
+            }
             return Ok(lp.loss);
         };
         let store = get_param_store();

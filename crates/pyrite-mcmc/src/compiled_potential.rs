@@ -98,7 +98,7 @@ impl Potential for CompiledPotential {
         self.kernel.input_len()
     }
     fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64> {
-        let lp = self.kernel.value_and_grad(z, grad);
+        let lp = self.kernel.value_and_grad(z, &[], grad);
         for g in grad.iter_mut() {
             *g = -*g;
         }

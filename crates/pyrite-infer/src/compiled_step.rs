@@ -1,0 +1,232 @@
+//! A compiled SVI step (`pyrite-compile`): the loss and its gradient with respect to the
+//! params, captured once with libtorch's tracer from one run of the ELBO, differentiated and
+//! generated as native code. Each step then reads the params, draws the guide's standard normal
+//! noise with libtorch (the same draws, in the same order, as the eager step makes), calls the
+//! kernel and hands the gradients to the optimizer.
+//!
+//! The model's arguments are captured with the step, as constants: the step is for SVI on the
+//! same arguments at every step (full-batch SVI). A step with another arguments value (another
+//! address) drops the compiled step and runs eagerly.
+
+use pyrite_compile::{lower_with, trace, Kernel};
+use pyrite_core::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use crate::elbo::Elbo;
+use crate::optim::Optimizer;
+
+/// What the kernel reads and writes, and the params it updates.
+pub(crate) struct CompiledStep {
+    kernel: Kernel,
+    /// The params' unconstrained leaves, in the kernel's input order.
+    params: Vec<(String, Tensor)>,
+    /// Each param's offset in the flat input.
+    offsets: Vec<usize>,
+    /// The noise draws: shape and dtype, in order.
+    noise: Vec<(Vec<i64>, Kind)>,
+    z: Vec<f64>,
+    noise_values: Vec<f64>,
+    grad: Vec<f64>,
+    /// The address of the arguments the step was captured with.
+    args: usize,
+    /// The params' dtype (one for all).
+    kind: Kind,
+}
+
+/// Reads a contiguous CPU float tensor's values into `out` (no libtorch operation).
+fn read_values(t: &Tensor, out: &mut [f64]) {
+    let n = out.len();
+    // SAFETY: `t` was checked to be a defined, contiguous CPU tensor of float32 or float64 with
+    // `n` elements, and nothing writes it meanwhile.
+    unsafe {
+        match t.kind() {
+            Kind::Float => {
+                let p = t.data_ptr() as *const f32;
+                for (i, o) in out.iter_mut().enumerate().take(n) {
+                    *o = f64::from(*p.add(i));
+                }
+            }
+            _ => {
+                let p = t.data_ptr() as *const f64;
+                out.copy_from_slice(std::slice::from_raw_parts(p, n));
+            }
+        }
+    }
+}
+
+fn is_readable(t: &Tensor) -> bool {
+    t.defined() && t.device() == Device::Cpu && t.is_contiguous() && matches!(t.kind(), Kind::Float | Kind::Double)
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    match name {
+        "float32" => Some(Kind::Float),
+        "float64" => Some(Kind::Double),
+        _ => None,
+    }
+}
+
+/// The outcome of trying to compile a step.
+pub(crate) enum Built {
+    Compiled(Box<CompiledStep>),
+    /// Not compiled, and why (for a one-line note).
+    Eager(String),
+}
+
+impl CompiledStep {
+    /// Captures `loss` over `model` and `guide` with `params` (the last eager step's, all
+    /// existing) as inputs, compiles it and checks one step's loss and gradients against the
+    /// eager ones with the same noise.
+    ///
+    /// # Errors
+    ///
+    /// The model's errors; [`PyriteError::Model`] if the compiled step disagrees with the eager
+    /// one (a compiler bug: never a wrong answer).
+    pub(crate) fn build(
+        loss: &dyn Elbo,
+        model: &dyn Fn() -> Result<()>,
+        guide: &dyn Fn() -> Result<()>,
+        params: &[(String, Tensor)],
+        args: usize,
+    ) -> Result<Built> {
+        if params.is_empty() {
+            return Ok(Built::Eager("the step has no params".into()));
+        }
+        if let Some((name, _)) = params.iter().find(|(_, p)| !is_readable(p)) {
+            return Ok(Built::Eager(format!("param `{name}` is not a contiguous float tensor on the CPU")));
+        }
+        let kind = params[0].1.kind();
+        if params.iter().any(|(_, p)| p.kind() != kind) {
+            return Ok(Built::Eager("params of several dtypes".into()));
+        }
+        let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
+        let graph = pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate)))?;
+        let program = match lower_with(&graph, true) {
+            Ok(p) => p,
+            Err(why) => return Ok(Built::Eager(why.0)),
+        };
+        let mut noise = Vec::with_capacity(program.noise.len());
+        for (shape, dtype) in &program.noise {
+            match kind_of(dtype) {
+                Some(k) => noise.push((shape.clone(), k)),
+                None => return Ok(Built::Eager(format!("noise of dtype {dtype}"))),
+            }
+        }
+        let input_len = program.input_len;
+        let noise_len = program.noise_len();
+        let kernel = match Kernel::new(program) {
+            Ok(k) => k,
+            Err(e) => return Ok(Built::Eager(e.to_string())),
+        };
+        let mut offsets = Vec::with_capacity(params.len());
+        let mut at = 0;
+        for (_, p) in params {
+            offsets.push(at);
+            at += p.numel();
+        }
+        if at != input_len {
+            return Ok(Built::Eager(format!("the capture has {input_len} param values, the params {at}")));
+        }
+        let params = params.iter().map(|(n, p)| (n.clone(), p.shallow_clone())).collect();
+        let mut step = CompiledStep {
+            kernel,
+            params,
+            offsets,
+            noise,
+            z: vec![0.0; input_len],
+            noise_values: vec![0.0; noise_len],
+            grad: vec![0.0; input_len],
+            args,
+            kind,
+        };
+        Ok(match step.check(loss, model, guide)? {
+            Ok(()) => Built::Compiled(Box::new(step)),
+            Err(why) => Built::Eager(why),
+        })
+    }
+
+    /// Whether `args` are the arguments the step was captured with.
+    pub(crate) fn takes(&self, args: usize) -> bool {
+        self.args == args
+    }
+
+    /// Reads the params and draws the noise (from libtorch's generator, as the eager step).
+    fn prepare(&mut self) {
+        for ((_, p), &at) in self.params.iter().zip(&self.offsets) {
+            read_values(p, &mut self.z[at..at + p.numel()]);
+        }
+        let mut at = 0;
+        for (shape, kind) in &self.noise {
+            let draw = Tensor::randn(shape.as_slice(), (*kind, Device::Cpu));
+            let n = draw.numel();
+            read_values(&draw, &mut self.noise_values[at..at + n]);
+            at += n;
+        }
+    }
+
+    /// The loss and the flat gradient (every param's, one after the other, in the params'
+    /// dtype).
+    fn loss_and_grad(&mut self) -> Result<(f64, Tensor)> {
+        self.prepare();
+        let loss = self.kernel.value_and_grad(&self.z, &self.noise_values, &mut self.grad);
+        if !loss.is_finite() {
+            return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({loss})") });
+        }
+        let flat = Tensor::f_from_slice(&self.grad)?;
+        let flat = if self.kind == Kind::Double { flat } else { flat.f_to_kind(self.kind)? };
+        Ok((loss, flat))
+    }
+
+    /// One step: the loss, and the optimizer's update of the params.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::NonFinite`] for a non-finite loss or gradient (the params are left as
+    /// they were).
+    pub(crate) fn step(&mut self, optim: &mut Optimizer) -> Result<f64> {
+        let (loss, grad) = self.loss_and_grad()?;
+        optim.step_with_flat_grad(&self.params, grad)?;
+        Ok(loss)
+    }
+
+    /// Compares one compiled step with the eager one under the same seed: the loss, and every
+    /// gradient (relative 1e-10 for float64 params, 1e-5 otherwise). The generator is reseeded
+    /// afterwards from a draw made before, so a seeded run stays reproducible. `Ok(Err(why))`
+    /// for a step the kernel cannot stand for (score-function terms).
+    fn check(&mut self, loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>) -> Result<std::result::Result<(), String>> {
+        let s = Tensor::randint(i64::MAX, [2], (Kind::Int64, Device::Cpu));
+        let (s, after) = (s.int64_value(&[0]) as u64, s.int64_value(&[1]) as u64);
+        let eager = pyrite_distributions::without_validation(|| {
+            seed(s, || -> Result<(f64, f64, Vec<Tensor>)> {
+                let lp = loss.loss_and_params(model, guide)?;
+                let leaves: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+                let grads = Tensor::f_run_backward(&[&lp.surrogate], &leaves, false, false)?;
+                Ok((lp.loss, lp.surrogate.double_value(&[]), grads))
+            })
+        });
+        let compiled = seed(s, || self.loss_and_grad());
+        set_rng_seed(after);
+        let ((loss_eager, surrogate_eager, g_eager), (loss_compiled, g_compiled)) = (eager?, compiled?);
+        let g_compiled = Vec::<f64>::try_from(g_compiled.to_kind(Kind::Double))?;
+        let tol = if self.params.iter().all(|(_, p)| p.kind() == Kind::Double) { 1e-10 } else { 1e-5 };
+        let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(a.abs()).max(b.abs()).max(1.0);
+        let disagree = |what: String| Err(PyriteError::Model(format!("the compiled SVI step disagrees with the eager one ({what}): please report this model")));
+        if !close(loss_eager, surrogate_eager, 0.0) {
+            // Score-function terms make the surrogate's value differ from the loss: the kernel
+            // computes the surrogate only.
+            return Ok(Err("score-function terms (a guide site without reparameterised draws)".into()));
+        }
+        if !close(loss_eager, loss_compiled, 0.0) {
+            return disagree(format!("loss: eager {loss_eager}, compiled {loss_compiled}"));
+        }
+        for (((name, p), ge), &at) in self.params.iter().zip(&g_eager).zip(&self.offsets) {
+            let b = &g_compiled[at..at + p.numel()];
+            let a = if ge.defined() { Vec::<f64>::try_from(ge.to_kind(Kind::Double).reshape([-1]))? } else { vec![0.0; p.numel()] };
+            let scale = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            if let Some(i) = a.iter().zip(b).position(|(x, y)| !close(*x, *y, scale)) {
+                return disagree(format!("gradient of `{name}`[{i}]: eager {}, compiled {}", a[i], b[i]));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
