@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -253,5 +254,38 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
 }
 
 void pyrite_trace_free(char* s) { std::free(s); }
+
+// The state of libtorch's default CPU generator, as a new tensor; 0 on success.
+int pyrite_rng_get_state(at::Tensor** out, char** message) {
+  *out = nullptr;
+  *message = nullptr;
+  try {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    *out = new at::Tensor(gen.get_state());
+    return 0;
+  } catch (const std::exception& e) {
+    *message = copy_string(e.what());
+  } catch (...) {
+    *message = copy_string("an unknown C++ exception");
+  }
+  return 1;
+}
+
+// Restores a state taken by pyrite_rng_get_state; 0 on success.
+int pyrite_rng_set_state(const at::Tensor* state, char** message) {
+  *message = nullptr;
+  try {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(*state);
+    return 0;
+  } catch (const std::exception& e) {
+    *message = copy_string(e.what());
+  } catch (...) {
+    *message = copy_string("an unknown C++ exception");
+  }
+  return 1;
+}
 
 }  // extern "C"

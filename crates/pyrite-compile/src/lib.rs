@@ -15,4 +15,4 @@ pub mod trace;
 pub use ir::Graph;
 pub use kernel::Kernel;
 pub use lower::{lower, lower_with, Program, Unsupported};
-pub use trace::trace;
+pub use trace::{trace, with_rng_restored};

@@ -18,6 +18,31 @@ extern "C" {
         message: *mut *mut c_char,
     ) -> c_int;
     fn pyrite_trace_free(s: *mut c_char);
+    fn pyrite_rng_get_state(out: *mut *mut torch_sys::C_tensor, message: *mut *mut c_char) -> c_int;
+    fn pyrite_rng_set_state(state: *const torch_sys::C_tensor, message: *mut *mut c_char) -> c_int;
+}
+
+/// Runs `f` and puts libtorch's default CPU generator back in the state it had before, so that
+/// what `f` draws (or seeds) does not change the draws that follow.
+///
+/// # Errors
+///
+/// [`PyriteError::Model`] if libtorch cannot read or restore the generator's state (its
+/// message); `f`'s own result otherwise.
+pub fn with_rng_restored<R>(f: impl FnOnce() -> R) -> Result<R> {
+    let (mut state, mut message) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: the shim catches every C++ exception; `state` is a new tensor owned below.
+    if unsafe { pyrite_rng_get_state(&mut state, &mut message) } != 0 {
+        return Err(PyriteError::Model(format!("libtorch's generator state: {}", take_string(message))));
+    }
+    // SAFETY: a tensor the shim allocated for us.
+    let state = unsafe { Tensor::from_ptr(state) };
+    let out = f();
+    // SAFETY: as above.
+    if unsafe { pyrite_rng_set_state(state.as_ptr(), &mut message) } != 0 {
+        return Err(PyriteError::Model(format!("libtorch's generator state: {}", take_string(message))));
+    }
+    Ok(out)
 }
 
 /// The closure being traced, its output and its error, shared with the trampoline.

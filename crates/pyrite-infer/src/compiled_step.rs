@@ -8,7 +8,7 @@
 //! same arguments at every step (full-batch SVI). A step with another arguments value (another
 //! address) drops the compiled step and runs eagerly.
 
-use pyrite_compile::{lower_with, trace, Kernel};
+use pyrite_compile::{lower_with, trace, with_rng_restored, Kernel};
 use pyrite_core::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -100,7 +100,8 @@ impl CompiledStep {
             return Ok(Built::Eager("params of several dtypes".into()));
         }
         let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        let graph = pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate)))?;
+        // The capture draws the guide's noise: the generator is put back afterwards.
+        let graph = with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
         let program = match lower_with(&graph, true) {
             Ok(p) => p,
             Err(why) => return Ok(Built::Eager(why.0)),
@@ -190,22 +191,22 @@ impl CompiledStep {
     }
 
     /// Compares one compiled step with the eager one under the same seed: the loss, and every
-    /// gradient (relative 1e-10 for float64 params, 1e-5 otherwise). The generator is reseeded
-    /// afterwards from a draw made before, so a seeded run stays reproducible. `Ok(Err(why))`
-    /// for a step the kernel cannot stand for (score-function terms).
+    /// gradient (relative 1e-10 for float64 params, 1e-5 otherwise). libtorch's generator is put
+    /// back as it was, so the run draws what it would have drawn without the check.
+    /// `Ok(Err(why))` for a step the kernel cannot stand for (score-function terms).
     fn check(&mut self, loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>) -> Result<std::result::Result<(), String>> {
-        let s = Tensor::randint(i64::MAX, [2], (Kind::Int64, Device::Cpu));
-        let (s, after) = (s.int64_value(&[0]) as u64, s.int64_value(&[1]) as u64);
-        let eager = pyrite_distributions::without_validation(|| {
-            seed(s, || -> Result<(f64, f64, Vec<Tensor>)> {
-                let lp = loss.loss_and_params(model, guide)?;
-                let leaves: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-                let grads = Tensor::f_run_backward(&[&lp.surrogate], &leaves, false, false)?;
-                Ok((lp.loss, lp.surrogate.double_value(&[]), grads))
-            })
-        });
-        let compiled = seed(s, || self.loss_and_grad());
-        set_rng_seed(after);
+        const SEED: u64 = 0x5eed_c0de;
+        let (eager, compiled) = with_rng_restored(|| {
+            let eager = pyrite_distributions::without_validation(|| {
+                seed(SEED, || -> Result<(f64, f64, Vec<Tensor>)> {
+                    let lp = loss.loss_and_params(model, guide)?;
+                    let leaves: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+                    let grads = Tensor::f_run_backward(&[&lp.surrogate], &leaves, false, false)?;
+                    Ok((lp.loss, lp.surrogate.double_value(&[]), grads))
+                })
+            });
+            (eager, seed(SEED, || self.loss_and_grad()))
+        })?;
         let ((loss_eager, surrogate_eager, g_eager), (loss_compiled, g_compiled)) = (eager?, compiled?);
         let g_compiled = Vec::<f64>::try_from(g_compiled.to_kind(Kind::Double))?;
         let tol = if self.params.iter().all(|(_, p)| p.kind() == Kind::Double) { 1e-10 } else { 1e-5 };

@@ -237,6 +237,12 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
         self.sync = Some(sync);
     }
 
+    /// Whether the steps now run compiled (see [`compiled`](Self::compiled)): false before the
+    /// second step, and when the step could not be compiled.
+    pub fn runs_compiled(&self) -> bool {
+        self.compiled_step.is_some()
+    }
+
     /// How many steps were skipped for a non-finite loss or gradient
     /// ([`OnNonFinite::Skip`]).
     pub fn skipped_steps(&self) -> usize {

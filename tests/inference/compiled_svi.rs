@@ -1,0 +1,139 @@
+//! Compiled SVI steps (`Svi::compiled`): with the same seed, a compiled run takes the eager run's
+//! steps (the same noise, the same losses and params, to float rounding); it recovers a
+//! conjugate posterior; a guide the compiler cannot take, or changed arguments, run eagerly
+//! with the eager results.
+
+use pyrite::prelude::*;
+
+use super::common::*;
+
+/// The radon-like hierarchical regression: random intercepts gathered by group, a half-normal
+/// scale and a half-normal noise scale.
+struct Groups {
+    group: Tensor,
+    x: Tensor,
+    y: Tensor,
+    num_groups: i64,
+    /// The priors' numbers, as tensors of the data's dtype (made before the model runs: a
+    /// tensor made inside it is not compiled).
+    zero: Tensor,
+    one: Tensor,
+    five: Tensor,
+}
+
+fn groups_data(kind: Kind) -> Groups {
+    let group = Tensor::from_slice(&[0i64, 1, 2, 1, 0, 3, 3, 2, 1, 0, 2, 3, 1, 1, 0]);
+    let x = Tensor::linspace(-1.0, 1.0, 15, (kind, Device::Cpu));
+    let y = (&x * 0.7 + Tensor::from_slice(&[0.3f64, -0.2, 0.5, 0.1]).to_kind(kind).index_select(0, &group)) + 1.0;
+    let c = |v: f64| Tensor::from(v).to_kind(kind);
+    Groups { group, x, y, num_groups: 4, zero: c(0.0), one: c(1.0), five: c(5.0) }
+}
+
+fn groups_model(d: &Groups) -> Result<()> {
+    let scale = sample("scale", HalfNormal::new(&d.one))?;
+    let intercept = sample("intercept", Normal::new(&d.zero, &d.five))?;
+    let slope = sample("slope", Normal::new(&d.zero, &d.one))?;
+    let sigma = sample("sigma", HalfNormal::new(&d.one))?;
+    let effect = plate("groups", d.num_groups, |_| sample("effect", Normal::new(&d.zero, &scale)))?;
+    let mean = intercept + slope * &d.x + effect.index_select(0, &d.group);
+    plate("data", d.x.size()[0], |_| observe("obs", Normal::new(&mean, &sigma)?, &d.y))?;
+    Ok(())
+}
+
+/// `steps` steps of AutoNormal SVI, compiled or not, from seed `s`: the losses and the params.
+fn fit(d: &Groups, compiled: bool, steps: usize, s: u64) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
+    seeded(s, || {
+        let guide = AutoNormal::new(&groups_model, d).unwrap();
+        let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+        svi.progress = false;
+        svi.compiled = compiled;
+        let losses = svi.run(steps, d).unwrap();
+        assert_eq!(svi.runs_compiled(), compiled);
+        (losses, snapshot())
+    })
+}
+
+fn assert_same_run(what: &str, eager: &(Vec<f64>, Vec<(String, Vec<f64>)>), compiled: &(Vec<f64>, Vec<(String, Vec<f64>)>), tol: f64) {
+    for (i, (a, b)) in eager.0.iter().zip(&compiled.0).enumerate() {
+        assert!((a - b).abs() <= tol * a.abs().max(1.0), "{what}: loss of step {i}: eager {a}, compiled {b}");
+    }
+    assert_eq!(eager.1.len(), compiled.1.len());
+    for ((name, a), (_, b)) in eager.1.iter().zip(&compiled.1) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol * x.abs().max(1.0), "{what}: param {name}: eager {x}, compiled {y}");
+        }
+    }
+}
+
+#[test]
+fn a_compiled_run_takes_the_eager_runs_steps_in_float64_and_float32() {
+    // float64: the kernel computes what libtorch computes, to rounding.
+    let d = groups_data(Kind::Double);
+    assert_same_run("float64", &fit(&d, false, 60, 11), &fit(&d, true, 60, 11), 1e-9);
+    // float32 params: the kernel computes in float64, libtorch in float32; 60 Adam steps keep
+    // the two within float32's rounding, amplified a little.
+    let d = groups_data(Kind::Float);
+    assert_same_run("float32", &fit(&d, false, 60, 12), &fit(&d, true, 60, 12), 2e-4);
+}
+
+#[test]
+fn a_compiled_fit_recovers_a_conjugate_posterior() {
+    // mu ~ Normal(0, 10), x_i ~ Normal(mu, 1): posterior Normal(sum / (n + 0.01), 1 / sqrt(n + 0.01)).
+    let x = t64(&[1.2, 2.1, 2.9, 1.7, 2.4, 1.9, 2.2, 1.6]);
+    let model = |x: &Tensor| -> Result<()> {
+        let mu = sample("mu", Normal::new(0.0, 10.0))?;
+        plate("data", 8, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+        Ok(())
+    };
+    seeded(4, || {
+        let guide = AutoNormal::new(&model, &x).unwrap();
+        let optim = Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma: 0.02f64.powf(1.0 / 3000.0) });
+        let mut svi = Svi::new(&model, &guide, optim, TraceElbo::new());
+        svi.progress = false;
+        svi.compiled = true;
+        svi.run(3000, &x).unwrap();
+        assert!(svi.runs_compiled());
+        let n = 8.0 + 0.01;
+        let (mean, sd) = (scalar(&x.sum(Kind::Double)) / n, n.powf(-0.5));
+        assert_near("posterior mean", scalar(&param_value("AutoNormal.locs.mu")), mean, 0.03);
+        assert_near("posterior sd", scalar(&param_value("AutoNormal.scales.mu")), sd, 0.03);
+    });
+}
+
+#[test]
+fn a_guide_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
+    // AutoMultivariateNormal's scale_tril (`tril`) is not among the compiled operations.
+    let d = groups_data(Kind::Double);
+    let run = |compiled: bool| {
+        seeded(5, || {
+            let guide = AutoMultivariateNormal::new(&groups_model, &d).unwrap();
+            let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            svi.progress = false;
+            svi.compiled = compiled;
+            let out = (svi.run(20, &d).unwrap(), snapshot());
+            assert!(!svi.runs_compiled());
+            out
+        })
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn other_arguments_run_eagerly() {
+    let d = groups_data(Kind::Double);
+    let other = groups_data(Kind::Double);
+    let run = |compiled: bool| {
+        seeded(6, || {
+            let guide = AutoNormal::new(&groups_model, &d).unwrap();
+            let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            svi.progress = false;
+            svi.compiled = compiled;
+            let mut losses = svi.run(10, &d).unwrap();
+            // The same values at another address: the compiled step is dropped, not misused.
+            losses.extend(svi.run(10, &other).unwrap());
+            assert!(!svi.runs_compiled());
+            (losses, snapshot())
+        })
+    };
+    assert_same_run("arguments changed", &run(false), &run(true), 1e-9);
+}
