@@ -29,6 +29,10 @@ struct Args {
     /// pooling last.
     #[arg(long)]
     compare: bool,
+    /// Run the SVI steps compiled (`Svi::compiled`: native code generated from the model and
+    /// guide, checked against an eager step).
+    #[arg(long)]
+    compiled: bool,
 }
 
 // ANCHOR: model_uranium
@@ -67,7 +71,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn example() -> Result<()> {
-    let Args { common: flags, compare } = parse_args()?;
+    let Args { common: flags, compare, compiled } = parse_args()?;
     flags.prepare()?;
     flags.set_threads(1);
     let steps = flags.steps.unwrap_or(3000);
@@ -82,6 +86,7 @@ fn example() -> Result<()> {
     // ANCHOR: fit
     let guide = AutoNormal::new(&model, &d)?;
     let mut svi = Svi::new(model, &guide, Optimizer::adam(0.01), TraceElbo::new());
+    svi.compiled = compiled;
     let losses = svi.run(steps, &d)?;
     // ANCHOR_END: fit
     let post = guide.sample_posterior(2000)?;
@@ -113,6 +118,7 @@ fn example() -> Result<()> {
         "sigma": mean_sd(&post["sigma"]),
         "county_effect": {"mean": ce_mean, "sd": ce_sd},
         "final_loss": final_loss(&losses),
+        "compiled": svi.runs_compiled(),
         "sd": {"intercept": sd("intercept"), "floor_weight": sd("floor_weight")},
     });
 

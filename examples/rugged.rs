@@ -7,10 +7,22 @@
 //!
 //! `cargo run --release --example rugged -- --data-dir ../shared/data --out out/rugged`
 
+use clap::Parser;
 use pyrite::prelude::*;
 use pyrite_examples::models::rugged::{model, Data};
 use pyrite_examples::plots::{self, Layer, Legend, Panel, PALETTE};
-use pyrite_examples::{final_loss, load_rugged, report_checks, scalar, within, Flags};
+use pyrite_examples::{final_loss, load_rugged, parse_args, report_checks, scalar, within, Flags};
+
+/// The example contract's flags and this example's own.
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(flatten)]
+    common: Flags,
+    /// Run the AutoNormal fit's SVI steps compiled (`Svi::compiled`: native code generated from
+    /// the model and guide, checked against an eager step).
+    #[arg(long)]
+    compiled: bool,
+}
 
 // ANCHOR: simple_model
 /// The tutorial's maximum-likelihood model: the coefficients are params.
@@ -61,7 +73,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn example() -> Result<()> {
-    let mut flags = Flags::parse_and_prepare()?;
+    let Args { common: mut flags, compiled } = parse_args()?;
+    flags.prepare()?;
     flags.set_threads(1);
     // Seed 1 unless asked otherwise, as Pyro's reference script for this model does; with
     // init_to_median some seeds start AutoMultivariateNormal far out and 1,000 steps are not
@@ -99,6 +112,7 @@ fn example() -> Result<()> {
             let (losses, samples, median) = if name == "AutoNormal" {
                 let guide = AutoNormal::new(&model, &d)?;
                 let mut svi = Svi::new(model, &guide, Optimizer::adam(0.02), TraceElbo::new());
+                svi.compiled = compiled;
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             } else {

@@ -13,6 +13,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo run --example radon -- --out target/ci-out/radon --check
+# The compiled SVI step (pyrite-compile) meets the same checks.
+cargo run --example radon -- --out target/ci-out/radon-compiled --check --compiled
 cargo run --example gmm_iris -- --out target/ci-out/gmm --check
 cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check --save target/ci-out/bnn/mnist.safetensors
 # The saved fit, reloaded in a fresh process, predicts with the same accuracy.
@@ -30,6 +32,7 @@ cargo run --example nuts -- --model radon "${nuts[@]}" --compiled --out target/c
 cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
+  cargo run --example rugged -- --out target/ci-out/rugged-compiled --check --compiled
   cargo run --example nuts -- --model rugged "${nuts[@]}" --out target/ci-out/nuts-rugged
   cargo run --example nuts -- --model rugged "${nuts[@]}" --compiled --out target/ci-out/nuts-rugged-compiled
 elif [ "${CI:-}" = "true" ]; then

@@ -88,7 +88,7 @@ fn a_compiled_fit_recovers_a_conjugate_posterior() {
     seeded(4, || {
         let guide = AutoNormal::new(&model, &x).unwrap();
         let optim = Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma: 0.02f64.powf(1.0 / 3000.0) });
-        let mut svi = Svi::new(&model, &guide, optim, TraceElbo::new());
+        let mut svi = Svi::new(model, &guide, optim, TraceElbo::new());
         svi.progress = false;
         svi.compiled = true;
         svi.run(3000, &x).unwrap();
