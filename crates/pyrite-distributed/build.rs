@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
     println!("cargo:rerun-if-env-changed=GLOO_INCLUDE_DIR");
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rustc-check-cfg=cfg(pyrite_gloo)");
-    let Some(libtorch) = libtorch_dir() else {
+    let Some(libtorch) = pyrite_build::libtorch_dir() else {
         println!("cargo:warning=pyrite-distributed: libtorch not found (neither DEP_TCH_LIBTORCH_LIB nor LIBTORCH); building without c10d");
         return;
     };
@@ -29,35 +28,16 @@ fn main() {
         println!("cargo:warning=pyrite-distributed: Gloo's headers (gloo/algorithm.h) not found; building without c10d. Install them with: sudo apt-get install -y libgloo-dev (or set GLOO_INCLUDE_DIR)");
         return;
     };
-    let include = libtorch.join("include");
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
-        .pic(true)
-        .warnings(false)
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
-        .flag("-std=c++17")
-        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
-        .flag("-DGLOG_USE_GLOG_EXPORT")
-        .flag("-DUSE_C10D_GLOO")
-        .file("csrc/c10d_shim.cpp");
+    let mut build = pyrite_build::shim(&libtorch);
+    build.flag("-DUSE_C10D_GLOO").file("csrc/c10d_shim.cpp");
     // Only when the headers are elsewhere than the compiler's own search path, so that
     // /usr/include never comes before libtorch's headers.
     if gloo != Path::new("/usr/include") {
         build.include(&gloo);
     }
     build.compile("pyrite_c10d");
-    println!("cargo:rustc-link-search=native={}", libtorch.join("lib").display());
-    println!("cargo:rustc-link-lib=dylib=torch_cpu");
-    println!("cargo:rustc-link-lib=dylib=c10");
+    pyrite_build::link_libtorch(&libtorch);
     println!("cargo:rustc-cfg=pyrite_gloo");
-}
-
-/// libtorch's root directory (with `lib/` and `include/`).
-fn libtorch_dir() -> Option<PathBuf> {
-    let from_dep = env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from).and_then(|lib| lib.parent().map(Path::to_path_buf));
-    from_dep.or_else(|| env::var_os("LIBTORCH").map(PathBuf::from)).filter(|dir| dir.join("include").is_dir())
 }
 
 /// Where Gloo's headers may be: `GLOO_INCLUDE_DIR`, `/usr/include`, `/usr/local/include`.

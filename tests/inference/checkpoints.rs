@@ -18,11 +18,13 @@ fn model(x: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn guide(_: &Tensor) -> Result<()> {
+/// No latent sites: the params are all in the model.
+pub(super) fn guide(_: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn data() -> Tensor {
+/// Four rows of two observations.
+pub(super) fn data() -> Tensor {
     t64(&[0.8, 1.9, 1.2, 0.4, 1.5, 2.2, 0.9, 1.1]).view([4, 2])
 }
 

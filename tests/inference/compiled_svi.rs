@@ -101,8 +101,9 @@ fn a_compiled_fit_recovers_a_conjugate_posterior() {
 }
 
 #[test]
-fn a_guide_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
-    // AutoMultivariateNormal's scale_tril (`tril`) is not among the compiled operations.
+fn a_multivariate_normal_guide_compiles_and_takes_the_eager_steps() {
+    // AutoMultivariateNormal: `tril`, a matrix product (its draw) and a triangular solve (its
+    // log-density), in float64.
     let d = groups_data(Kind::Double);
     let run = |compiled: bool| {
         seeded(5, || {
@@ -110,7 +111,31 @@ fn a_guide_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
             let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
             svi.progress = false;
             svi.compiled = compiled;
-            let out = (svi.run(20, &d).unwrap(), snapshot());
+            let out = (svi.run(40, &d).unwrap(), snapshot());
+            assert_eq!(svi.runs_compiled(), compiled);
+            out
+        })
+    };
+    assert_same_run("AutoMultivariateNormal", &run(false), &run(true), 1e-9);
+}
+
+#[test]
+fn a_model_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
+    // `erf` is not among the compiled operations.
+    let x = t64(&[0.3, 1.2, 0.8, 1.9, 0.5, 1.1]);
+    let model = |x: &Tensor| -> Result<()> {
+        let mu = sample("mu", Normal::new(0.0, 2.0))?;
+        factor("soft_bound", &(&mu * 0.5).erf())?;
+        plate("data", 6, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+        Ok(())
+    };
+    let run = |compiled: bool| {
+        seeded(8, || {
+            let guide = AutoNormal::new(&model, &x).unwrap();
+            let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+            svi.progress = false;
+            svi.compiled = compiled;
+            let out = (svi.run(20, &x).unwrap(), snapshot());
             assert!(!svi.runs_compiled());
             out
         })

@@ -8,6 +8,7 @@ use serde_json::Value;
 use pyrite::distributions::constraints::interval;
 use pyrite::prelude::*;
 
+use super::checkpoints::{data, guide};
 use super::common::*;
 
 fn model(x: &Tensor) -> Result<()> {
@@ -16,14 +17,6 @@ fn model(x: &Tensor) -> Result<()> {
     let w = param("w", Tensor::full([2], 0.5, (Kind::Double, Device::Cpu)), interval(0.0, 2.0))?;
     plate("data", x.size()[0], |_| observe("obs", Normal::new(&(loc * w), scale.to_kind(Kind::Double))?.to_event(1)?, x))?;
     Ok(())
-}
-
-fn guide(_: &Tensor) -> Result<()> {
-    Ok(())
-}
-
-fn data() -> Tensor {
-    t64(&[0.8, 1.9, 1.2, 0.4, 1.5, 2.2, 0.9, 1.1]).view([4, 2])
 }
 
 fn new_svi() -> Svi<'static, Tensor> {

@@ -35,6 +35,8 @@ fn differentiable(p: &Program) -> Vec<bool> {
             Op::Where(_, a, b) => d[*a] || d[*b],
             Op::MaskedFill(x, _, _) | Op::Expand(x) | Op::Reshape(x) | Op::Sum(x, _) | Op::LogSumExp(x, _) | Op::IndexSelect(x, _, _) => d[*x],
             Op::Cat(parts, _) => parts.iter().any(|&p| d[p]),
+            Op::Slice(x, ..) | Op::Select(x, ..) | Op::Triangle(x, ..) | Op::Diagonal(x) | Op::Cumulative(x, ..) => d[*x],
+            Op::MatMul(a, b, ..) | Op::SolveTriangular(a, b, ..) => d[*a] || d[*b],
         };
     }
     d
@@ -127,6 +129,18 @@ fn broadcast_index(i: &str, to: &[i64], from: &[i64]) -> String {
     format!("({})", terms.join(" + "))
 }
 
+/// The C condition that element `i` of a value of `shape` lies in the lower (or upper) triangle
+/// of its last two dims from diagonal `k` on.
+fn triangle_keeps(shape: &[i64], lower: bool, k: i64) -> String {
+    let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    let diff = format!("(i % {cols}) - ((i / {cols}) % {rows})");
+    if lower {
+        format!("({diff} <= {k})")
+    } else {
+        format!("({diff} >= {k})")
+    }
+}
+
 /// The shape `x` reduces to over `dims`, keeping them as 1s.
 fn kept(x: &[i64], dims: &[usize]) -> Vec<i64> {
     x.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
@@ -152,6 +166,7 @@ fn unary_expr(u: Unary, x: &str) -> String {
         Unary::Log1p => format!("log1p({x})"),
         Unary::Expm1 => format!("expm1({x})"),
         Unary::Sigmoid => format!("(1.0 / (1.0 + exp(-{x})))"),
+        Unary::LogSigmoid => format!("(({x}) >= 0.0 ? -log1p(exp(-({x}))) : ({x}) - log1p(exp({x})))"),
         Unary::Softplus { beta, threshold } => {
             format!("(({x}) * {b} > {t} ? ({x}) : log1p(exp(({x}) * {b})) / {b})", b = lit(beta), t = lit(threshold))
         }
@@ -187,6 +202,7 @@ fn unary_derivative(u: Unary, x: &str, y: &str) -> String {
         Unary::Log1p => format!("(1.0 / (1.0 + ({x})))"),
         Unary::Expm1 => format!("(({y}) + 1.0)"),
         Unary::Sigmoid => format!("(({y}) * (1.0 - ({y})))"),
+        Unary::LogSigmoid => format!("(1.0 / (1.0 + exp({x})))"),
         Unary::Softplus { beta, threshold } => format!("(({x}) * {b} > {t} ? 1.0 : 1.0 / (1.0 + exp(-({x}) * {b})))", b = lit(beta), t = lit(threshold)),
         Unary::Abs => format!("(({x}) > 0.0 ? 1.0 : (({x}) < 0.0 ? -1.0 : 0.0))"),
         Unary::Sqrt => format!("(0.5 / ({y}))"),
@@ -345,6 +361,53 @@ impl Emitter<'_> {
                 let shift_i = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, "i"));
                 let _ = writeln!(self.c, "    for (long i = 0; i < {numel}; i++) {out} = {shift_i} + log(s[i]); }}");
             }
+            Op::Slice(..) | Op::Select(..) => {
+                if let Some((x, src)) = self.strided_index(v) {
+                    let src = self.at(x, &src);
+                    line(&mut self.c, format!("{out} = {src};"));
+                }
+            }
+            Op::Triangle(x, lower, k) => {
+                let keep = triangle_keeps(&n.shape, *lower, *k);
+                let src = self.at(*x, "i");
+                line(&mut self.c, format!("{out} = {keep} ? {src} : 0.0;"));
+            }
+            Op::Diagonal(x) => {
+                let d = n.shape.last().copied().unwrap_or(1);
+                let src = self.at(*x, &format!("(i / {d}) * {} + (i % {d}) * {}", d * d, d + 1));
+                line(&mut self.c, format!("{out} = {src};"));
+            }
+            Op::Cumulative(x, dim, product) => {
+                // Each line along `dim`: element `o * len * inner + j * inner + t`.
+                let (len, inner) = (n.shape[*dim], n.shape[dim + 1..].iter().product::<i64>());
+                let lines = n.numel() as i64 / len.max(1);
+                let (xo, yo) = (self.l.value[*x], self.l.value[v]);
+                let (start, op) = if *product { ("1.0", "*") } else { ("0.0", "+") };
+                let _ = writeln!(
+                    self.c,
+                    "  for (long l = 0; l < {lines}; l++) {{ long base = (l / {inner}) * {} + l % {inner}; double acc = {start}; for (long j = 0; j < {len}; j++) {{ acc = acc {op} w[{xo} + base + j * {inner}]; w[{yo} + base + j * {inner}] = acc; }} }}",
+                    len * inner
+                );
+            }
+            Op::MatMul(a, b, rows, inner, cols) => {
+                let (ya, yb, yy) = (self.l.value[*a], self.l.value[*b], self.l.value[v]);
+                let _ = writeln!(
+                    self.c,
+                    "  for (long r = 0; r < {rows}; r++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long q = 0; q < {inner}; q++) s += w[{ya} + r * {inner} + q] * w[{yb} + q * {cols} + c]; w[{yy} + r * {cols} + c] = s; }}"
+                );
+            }
+            Op::SolveTriangular(a, b, upper, size, cols) => {
+                let (ya, yb, yx) = (self.l.value[*a], self.l.value[*b], self.l.value[v]);
+                let (rows, inner) = if *upper {
+                    (format!("for (long r = {size} - 1; r >= 0; r--)"), format!("for (long q = r + 1; q < {size}; q++)"))
+                } else {
+                    (format!("for (long r = 0; r < {size}; r++)"), "for (long q = 0; q < r; q++)".to_string())
+                };
+                let _ = writeln!(
+                    self.c,
+                    "  for (long c = 0; c < {cols}; c++) {rows} {{ double s = w[{yb} + r * {cols} + c]; {inner} s -= w[{ya} + r * {size} + q] * w[{yx} + q * {cols} + c]; w[{yx} + r * {cols} + c] = s / w[{ya} + r * {size} + r]; }}"
+                );
+            }
             Op::Cat(parts, dim) => {
                 let mut offset = 0;
                 for &p in parts {
@@ -365,6 +428,25 @@ impl Emitter<'_> {
                 let src = self.at(*x, &src);
                 line(&mut self.c, format!("{out} = {src};"));
             }
+        }
+    }
+
+    /// The offset in `x` of element `i` of `v`, a slice or a selection of `x` (see
+    /// [`Op::Slice`], [`Op::Select`]).
+    fn strided_index(&self, v: usize) -> Option<(usize, String)> {
+        let ys = self.shape(v).to_vec();
+        match self.p.nodes[v].op {
+            Op::Slice(x, dim, start, step) => {
+                let xs = self.shape(x);
+                let inner: i64 = ys[dim + 1..].iter().product();
+                Some((x, format!("((i / {}) * {} + {start} + {step} * ((i / {inner}) % {})) * {inner} + i % {inner}", inner * ys[dim], xs[dim], ys[dim])))
+            }
+            Op::Select(x, dim, index) => {
+                let xs = self.shape(x);
+                let inner: i64 = xs[dim + 1..].iter().product();
+                Some((x, format!("((i / {inner}) * {} + {index}) * {inner} + i % {inner}", xs[dim])))
+            }
+            _ => None,
         }
     }
 
@@ -430,6 +512,84 @@ impl Emitter<'_> {
                     let scale = if matches!(n.op, Op::Sum(..)) { String::new() } else { format!(" * exp({} - {})", self.at(x, "i"), self.at(v, &r)) };
                     let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {}{scale};", self.p.nodes[x].numel(), self.adj(x, "i"), self.adj(v, &r));
                 }
+            }
+            Op::Slice(..) | Op::Select(..) => {
+                if let Some((x, dst)) = self.strided_index(v) {
+                    if self.diff[x] {
+                        let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, &dst), self.adj(v, "i"));
+                    }
+                }
+            }
+            Op::Triangle(x, lower, k) => {
+                if self.diff[x] {
+                    let keep = triangle_keeps(&n.shape, lower, k);
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) if ({keep}) {} += {};", n.numel(), self.adj(x, "i"), self.adj(v, "i"));
+                }
+            }
+            Op::Cumulative(x, dim, product) => {
+                if self.diff[x] {
+                    let (len, inner) = (n.shape[dim], n.shape[dim + 1..].iter().product::<i64>());
+                    let lines = n.numel() as i64 / len.max(1);
+                    let (xo, gy, gx) = (self.l.value[x], self.l.adjoint[v].unwrap_or(0), self.l.adjoint[x].unwrap_or(0));
+                    // A running sum's adjoint is the reversed running sum of dy; a running
+                    // product's, exactly (zeros included): dx_i = sum_{j >= i} dy_j prod_{k <= j, k != i} x_k.
+                    let body = if product {
+                        format!("for (long i = 0; i < {len}; i++) {{ double s = 0.0; for (long j = i; j < {len}; j++) {{ double p = 1.0; for (long k = 0; k <= j; k++) if (k != i) p *= w[{xo} + base + k * {inner}]; s += w[{gy} + base + j * {inner}] * p; }} w[{gx} + base + i * {inner}] += s; }}")
+                    } else {
+                        format!(
+                            "double s = 0.0; for (long i = {len} - 1; i >= 0; i--) {{ s += w[{gy} + base + i * {inner}]; w[{gx} + base + i * {inner}] += s; }}"
+                        )
+                    };
+                    let _ = writeln!(self.c, "  for (long l = 0; l < {lines}; l++) {{ long base = (l / {inner}) * {} + l % {inner}; {body} }}", len * inner);
+                }
+            }
+            Op::Diagonal(x) => {
+                if self.diff[x] {
+                    let d = n.shape.last().copied().unwrap_or(1);
+                    let dst = format!("(i / {d}) * {} + (i % {d}) * {}", d * d, d + 1);
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, &dst), self.adj(v, "i"));
+                }
+            }
+            Op::MatMul(a, b, rows, inner, cols) => {
+                let (ya, yb, gy) = (self.l.value[a], self.l.value[b], self.l.adjoint[v].unwrap_or(0));
+                if let Some(ga) = self.l.adjoint[a] {
+                    let _ = writeln!(
+                        self.c,
+                        "  for (long r = 0; r < {rows}; r++) for (long q = 0; q < {inner}; q++) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += w[{gy} + r * {cols} + c] * w[{yb} + q * {cols} + c]; w[{ga} + r * {inner} + q] += s; }}"
+                    );
+                }
+                if let Some(gb) = self.l.adjoint[b] {
+                    let _ = writeln!(
+                        self.c,
+                        "  for (long q = 0; q < {inner}; q++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long r = 0; r < {rows}; r++) s += w[{ya} + r * {inner} + q] * w[{gy} + r * {cols} + c]; w[{gb} + q * {cols} + c] += s; }}"
+                    );
+                }
+            }
+            Op::SolveTriangular(a, b, upper, size, cols) => {
+                // G = A^-T dX (a solve with the transpose, triangular the other way); then
+                // dB += G and dA -= G X^T on A's triangle.
+                let (ya, yx, gx) = (self.l.value[a], self.l.value[v], self.l.adjoint[v].unwrap_or(0));
+                let (rows, inner) = if upper {
+                    (format!("for (long r = 0; r < {size}; r++)"), "for (long q = 0; q < r; q++)".to_string())
+                } else {
+                    (format!("for (long r = {size} - 1; r >= 0; r--)"), format!("for (long q = r + 1; q < {size}; q++)"))
+                };
+                let _ = writeln!(self.c, "  {{ double g[{}];", size * cols);
+                let _ = writeln!(
+                    self.c,
+                    "    for (long c = 0; c < {cols}; c++) {rows} {{ double s = w[{gx} + r * {cols} + c]; {inner} s -= w[{ya} + q * {size} + r] * g[q * {cols} + c]; g[r * {cols} + c] = s / w[{ya} + r * {size} + r]; }}"
+                );
+                if let Some(gb) = self.l.adjoint[b] {
+                    let _ = writeln!(self.c, "    for (long i = 0; i < {}; i++) w[{gb} + i] += g[i];", size * cols);
+                }
+                if let Some(ga) = self.l.adjoint[a] {
+                    let tri = if upper { "q >= r" } else { "q <= r" };
+                    let _ = writeln!(
+                        self.c,
+                        "    for (long r = 0; r < {size}; r++) for (long q = 0; q < {size}; q++) if ({tri}) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += g[r * {cols} + c] * w[{yx} + q * {cols} + c]; w[{ga} + r * {size} + q] -= s; }}"
+                    );
+                }
+                let _ = writeln!(self.c, "  }}");
             }
             Op::Cat(parts, dim) => {
                 let mut offset = 0;

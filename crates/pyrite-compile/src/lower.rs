@@ -17,6 +17,8 @@ pub enum Unary {
     Log1p,
     Expm1,
     Sigmoid,
+    /// `log(sigmoid(x))`.
+    LogSigmoid,
     Softplus {
         beta: f64,
         threshold: f64,
@@ -116,6 +118,23 @@ pub enum Op {
     IndexSelect(usize, usize, usize),
     /// The operands joined along a dim (`aten::cat`; `aten::stack` after unsqueezing).
     Cat(Vec<usize>, usize),
+    /// Every `step`-th element along `dim` from `start` (`aten::slice`, `aten::narrow`).
+    Slice(usize, usize, i64, i64),
+    /// The elements at `index` along `dim`, which goes (`aten::select`).
+    Select(usize, usize, i64),
+    /// The lower (`true`) or upper triangle of the last two dims, from diagonal `k` on
+    /// (`aten::tril`, `aten::triu`).
+    Triangle(usize, bool, i64),
+    /// The main diagonal of the last two dims (`aten::diagonal`).
+    Diagonal(usize),
+    /// Running products along a dim (`aten::cumprod`), or sums (`aten::cumsum`) with `false`.
+    Cumulative(usize, usize, bool),
+    /// The matrix product of a `[n, k]` and a `[k, m]` matrix (`aten::matmul`, `aten::mm`; a
+    /// vector operand is a matrix of one row or column): `(a, b, n, k, m)`.
+    MatMul(usize, usize, i64, i64, i64),
+    /// `X` with `A X = B` for a triangular `[n, n]` matrix `A` and a `[n, m]` matrix `B`
+    /// (`aten::linalg_solve_triangular`, left side): `(a, b, upper, n, m)`.
+    SolveTriangular(usize, usize, bool, i64, i64),
 }
 
 /// A value: its operation and shape.
@@ -342,6 +361,7 @@ impl Lowering {
                     "aten::log1p" => unary(Unary::Log1p, self)?,
                     "aten::expm1" => unary(Unary::Expm1, self)?,
                     "aten::sigmoid" => unary(Unary::Sigmoid, self)?,
+                    "aten::log_sigmoid" => unary(Unary::LogSigmoid, self)?,
                     "aten::abs" => unary(Unary::Abs, self)?,
                     "aten::sqrt" => unary(Unary::Sqrt, self)?,
                     "aten::square" => unary(Unary::Square, self)?,
@@ -549,6 +569,106 @@ impl Lowering {
                             return Err(unsupported("operands of another rank"));
                         }
                         Val::Tensor(self.push(Op::Cat(parts, d), shape))
+                    }
+                    "aten::cumprod" | "aten::cumsum" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len() as i64;
+                        let d = i.get(1).and_then(|&v| self.scalar(v)).ok_or_else(|| unsupported("dim"))? as i64;
+                        let d = if d < 0 { d + rank } else { d };
+                        if !(0..rank).contains(&d) {
+                            return Err(unsupported("dim"));
+                        }
+                        Val::Tensor(self.push(Op::Cumulative(x, d as usize, op == "aten::cumprod"), shape))
+                    }
+                    "aten::eye" => {
+                        let n = shape.first().copied().ok_or_else(|| unsupported("shape"))?;
+                        let m = shape.get(1).copied().unwrap_or(n);
+                        self.consts.push((0..n * m).map(|k| if k / m == k % m { 1.0 } else { 0.0 }).collect());
+                        let k = self.consts.len() - 1;
+                        Val::Tensor(self.push(Op::Const(k), shape))
+                    }
+                    "aten::tril" | "aten::triu" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        if shape.len() < 2 {
+                            return Err(unsupported("fewer than two dims"));
+                        }
+                        let k = i.get(1).and_then(|&v| self.scalar(v)).unwrap_or(0.0) as i64;
+                        Val::Tensor(self.push(Op::Triangle(x, op == "aten::tril", k), shape))
+                    }
+                    "aten::diagonal" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len() as i64;
+                        let offset = i.get(1).and_then(|&v| self.scalar(v)).unwrap_or(0.0) as i64;
+                        let norm = |d: f64| if d < 0.0 { d as i64 + rank } else { d as i64 };
+                        let d1 = norm(i.get(2).and_then(|&v| self.scalar(v)).unwrap_or(0.0));
+                        let d2 = norm(i.get(3).and_then(|&v| self.scalar(v)).unwrap_or(1.0));
+                        let xs = self.shape(x);
+                        if offset != 0 || d1 != rank - 2 || d2 != rank - 1 || xs[xs.len() - 1] != xs[xs.len() - 2] {
+                            return Err(unsupported("a diagonal other than the main one of square last two dims"));
+                        }
+                        Val::Tensor(self.push(Op::Diagonal(x), shape))
+                    }
+                    "aten::matmul" | "aten::mm" | "aten::mv" => {
+                        let (a, b) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
+                        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+                        let (n, k) = match sa.as_slice() {
+                            [k] => (1, *k),
+                            [n, k] => (*n, *k),
+                            _ => return Err(unsupported("batched operands")),
+                        };
+                        let (k2, m) = match sb.as_slice() {
+                            [k] => (*k, 1),
+                            [k, m] => (*k, *m),
+                            _ => return Err(unsupported("batched operands")),
+                        };
+                        if k != k2 || shape.iter().product::<i64>() != n * m {
+                            return Err(unsupported("operands of mismatched shapes"));
+                        }
+                        Val::Tensor(self.push(Op::MatMul(a, b, n, k, m), shape))
+                    }
+                    "aten::linalg_solve_triangular" => {
+                        let (a, b) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
+                        let flag = |k: usize| i.get(k).and_then(|&v| self.scalar(v)).map(|v| v != 0.0);
+                        let (upper, left, unit) = (flag(2).ok_or_else(|| unsupported("upper"))?, flag(3).unwrap_or(true), flag(4).unwrap_or(false));
+                        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+                        match (sa.as_slice(), sb.as_slice()) {
+                            ([n, n2], [n3, m]) if n == n2 && n == n3 && left && !unit => {
+                                Val::Tensor(self.push(Op::SolveTriangular(a, b, upper, *n, *m), shape))
+                            }
+                            _ => return Err(unsupported("batched operands, a right side or a unit diagonal")),
+                        }
+                    }
+                    "aten::slice" | "aten::narrow" | "aten::select" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let xs = self.shape(x).to_vec();
+                        let rank = xs.len() as i64;
+                        let d = i.get(1).and_then(|&v| self.scalar(v)).ok_or_else(|| unsupported("dim"))? as i64;
+                        let d = if d < 0 { d + rank } else { d };
+                        if !(0..rank).contains(&d) {
+                            return Err(unsupported("dim"));
+                        }
+                        let du = d as usize;
+                        let size = xs[du];
+                        let wrap = |v: i64| if v < 0 { v + size } else { v };
+                        match op {
+                            "aten::select" => {
+                                let index = wrap(i.get(2).and_then(|&v| self.scalar(v)).ok_or_else(|| unsupported("index"))? as i64);
+                                Val::Tensor(self.push(Op::Select(x, du, index), shape))
+                            }
+                            "aten::narrow" => {
+                                let start = wrap(i.get(2).and_then(|&v| self.scalar(v)).ok_or_else(|| unsupported("start"))? as i64);
+                                Val::Tensor(self.push(Op::Slice(x, du, start, 1), shape))
+                            }
+                            _ => {
+                                // slice(x, dim, start?, end?, step): a None start is 0.
+                                let start = i.get(2).and_then(|&v| self.scalar(v)).map(|v| wrap(v as i64).clamp(0, size)).unwrap_or(0);
+                                let step = i.get(4).and_then(|&v| self.scalar(v)).unwrap_or(1.0) as i64;
+                                if step < 1 {
+                                    return Err(unsupported("step"));
+                                }
+                                Val::Tensor(self.push(Op::Slice(x, du, start, step), shape))
+                            }
+                        }
                     }
                     "aten::index_select" => {
                         let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;

@@ -109,6 +109,42 @@ fn a_mixture_likelihood_with_logsumexp() {
     compare("mixture", &model, 20, 1e-10);
 }
 
+/// A vector site read element by element (`select`), by a range (`narrow`) and every other
+/// element (`slice` with a step).
+#[test]
+fn a_vector_site_read_by_select_narrow_and_slice() {
+    let x = Tensor::linspace(0.0, 1.0, 8, (Kind::Double, Device::Cpu));
+    let y = Tensor::randn([8], (Kind::Double, Device::Cpu));
+    let (zeros, ones, one) = (Tensor::zeros([5], (Kind::Double, Device::Cpu)), Tensor::ones([5], (Kind::Double, Device::Cpu)), Tensor::from(1.0f64));
+    let model = move || -> Result<()> {
+        let b = sample("b", Normal::new(&zeros, &ones)?.to_event(1)?)?;
+        let pair = b.narrow(0, 1, 2);
+        let every_other = b.slice(0, 0, 5, 2);
+        let mean = b.get(0) + pair.get(0) * &x + pair.get(1) * x.square() + every_other.sum(Kind::Double);
+        let _ = plate("data", 8, |_| observe("obs", Normal::new(&mean, &one)?, &y))?;
+        Ok(())
+    };
+    compare("select, narrow, slice", &model, 20, 1e-10);
+}
+
+/// Running products and sums (`cumprod`, `cumsum`), and the simplex bijection of a Dirichlet
+/// site (stick-breaking, a `cumprod`).
+#[test]
+fn running_products_and_sums_and_a_simplex_site() {
+    let counts = Tensor::from_slice(&[3.0f64, 1.0, 4.0]);
+    let (zeros, ones, conc) =
+        (Tensor::zeros([3], (Kind::Double, Device::Cpu)), Tensor::ones([3], (Kind::Double, Device::Cpu)), Tensor::from_slice(&[1.5f64, 2.0, 1.0]));
+    let model = move || -> Result<()> {
+        let p = sample("p", Dirichlet::new(&conc))?;
+        let u = sample("u", Normal::new(&zeros, &ones)?.to_event(1)?)?;
+        let growth = (u.sigmoid() + 0.5).cumprod(0, Kind::Double);
+        let drift = u.cumsum(0, Kind::Double);
+        factor("counts", &((p.log() * &counts).sum(Kind::Double) + (growth.log() - drift.square() * 0.1).sum(Kind::Double)))?;
+        Ok(())
+    };
+    compare("cumprod, cumsum, simplex", &model, 20, 1e-10);
+}
+
 #[test]
 fn nuts_on_a_compiled_potential_matches_the_exact_posterior() {
     private_cache();
