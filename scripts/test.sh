@@ -30,6 +30,7 @@ cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-
 # The same with the compiled potential (pyrite-compile): its checks hold too.
 cargo run --example nuts -- --model radon "${nuts[@]}" --compiled --out target/ci-out/nuts-radon-compiled
 cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
+cargo run --example nuts -- --model gmm "${nuts[@]}" --compiled --out target/ci-out/nuts-gmm-compiled
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
   cargo run --example rugged -- --out target/ci-out/rugged-compiled --check --compiled

@@ -162,3 +162,25 @@ fn other_arguments_run_eagerly() {
     };
     assert_same_run("arguments changed", &run(false), &run(true), 1e-9);
 }
+
+/// The iris mixture with its cluster summed out (TraceEnum_ELBO, AutoDelta): the enumeration's
+/// gathers (`index`, `gather`) and `logsumexp` contractions compile, and the run takes the
+/// eager run's steps.
+#[test]
+fn an_enumerated_mixture_compiles_and_takes_the_eager_steps() {
+    use pyrite_examples::models::gmm;
+    let x = pyrite::data::iris().unwrap().petal_length;
+    let run = |compiled: bool| {
+        seeded(9, || {
+            let guide = AutoDelta::new(&gmm::blocked, &x).unwrap();
+            let mut svi = Svi::new(gmm::model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
+            svi.progress = false;
+            svi.compiled = compiled;
+            let out = (svi.run(40, &x).unwrap(), snapshot());
+            assert_eq!(svi.runs_compiled(), compiled);
+            out
+        })
+    };
+    // float32 params: the kernel computes in float64.
+    assert_same_run("iris mixture", &run(false), &run(true), 2e-4);
+}

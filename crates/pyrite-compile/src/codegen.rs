@@ -35,7 +35,7 @@ fn differentiable(p: &Program) -> Vec<bool> {
             Op::Where(_, a, b) => d[*a] || d[*b],
             Op::MaskedFill(x, _, _) | Op::Expand(x) | Op::Reshape(x) | Op::Sum(x, _) | Op::LogSumExp(x, _) | Op::IndexSelect(x, _, _) => d[*x],
             Op::Cat(parts, _) => parts.iter().any(|&p| d[p]),
-            Op::Slice(x, ..) | Op::Select(x, ..) | Op::Triangle(x, ..) | Op::Diagonal(x) | Op::Cumulative(x, ..) => d[*x],
+            Op::Slice(x, ..) | Op::Select(x, ..) | Op::Triangle(x, ..) | Op::Diagonal(x) | Op::Cumulative(x, ..) | Op::Gather(x, ..) => d[*x],
             Op::MatMul(a, b, ..) | Op::SolveTriangular(a, b, ..) => d[*a] || d[*b],
         };
     }
@@ -377,6 +377,10 @@ impl Emitter<'_> {
                 let src = self.at(*x, &format!("(i / {d}) * {} + (i % {d}) * {}", d * d, d + 1));
                 line(&mut self.c, format!("{out} = {src};"));
             }
+            Op::Gather(x, dim, index) => {
+                let src = self.at(*x, &self.gather_index(v, *x, *dim, *index));
+                line(&mut self.c, format!("{out} = {src};"));
+            }
             Op::Cumulative(x, dim, product) => {
                 // Each line along `dim`: element `o * len * inner + j * inner + t`.
                 let (len, inner) = (n.shape[*dim], n.shape[dim + 1..].iter().product::<i64>());
@@ -429,6 +433,15 @@ impl Emitter<'_> {
                 line(&mut self.c, format!("{out} = {src};"));
             }
         }
+    }
+
+    /// The offset in `x` of element `i` of `v = x.gather(dim, index)`.
+    fn gather_index(&self, v: usize, x: usize, dim: usize, index: usize) -> String {
+        let (ys, xs) = (self.shape(v), self.shape(x));
+        let (yst, xst) = (strides(ys), strides(xs));
+        let mut terms: Vec<String> = (0..ys.len()).filter(|&d| d != dim).map(|d| format!("((i / {}) % {}) * {}", yst[d], ys[d], xst[d])).collect();
+        terms.push(format!("(long){} * {}", self.at(index, "i"), xst[dim]));
+        format!("({})", terms.join(" + "))
     }
 
     /// The offset in `x` of element `i` of `v`, a slice or a selection of `x` (see
@@ -524,6 +537,12 @@ impl Emitter<'_> {
                 if self.diff[x] {
                     let keep = triangle_keeps(&n.shape, lower, k);
                     let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) if ({keep}) {} += {};", n.numel(), self.adj(x, "i"), self.adj(v, "i"));
+                }
+            }
+            Op::Gather(x, dim, index) => {
+                if self.diff[x] {
+                    let dst = self.adj(x, &self.gather_index(v, x, dim, index));
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {dst} += {};", n.numel(), self.adj(v, "i"));
                 }
             }
             Op::Cumulative(x, dim, product) => {

@@ -127,6 +127,9 @@ pub enum Op {
     Triangle(usize, bool, i64),
     /// The main diagonal of the last two dims (`aten::diagonal`).
     Diagonal(usize),
+    /// `y[.., j, ..] = x[.., index[.., j, ..], ..]` along `dim`, `y` of the index's shape
+    /// (`aten::gather`).
+    Gather(usize, usize, usize),
     /// Running products along a dim (`aten::cumprod`), or sums (`aten::cumsum`) with `false`.
     Cumulative(usize, usize, bool),
     /// The matrix product of a `[n, k]` and a `[k, m]` matrix (`aten::matmul`, `aten::mm`; a
@@ -198,6 +201,8 @@ struct Lowering {
     noise_allowed: bool,
     noise: Vec<(Vec<i64>, String)>,
     noise_len: usize,
+    /// The traced dtype of each tensor value that has one.
+    dtypes: HashMap<usize, String>,
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -670,6 +675,39 @@ impl Lowering {
                             }
                         }
                     }
+                    "aten::gather" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len() as i64;
+                        let d = i.get(1).and_then(|&v| self.scalar(v)).ok_or_else(|| unsupported("dim"))? as i64;
+                        let d = if d < 0 { d + rank } else { d };
+                        let idx = self.tensor(arg(2)?).ok_or_else(|| unsupported("index"))?;
+                        if !(0..rank).contains(&d) || self.shape(idx).len() as i64 != rank || self.shape(idx) != shape.as_slice() {
+                            return Err(unsupported("an index of another rank"));
+                        }
+                        Val::Tensor(self.push(Op::Gather(x, d as usize, idx), shape))
+                    }
+                    "aten::index" => {
+                        // `x[idx]` with one integer index tensor on the first dim: a gather of
+                        // the flattened index, reshaped to `idx.shape ++ x.shape[1..]`.
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let idx = match self.get(arg(1)?)? {
+                            Val::Tensors(list) if list.len() == 1 => list[0],
+                            _ => return Err(unsupported("indices other than one tensor on the first dim")),
+                        };
+                        if self.dtypes.get(&idx).is_some_and(|d| d == "bool") {
+                            return Err(unsupported("a boolean mask"));
+                        }
+                        let xs = self.shape(x).to_vec();
+                        let n = self.nodes[idx].numel() as i64;
+                        let flat = self.push(Op::Reshape(idx), vec![n]);
+                        let mut gathered = vec![n];
+                        gathered.extend_from_slice(&xs[1..]);
+                        if gathered.iter().product::<i64>() != shape.iter().product::<i64>() {
+                            return Err(unsupported("an index of another shape"));
+                        }
+                        let g = self.push(Op::IndexSelect(x, 0, flat), gathered);
+                        Val::Tensor(self.push(Op::Reshape(g), shape))
+                    }
                     "aten::index_select" => {
                         let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
                         let rank = self.shape(x).len() as i64;
@@ -682,6 +720,9 @@ impl Lowering {
                 }
             }
         };
+        if let (Val::Tensor(t), Some(dtype)) = (&val, out_dtype()) {
+            self.dtypes.insert(*t, dtype);
+        }
         self.env.insert(out_id, val);
         Ok(())
     }
@@ -726,7 +767,8 @@ pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
 ///
 /// As [`lower`].
 pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
-    let mut l = Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new(), noise_allowed: noise, noise: Vec::new(), noise_len: 0 };
+    let mut l =
+        Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new(), noise_allowed: noise, noise: Vec::new(), noise_len: 0, dtypes: HashMap::new() };
     let mut offset = 0;
     for (id, ty) in graph.inputs.iter().zip(&graph.input_types) {
         let Type::Tensor { shape: Some(shape), .. } = ty else {

@@ -35,10 +35,6 @@ impl CompiledPotential {
     /// The model's errors; [`PyriteError::Model`] if the compiled potential disagrees with the
     /// eager one beyond float rounding (a compiler bug: never a wrong answer).
     pub fn new(eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<Option<CompiledPotential>> {
-        if eager.layout().is_enumerated() {
-            eprintln!("note: compiled potential: models with enumerated sites run eagerly");
-            return Ok(None);
-        }
         // Traced at `z` and at a second point: a model whose operations or constants differ
         // between the two (control flow on a value read on the host) cannot be captured.
         let other: Vec<f64> = z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.7 } else { -0.7 }).collect();

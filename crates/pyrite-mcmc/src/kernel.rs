@@ -85,10 +85,13 @@ impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
         self
     }
     /// Evaluates the potential and its gradient with native code generated from the model
-    /// (`pyrite-compile`) instead of eager libtorch operations (default off). The compiled
-    /// potential is checked against the eager one at the first chain's initial point (a
-    /// disagreement is an error); a model the compiler cannot take (an operation it does not
-    /// know, enumerated sites, no C compiler on the machine) runs eagerly with a one-line note.
+    /// (`pyrite-compile`) instead of eager libtorch operations (default off). The model is
+    /// captured at the first chain's initial point and at a second point near it (differing
+    /// captures, as from control flow on latent values, keep it eager), and the compiled
+    /// potential is checked against the eager one at both (a disagreement is an error); a model
+    /// the compiler cannot take (an operation it does not
+    /// know, tensors made inside the model, no C compiler on the machine) runs eagerly with a
+    /// one-line note.
     /// Applies to [`Mcmc::run`](crate::mcmc::Mcmc::run), where vectorised chains then run one
     /// after the other (the same draws, faster than in lockstep); `run_parallel` runs eagerly.
     pub fn compiled(mut self, on: bool) -> Self {

@@ -145,6 +145,23 @@ fn running_products_and_sums_and_a_simplex_site() {
     compare("cumprod, cumsum, simplex", &model, 20, 1e-10);
 }
 
+/// A two-component mixture whose assignments are summed out by enumeration: the contraction's
+/// gathers and `logsumexp` compile.
+#[test]
+fn an_enumerated_mixture() {
+    let data = Tensor::from_slice(&[-1.2f64, -0.8, 0.9, 1.3, 1.1, -1.0]);
+    let (conc, zero, three, one) = (Tensor::from_slice(&[1.0f64, 1.0]), Tensor::from(0.0f64), Tensor::from(3.0f64), Tensor::from(1.0f64));
+    let model = move || -> Result<()> {
+        let p = sample("p", Dirichlet::new(&conc))?;
+        let locs = plate("components", 2, |_| sample("locs", Normal::new(&zero, &three)))?;
+        plate("data", 6, |_| {
+            let z = SampleSite::new("z", Categorical::new(&p)?).enumerate().run()?;
+            observe("x", Normal::new(locs.index(&[Some(&z)]), &one)?, &data).map(drop)
+        })
+    };
+    compare("enumerated mixture", &model, 20, 1e-10);
+}
+
 #[test]
 fn nuts_on_a_compiled_potential_matches_the_exact_posterior() {
     private_cache();
