@@ -184,3 +184,21 @@ fn an_enumerated_mixture_compiles_and_takes_the_eager_steps() {
     // float32 params: the kernel computes in float64.
     assert_same_run("iris mixture", &run(false), &run(true), 2e-4);
 }
+
+/// A random-intercept regression on 20,000 rows in float64: the fused loops (one pass over the
+/// rows forward, one backward, the group gather and the log-density's sum inside them) take the
+/// eager steps.
+#[test]
+fn a_large_regression_with_fused_loops_takes_the_eager_steps() {
+    let (n, groups) = (20_000i64, 50i64);
+    // Drawn under a seed (holding the generator), so other tests' seeded runs are not disturbed.
+    let d = seeded(14, || {
+        let group = Tensor::randint(groups, [n], (Kind::Int64, Device::Cpu));
+        let x = Tensor::randn([n], (Kind::Double, Device::Cpu));
+        let effects = Tensor::randn([groups], (Kind::Double, Device::Cpu)) * 0.5;
+        let y = &x * 0.7 + effects.index_select(0, &group) + 1.0 + Tensor::randn([n], (Kind::Double, Device::Cpu)) * 0.3;
+        let c = |v: f64| Tensor::from(v);
+        Groups { group, x, y, num_groups: groups, zero: c(0.0), one: c(1.0), five: c(5.0) }
+    });
+    assert_same_run("20,000 rows", &fit(&d, false, 10, 13), &fit(&d, true, 10, 13), 1e-9);
+}

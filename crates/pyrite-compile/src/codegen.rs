@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use crate::fuse::{operands, plan, Plan};
 use crate::lower::{Binary, Cmp, Node, Op, Program, Unary};
 
 /// Where each value and adjoint lives in the workspace.
@@ -42,7 +43,10 @@ fn differentiable(p: &Program) -> Vec<bool> {
     d
 }
 
-fn layout(p: &Program, diff: &[bool]) -> Layout {
+/// Where each value and adjoint lives: every value has a place (values kept in registers by a
+/// fused run never touch theirs); adjoints only where `in_memory` says (the others live in
+/// registers inside a fused run).
+fn layout(p: &Program, diff: &[bool], in_memory: &[bool]) -> Layout {
     let mut len = 0;
     let value = p
         .nodes
@@ -57,8 +61,9 @@ fn layout(p: &Program, diff: &[bool]) -> Layout {
         .nodes
         .iter()
         .zip(diff)
-        .map(|(n, &d)| {
-            d.then(|| {
+        .zip(in_memory)
+        .map(|((n, &d), &m)| {
+            (d && m).then(|| {
                 let at = len;
                 len += n.numel();
                 at
@@ -68,9 +73,16 @@ fn layout(p: &Program, diff: &[bool]) -> Layout {
     Layout { value, adjoint, len }
 }
 
+/// Which values keep their adjoint in the workspace: all but those of fused runs that nothing
+/// outside their run reads.
+fn adjoints_in_memory(plan: &Plan) -> Vec<bool> {
+    plan.group.iter().zip(&plan.stored).map(|(g, &s)| g.is_none() || s).collect()
+}
+
 /// The workspace a program's kernel needs, in doubles.
 pub fn workspace_len(p: &Program) -> usize {
-    layout(p, &differentiable(p)).len
+    let plan = plan(p);
+    layout(p, &differentiable(p), &adjoints_in_memory(&plan)).len
 }
 
 /// A C literal for `x`.
@@ -278,6 +290,9 @@ struct Emitter<'p> {
     p: &'p Program,
     l: Layout,
     diff: Vec<bool>,
+    plan: Plan,
+    /// Constants copied into the workspace (read by operations that index it directly).
+    copied: Vec<bool>,
     c: String,
 }
 
@@ -286,9 +301,12 @@ impl Emitter<'_> {
         &self.p.nodes[v].shape
     }
 
-    /// `w[off(v) + index]`.
+    /// `w[off(v) + index]`, or `consts[k][index]` for a constant (read where it is).
     fn at(&self, v: usize, index: &str) -> String {
-        format!("w[{} + {index}]", self.l.value[v])
+        match self.p.nodes[v].op {
+            Op::Const(k) => format!("consts[{k}][{index}]"),
+            _ => format!("w[{} + {index}]", self.l.value[v]),
+        }
     }
 
     /// `w[adjoint(v) + index]`.
@@ -310,7 +328,13 @@ impl Emitter<'_> {
         match &n.op {
             Op::Input(offset) => line(&mut self.c, format!("{out} = z[{offset} + i];")),
             Op::Noise(offset) => line(&mut self.c, format!("{out} = noise[{offset} + i];")),
-            Op::Const(k) => line(&mut self.c, format!("{out} = consts[{k}][i];")),
+            // Constants are read where they are, except by the operations that index the
+            // workspace directly (matrix products, solves, running products).
+            Op::Const(k) => {
+                if self.copied[v] {
+                    line(&mut self.c, format!("{out} = consts[{k}][i];"));
+                }
+            }
             Op::Fill(x) => line(&mut self.c, format!("{out} = {};", lit(*x))),
             Op::Unary(u, x) => {
                 let e = unary_expr(*u, &self.operand(v, *x));
@@ -469,6 +493,199 @@ impl Emitter<'_> {
         let (ys, ps) = (self.shape(v), self.shape(p));
         let inner: i64 = ys[dim + 1..].iter().product();
         format!("((i / {}) * {} + {offset} + (i / {inner}) % {}) * {inner} + i % {inner}", inner * ps[dim], ys[dim], ps[dim])
+    }
+
+    /// Element `index` of `x` read by a value of run `g`: a register for a value of the run, the
+    /// workspace otherwise.
+    fn fused_read(&self, g: usize, x: usize, index: &str) -> String {
+        if self.plan.group[x] == Some(g) {
+            format!("t{x}")
+        } else if self.p.nodes[x].numel() == 1 && !matches!(self.p.nodes[x].op, Op::Const(_)) {
+            // A one-element value from outside: read once before the loop (see `scalars_in`).
+            format!("c{x}")
+        } else {
+            self.at(x, index)
+        }
+    }
+
+    /// Declarations reading, once before run `g`'s loop, every one-element value from outside
+    /// the run that its members read (so the loop keeps them in registers).
+    fn scalars_in(&self, g: usize) -> String {
+        let mut seen = Vec::new();
+        for v in self.members(g) {
+            for (x, _) in self.fused_operands(v) {
+                if self.plan.group[x] != Some(g) && self.p.nodes[x].numel() == 1 && !matches!(self.p.nodes[x].op, Op::Const(_)) && !seen.contains(&x) {
+                    seen.push(x);
+                }
+            }
+            if let Op::IndexSelect(x, ..) = self.p.nodes[v].op {
+                seen.retain(|&s| s != x);
+            }
+        }
+        seen.iter().map(|x| format!(" const double c{x} = {};", self.at(*x, "0"))).collect()
+    }
+
+    /// How member `v` of run `g` reads each operand: `(operand, index expression)`.
+    fn fused_operands(&self, v: usize) -> Vec<(usize, String)> {
+        let n = &self.p.nodes[v];
+        match &n.op {
+            // Same elements, another shape: element for element.
+            Op::Reshape(x) | Op::Detach(x) => vec![(*x, "i".to_string())],
+            op => operands(op).into_iter().map(|x| (x, broadcast_index("i", &n.shape, self.shape(x)))).collect(),
+        }
+    }
+
+    /// The C expression of member `v`'s element `i` in run `g`.
+    fn fused_expr(&self, g: usize, v: usize) -> String {
+        let n = &self.p.nodes[v];
+        let ops = self.fused_operands(v);
+        let r = |k: usize| self.fused_read(g, ops[k].0, &ops[k].1);
+        match &n.op {
+            Op::Unary(u, _) => unary_expr(*u, &r(0)),
+            Op::Binary(b, _, _) => binary_expr(*b, &r(0), &r(1)),
+            Op::Addcmul(value, ..) => format!("{} + {} * {} * {}", r(0), lit(*value), r(1), r(2)),
+            Op::Where(..) => format!("({} != 0.0 ? {} : {})", r(0), r(1), r(2)),
+            Op::MaskedFill(_, _, value) => format!("({} != 0.0 ? {} : {})", r(1), lit(*value), r(0)),
+            Op::Expand(_) | Op::Reshape(_) | Op::Detach(_) => r(0),
+            Op::Fill(x) => lit(*x),
+            Op::IndexSelect(x, dim, idx) => {
+                let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
+                let inner: i64 = ys[dim + 1..].iter().product();
+                let src = format!(
+                    "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
+                    inner * ys[*dim],
+                    xs[*dim],
+                    self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
+                );
+                self.at(*x, &src)
+            }
+            _ => unreachable!("only elementwise operations are fused"),
+        }
+    }
+
+    /// The members' values of run `g` as registers `t<v>`, in order.
+    fn fused_values(&self, g: usize) -> String {
+        self.members(g).map(|v| format!(" double t{v} = {};", self.fused_expr(g, v))).collect()
+    }
+
+    /// The members of run `g`, in order (the constants within its span are not).
+    fn members(&self, g: usize) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        let (start, end) = self.plan.groups[g];
+        (start..end).filter(move |&v| self.plan.group[v] == Some(g))
+    }
+
+    /// The sums computed in run `g`'s loop: `(sum, summed member)`.
+    fn absorbed_sums(&self, g: usize) -> Vec<(usize, usize)> {
+        self.p
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|&(v, _)| self.plan.absorbed[v] == Some(g))
+            .filter_map(|(v, n)| match n.op {
+                Op::Sum(x, _) => Some((v, x)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Run `g`'s forward loop: every member computed in registers, those read elsewhere stored.
+    fn fused_forward(&mut self, g: usize) {
+        let start = self.plan.groups[g].0;
+        let numel = self.p.nodes[start].numel();
+        let mut stores: String = self.members(g).filter(|&v| self.plan.stored[v]).map(|v| format!(" {} = t{v};", self.at(v, "i"))).collect();
+        let sums = self.absorbed_sums(g);
+        let mut before = String::new();
+        let mut after = String::new();
+        for &(s, x) in &sums {
+            before.push_str(&format!(" double s{s} = 0.0;"));
+            stores.push_str(&format!(" s{s} += t{x};"));
+            after.push_str(&format!(" {} = s{s};", self.at(s, "0")));
+        }
+        let scalars = self.scalars_in(g);
+        let _ = writeln!(self.c, "  {{{scalars}{before} for (long i = 0; i < {numel}; i++) {{{}{stores} }}{after} }}", self.fused_values(g));
+    }
+
+    /// Run `g`'s backward loop: the members' values recomputed, their adjoints in registers
+    /// `a<v>` (starting from what readers outside the run left in the workspace), passed back
+    /// member by member in reverse.
+    fn fused_backward(&mut self, g: usize) {
+        let start = self.plan.groups[g].0;
+        if !self.members(g).any(|v| self.diff[v]) {
+            return;
+        }
+        let numel = self.p.nodes[start].numel();
+        let mut body = self.fused_values(g);
+        let mut scalar_adjoints: Vec<usize> = Vec::new();
+        let sums = self.absorbed_sums(g);
+        let members: Vec<usize> = self.members(g).filter(|&v| self.diff[v]).collect();
+        for &v in &members {
+            let mut init = if self.l.adjoint[v].is_some() { self.adj(v, "i") } else { "0.0".to_string() };
+            // A sum computed in the loop passes its adjoint to every element it summed.
+            for &(s, x) in &sums {
+                if x == v && self.diff[s] {
+                    init = format!("{init} + {}", self.adj(s, "0"));
+                }
+            }
+            body.push_str(&format!(" double a{v} = {init};"));
+        }
+        for v in members.into_iter().rev() {
+            let n = &self.p.nodes[v];
+            let ops = self.fused_operands(v);
+            let r = |k: usize| self.fused_read(g, ops[k].0, &ops[k].1);
+            let y = format!("t{v}");
+            let partials: Vec<(usize, String)> = match &n.op {
+                Op::Unary(u, x) => vec![(*x, unary_derivative(*u, &r(0), &y))],
+                Op::Binary(b, x, z) => {
+                    let (dx, dz) = binary_derivatives(*b, &r(0), &r(1), &y);
+                    vec![(*x, dx), (*z, dz)]
+                }
+                Op::Addcmul(value, s, a, b) => {
+                    vec![(*s, "1.0".into()), (*a, format!("{} * {}", lit(*value), r(2))), (*b, format!("{} * {}", lit(*value), r(1)))]
+                }
+                Op::Where(_, a, b) => vec![(*a, format!("({} != 0.0 ? 1.0 : 0.0)", r(0))), (*b, format!("({} != 0.0 ? 0.0 : 1.0)", r(0)))],
+                Op::MaskedFill(x, _, _) => vec![(*x, format!("({} != 0.0 ? 0.0 : 1.0)", r(1)))],
+                Op::Expand(x) | Op::Reshape(x) => vec![(*x, "1.0".into())],
+                _ => vec![],
+            };
+            for (x, d) in partials {
+                if !self.diff[x] {
+                    continue;
+                }
+                let contribution = format!("a{v} * ({d})");
+                if self.plan.group[x] == Some(g) {
+                    body.push_str(&format!(" a{x} += {contribution};"));
+                } else if self.p.nodes[x].numel() == 1 {
+                    // Accumulated in a register, added to the workspace after the loop.
+                    if !scalar_adjoints.contains(&x) {
+                        scalar_adjoints.push(x);
+                    }
+                    body.push_str(&format!(" b{x} += {contribution};"));
+                } else {
+                    let index = match &n.op {
+                        Op::Reshape(_) => "i".to_string(),
+                        _ => broadcast_index("i", &n.shape, self.shape(x)),
+                    };
+                    body.push_str(&format!(" {} += {contribution};", self.adj(x, &index)));
+                }
+            }
+            if let Op::IndexSelect(x, dim, idx) = &n.op {
+                if self.diff[*x] {
+                    let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
+                    let inner: i64 = ys[dim + 1..].iter().product();
+                    let dst = format!(
+                        "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
+                        inner * ys[*dim],
+                        xs[*dim],
+                        self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
+                    );
+                    body.push_str(&format!(" {} += a{v};", self.adj(*x, &dst)));
+                }
+            }
+        }
+        let declared: String = scalar_adjoints.iter().map(|x| format!(" double b{x} = 0.0;")).collect();
+        let flushed: String = scalar_adjoints.iter().map(|&x| format!(" {} += b{x};", self.adj(x, "0"))).collect();
+        let scalars = self.scalars_in(g);
+        let _ = writeln!(self.c, "  {{{scalars}{declared} for (long i = 0; i < {numel}; i++) {{{body} }}{flushed} }}");
     }
 
     /// Adds `scale * dy` (for each element `i` of `v`) into operand `x`'s adjoint, if it has one.
@@ -640,13 +857,33 @@ impl Emitter<'_> {
 /// The C source of `p`'s kernel (see the module's documentation).
 pub fn generate(p: &Program) -> String {
     let diff = differentiable(p);
-    let l = layout(p, &diff);
-    let mut e = Emitter { p, l, diff, c: String::new() };
+    let plan = plan(p);
+    let l = layout(p, &diff, &adjoints_in_memory(&plan));
+    let mut copied = vec![false; p.nodes.len()];
+    for n in &p.nodes {
+        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cumulative(..)) {
+            for x in operands(&n.op) {
+                copied[x] = true;
+            }
+        }
+    }
+    let mut e = Emitter { p, l, diff, plan, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(DIGAMMA);
     e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const double *const *consts, double *grad, double *w) {\n");
     for (v, n) in p.nodes.iter().enumerate() {
-        e.forward(v, n);
+        match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
+            (None, None, None) => e.forward(v, n),
+            (Some(g), _, _) if e.plan.groups[g].0 == v => {
+                // The values the run does not read from are computed first.
+                let hoisted: Vec<usize> = (v..e.plan.groups[g].1).filter(|&u| e.plan.hoisted[u] == Some(g)).collect();
+                for u in hoisted {
+                    e.forward(u, &p.nodes[u]);
+                }
+                e.fused_forward(g);
+            }
+            _ => {}
+        }
     }
     let out = e.at(p.output, "0");
     let _ = writeln!(e.c, "  double result = {out};");
@@ -656,7 +893,11 @@ pub fn generate(p: &Program) -> String {
         let _ = writeln!(e.c, "  memset(w + {first_adjoint}, 0, sizeof(double) * {});", e.l.len - first_adjoint);
         let _ = writeln!(e.c, "  {} = 1.0;", e.adj(p.output, "0"));
         for (v, n) in p.nodes.iter().enumerate().rev() {
-            e.backward(v, n);
+            match (e.plan.group[v], e.plan.absorbed[v]) {
+                (None, None) => e.backward(v, n),
+                (Some(g), _) if e.plan.groups[g].1 - 1 == v => e.fused_backward(g),
+                _ => {}
+            }
         }
         for (v, n) in p.nodes.iter().enumerate() {
             if let (Op::Input(offset), true) = (&n.op, e.diff[v]) {

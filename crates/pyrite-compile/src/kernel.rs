@@ -85,7 +85,10 @@ fn build(source: &str, dir: &Path) -> Result<(PathBuf, bool)> {
         .arg("-lm")
         .output()
         .map_err(|e| io(&c, format!("running the C compiler `{compiler}`: {e}")))?;
-    let _ = std::fs::remove_file(&c);
+    // `PYRITE_KEEP_KERNEL_SOURCES=1` keeps the generated C beside the object, for reading.
+    if std::env::var_os("PYRITE_KEEP_KERNEL_SOURCES").is_none() {
+        let _ = std::fs::remove_file(&c);
+    }
     if !out.status.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(io(&c, format!("the C compiler failed: {}", String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | "))));

@@ -7,6 +7,7 @@
 //! [`Unsupported`] naming it: callers then run eagerly.
 
 pub mod codegen;
+mod fuse;
 pub mod ir;
 pub mod kernel;
 pub mod lower;
