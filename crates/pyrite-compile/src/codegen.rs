@@ -3,7 +3,7 @@
 //! to the flat input vector:
 //!
 //! ```c
-//! double pyrite_kernel(const double *z, const double *noise, const double *const *consts, double *grad, double *w);
+//! double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w);
 //! ```
 //!
 //! `w` is a workspace of [`workspace_len`] doubles: each value's elements, then each
@@ -13,7 +13,7 @@
 use std::fmt::Write;
 
 use crate::fuse::{operands, plan, Plan};
-use crate::lower::{Binary, Cmp, Node, Op, Program, Unary};
+use crate::lower::{Binary, Cmp, Node, Op, Program, Storage, Unary};
 
 /// Where each value and adjoint lives in the workspace.
 struct Layout {
@@ -304,7 +304,11 @@ impl Emitter<'_> {
     /// `w[off(v) + index]`, or `consts[k][index]` for a constant (read where it is).
     fn at(&self, v: usize, index: &str) -> String {
         match self.p.nodes[v].op {
-            Op::Const(k) => format!("consts[{k}][{index}]"),
+            Op::Const(k) => match self.p.const_storage[k] {
+                Storage::F64 => format!("((const double *)consts[{k}])[{index}]"),
+                Storage::F32 => format!("(double)((const float *)consts[{k}])[{index}]"),
+                Storage::I32 => format!("(double)((const int *)consts[{k}])[{index}]"),
+            },
             _ => format!("w[{} + {index}]", self.l.value[v]),
         }
     }
@@ -330,9 +334,10 @@ impl Emitter<'_> {
             Op::Noise(offset) => line(&mut self.c, format!("{out} = noise[{offset} + i];")),
             // Constants are read where they are, except by the operations that index the
             // workspace directly (matrix products, solves, running products).
-            Op::Const(k) => {
+            Op::Const(_) => {
                 if self.copied[v] {
-                    line(&mut self.c, format!("{out} = consts[{k}][i];"));
+                    let src = self.at(v, "i");
+                    line(&mut self.c, format!("{out} = {src};"));
                 }
             }
             Op::Fill(x) => line(&mut self.c, format!("{out} = {};", lit(*x))),
@@ -870,7 +875,7 @@ pub fn generate(p: &Program) -> String {
     let mut e = Emitter { p, l, diff, plan, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(DIGAMMA);
-    e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const double *const *consts, double *grad, double *w) {\n");
+    e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w) {\n");
     for (v, n) in p.nodes.iter().enumerate() {
         match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
             (None, None, None) => e.forward(v, n),

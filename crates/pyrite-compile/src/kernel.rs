@@ -10,17 +10,41 @@ use std::time::Instant;
 use pyrite_core::{PyriteError, Result};
 
 use crate::codegen::{generate, workspace_len};
-use crate::lower::Program;
+use crate::lower::{Program, Storage};
 
-type KernelFn = unsafe extern "C" fn(*const f64, *const f64, *const *const f64, *mut f64, *mut f64) -> f64;
+type KernelFn = unsafe extern "C" fn(*const f64, *const f64, *const *const c_void, *mut f64, *mut f64) -> f64;
+
+/// A constant's values as the kernel reads them (see [`Storage`]).
+enum ConstData {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+impl ConstData {
+    fn new(values: Vec<f64>, storage: Storage) -> ConstData {
+        match storage {
+            Storage::F64 => ConstData::F64(values),
+            Storage::F32 => ConstData::F32(values.iter().map(|&v| v as f32).collect()),
+            Storage::I32 => ConstData::I32(values.iter().map(|&v| v as i32).collect()),
+        }
+    }
+    fn ptr(&self) -> *const c_void {
+        match self {
+            ConstData::F64(v) => v.as_ptr() as *const c_void,
+            ConstData::F32(v) => v.as_ptr() as *const c_void,
+            ConstData::I32(v) => v.as_ptr() as *const c_void,
+        }
+    }
+}
 
 /// A compiled program: its function, its constants and its workspace.
 pub struct Kernel {
     function: KernelFn,
     /// Kept open for as long as `function` may be called.
     library: *mut c_void,
-    consts: Vec<Vec<f64>>,
-    const_ptrs: Vec<*const f64>,
+    consts: Vec<ConstData>,
+    const_ptrs: Vec<*const c_void>,
     work: Vec<f64>,
     input_len: usize,
     noise_len: usize,
@@ -124,8 +148,8 @@ impl Kernel {
         let function: KernelFn = unsafe { std::mem::transmute::<*mut c_void, KernelFn>(symbol) };
         let work = vec![0.0; workspace_len(&program).max(1)];
         let noise_len = program.noise_len();
-        let consts = program.consts;
-        let const_ptrs = consts.iter().map(|c| c.as_ptr()).collect();
+        let consts: Vec<ConstData> = program.consts.into_iter().zip(&program.const_storage).map(|(v, &s)| ConstData::new(v, s)).collect();
+        let const_ptrs = consts.iter().map(ConstData::ptr).collect();
         Ok(Kernel {
             function,
             library,

@@ -163,9 +163,31 @@ pub struct Program {
     pub input_len: usize,
     /// The constant tensors' values, flattened, as doubles.
     pub consts: Vec<Vec<f64>>,
+    /// How the kernel stores each constant (the narrowest type that holds its values exactly).
+    pub const_storage: Vec<Storage>,
     /// The standard normal draws the traced code made (`aten::randn`), in order: shape and
     /// dtype name. The caller draws them anew for each call, in this order.
     pub noise: Vec<(Vec<i64>, String)>,
+}
+
+/// How a constant is stored for the kernel: its values exactly, in as few bytes as they allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    F64,
+    F32,
+    I32,
+}
+
+impl Storage {
+    /// The storage for a constant of dtype `dtype` holding `values`.
+    pub fn of(dtype: Option<&str>, values: &[f64]) -> Storage {
+        let integral = values.iter().all(|v| v.fract() == 0.0 && v.abs() < 2f64.powi(31));
+        match dtype {
+            Some("float32") => Storage::F32,
+            Some("int64" | "int32" | "bool") if integral => Storage::I32,
+            _ => Storage::F64,
+        }
+    }
 }
 
 impl Program {
@@ -196,6 +218,7 @@ pub struct Unsupported(pub String);
 struct Lowering {
     nodes: Vec<Node>,
     consts: Vec<Vec<f64>>,
+    const_storage: Vec<Storage>,
     env: HashMap<usize, Val>,
     /// Whether `aten::randn` becomes a noise input (else it is unsupported).
     noise_allowed: bool,
@@ -328,6 +351,11 @@ impl Lowering {
                         if values.len() != shape.iter().product::<i64>() as usize {
                             return Err(unsupported("constant tensor with unreadable values"));
                         }
+                        let dtype = match &n.outputs[0].1 {
+                            Type::Tensor { dtype, .. } => dtype.clone(),
+                            _ => None,
+                        };
+                        self.const_storage.push(Storage::of(dtype.as_deref(), &values));
                         self.consts.push(values);
                         let k = self.consts.len() - 1;
                         Val::Tensor(self.push(Op::Const(k), shape))
@@ -494,6 +522,7 @@ impl Lowering {
                         };
                         let n = shape.iter().product::<i64>();
                         self.consts.push((0..n).map(|k| start + step * k as f64).collect());
+                        self.const_storage.push(Storage::F64);
                         let k = self.consts.len() - 1;
                         Val::Tensor(self.push(Op::Const(k), shape))
                     }
@@ -589,6 +618,7 @@ impl Lowering {
                         let n = shape.first().copied().ok_or_else(|| unsupported("shape"))?;
                         let m = shape.get(1).copied().unwrap_or(n);
                         self.consts.push((0..n * m).map(|k| if k / m == k % m { 1.0 } else { 0.0 }).collect());
+                        self.const_storage.push(Storage::F64);
                         let k = self.consts.len() - 1;
                         Val::Tensor(self.push(Op::Const(k), shape))
                     }
@@ -767,8 +797,16 @@ pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
 ///
 /// As [`lower`].
 pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
-    let mut l =
-        Lowering { nodes: Vec::new(), consts: Vec::new(), env: HashMap::new(), noise_allowed: noise, noise: Vec::new(), noise_len: 0, dtypes: HashMap::new() };
+    let mut l = Lowering {
+        nodes: Vec::new(),
+        consts: Vec::new(),
+        const_storage: Vec::new(),
+        env: HashMap::new(),
+        noise_allowed: noise,
+        noise: Vec::new(),
+        noise_len: 0,
+        dtypes: HashMap::new(),
+    };
     let mut offset = 0;
     for (id, ty) in graph.inputs.iter().zip(&graph.input_types) {
         let Type::Tensor { shape: Some(shape), .. } = ty else {
@@ -792,5 +830,5 @@ pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
         Val::Tensor(t) if l.nodes[*t].numel() == 1 => *t,
         _ => return Err(Unsupported("an output that is not a one-element tensor".into())),
     };
-    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts, noise: l.noise })
+    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts, const_storage: l.const_storage, noise: l.noise })
 }
