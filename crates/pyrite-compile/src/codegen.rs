@@ -450,18 +450,19 @@ impl Emitter<'_> {
                 }
             }
             Op::IndexSelect(x, dim, idx) => {
-                let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
-                let inner: i64 = ys[dim + 1..].iter().product();
-                let src = format!(
-                    "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
-                    inner * ys[*dim],
-                    xs[*dim],
-                    self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
-                );
+                let src = self.index_select_offset(v, *x, *dim, *idx);
                 let src = self.at(*x, &src);
                 line(&mut self.c, format!("{out} = {src};"));
             }
         }
+    }
+
+    /// The offset in `x` of element `i` of `v = x.index_select(dim, idx)`.
+    fn index_select_offset(&self, v: usize, x: usize, dim: usize, idx: usize) -> String {
+        let (xs, ys) = (self.shape(x), self.shape(v));
+        let inner: i64 = ys[dim + 1..].iter().product();
+        let j = self.at(idx, &format!("((i / {inner}) % {})", ys[dim]));
+        format!("((i / {}) * {} + (long){j}) * {inner} + i % {inner}", inner * ys[dim], xs[dim])
     }
 
     /// The offset in `x` of element `i` of `v = x.gather(dim, index)`.
@@ -554,14 +555,7 @@ impl Emitter<'_> {
             Op::Expand(_) | Op::Reshape(_) | Op::Detach(_) => r(0),
             Op::Fill(x) => lit(*x),
             Op::IndexSelect(x, dim, idx) => {
-                let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
-                let inner: i64 = ys[dim + 1..].iter().product();
-                let src = format!(
-                    "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
-                    inner * ys[*dim],
-                    xs[*dim],
-                    self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
-                );
+                let src = self.index_select_offset(v, *x, *dim, *idx);
                 self.at(*x, &src)
             }
             _ => unreachable!("only elementwise operations are fused"),
@@ -675,14 +669,7 @@ impl Emitter<'_> {
             }
             if let Op::IndexSelect(x, dim, idx) = &n.op {
                 if self.diff[*x] {
-                    let (xs, ys) = (self.shape(*x).to_vec(), n.shape.clone());
-                    let inner: i64 = ys[dim + 1..].iter().product();
-                    let dst = format!(
-                        "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
-                        inner * ys[*dim],
-                        xs[*dim],
-                        self.at(*idx, &format!("((i / {inner}) % {})", ys[*dim]))
-                    );
+                    let dst = self.index_select_offset(v, *x, *dim, *idx);
                     body.push_str(&format!(" {} += a{v};", self.adj(*x, &dst)));
                 }
             }
@@ -844,14 +831,7 @@ impl Emitter<'_> {
             }
             Op::IndexSelect(x, dim, idx) => {
                 if self.diff[x] {
-                    let (xs, ys) = (self.shape(x).to_vec(), n.shape.clone());
-                    let inner: i64 = ys[dim + 1..].iter().product();
-                    let dst = format!(
-                        "((i / {}) * {} + (long){}) * {inner} + i % {inner}",
-                        inner * ys[dim],
-                        xs[dim],
-                        self.at(idx, &format!("((i / {inner}) % {})", ys[dim]))
-                    );
+                    let dst = self.index_select_offset(v, x, dim, idx);
                     let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, &dst), self.adj(v, "i"));
                 }
             }
