@@ -143,6 +143,31 @@ fn a_model_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
     assert_eq!(run(true), run(false));
 }
 
+/// The model reads a draw on the host and branches on it: the two captures (at the params and
+/// at the params moved by 0.5) differ, so the step stays eager.
+#[test]
+fn a_model_branching_on_a_draw_runs_eagerly() {
+    let x = t64(&[0.3, 1.2, 0.8, 1.9, 0.5, 1.1]);
+    let (one, two) = (c64(1.0), c64(2.0));
+    let model = |x: &Tensor| -> Result<()> {
+        let mu = sample("mu", Normal::new(0.0, 2.0))?;
+        let scale = if mu.double_value(&[]) > 0.0 { &one } else { &two };
+        plate("data", 6, |_| observe("obs", Normal::new(&mu, scale)?, x))?;
+        Ok(())
+    };
+    seeded(10, || {
+        let guide = AutoDelta::new(&model, &x).unwrap();
+        let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
+        svi.progress = false;
+        svi.compiled = true;
+        // Start mu just below 0, so that the capture at mu + 0.5 takes the other branch.
+        svi.step(&x).unwrap();
+        pyrite::core::param_store::lock(&get_param_store()).set("AutoDelta.mu", &Tensor::from(-0.2f32), Constraint::Real).unwrap();
+        svi.run(5, &x).unwrap();
+        assert!(!svi.runs_compiled());
+    });
+}
+
 #[test]
 fn other_arguments_run_eagerly() {
     let d = groups_data(Kind::Double);

@@ -101,11 +101,33 @@ impl CompiledStep {
         }
         let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
         // The capture draws the guide's noise: the generator is put back afterwards.
-        let graph = with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
-        let program = match lower_with(&graph, true) {
-            Ok(p) => p,
-            Err(why) => return Ok(Built::Eager(why.0)),
+        let capture = || -> Result<std::result::Result<pyrite_compile::Program, String>> {
+            let graph =
+                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
+            Ok(lower_with(&graph, true).map_err(|why| why.0))
         };
+        let program = match capture()? {
+            Ok(p) => p,
+            Err(why) => return Ok(Built::Eager(why)),
+        };
+        // Captured again with every param moved by 0.5: a step whose operations depend on the
+        // values (control flow on a value read on the host) gives another capture, and stays
+        // eager. The params are put back as they were.
+        let saved: Vec<Tensor> = leaves.iter().map(|p| p.detach().copy()).collect();
+        tch::no_grad(|| {
+            for p in &leaves {
+                let _ = p.detach().g_add_scalar_(0.5);
+            }
+        });
+        let again = capture();
+        tch::no_grad(|| {
+            for (p, v) in leaves.iter().zip(&saved) {
+                p.detach().copy_(v);
+            }
+        });
+        if again?.as_ref() != Ok(&program) {
+            return Ok(Built::Eager("the step's operations depend on the values of its params or draws".into()));
+        }
         let mut noise = Vec::with_capacity(program.noise.len());
         for (shape, dtype) in &program.noise {
             match kind_of(dtype) {
