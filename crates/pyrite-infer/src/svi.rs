@@ -107,8 +107,9 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     pub on_non_finite: OnNonFinite,
     /// Run the steps as native code compiled from the model and guide (`pyrite-compile`;
     /// default off): after the first (eager) step, the loss and its gradient are captured with
-    /// libtorch's tracer, compiled and checked against an eager step with the same noise (a
-    /// disagreement is an error). The arguments are captured with it: for SVI on the same
+    /// libtorch's tracer (twice: at the params and with them moved, differing captures staying
+    /// eager), compiled and checked against an eager step with the same noise (a disagreement is
+    /// an error). The arguments are captured with it: for SVI on the same
     /// arguments at every step (full batch); another arguments value runs eagerly. A step the
     /// compiler cannot take (an operation it does not know, score-function terms, a
     /// data-parallel sync) runs eagerly with a one-line note.
