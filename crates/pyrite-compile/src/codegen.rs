@@ -18,9 +18,56 @@ use crate::lower::{Binary, Cmp, Node, Op, Program, Storage, Unary};
 /// Where each value and adjoint lives in the workspace.
 struct Layout {
     value: Vec<usize>,
+    /// For each fused run computed in one pass (see [`one_pass_runs`]), where each value outside
+    /// it that receives adjoints from it keeps them until the run's seed is known.
+    deferred: Vec<Vec<(usize, usize)>>,
+    /// Where the adjoints start (everything from here on is zeroed before the backward pass).
+    adjoints_start: usize,
     /// The adjoint's offset, for values the output depends on differentiably.
     adjoint: Vec<Option<usize>>,
     len: usize,
+}
+
+/// A fused run whose backward pass runs inside its forward loop: its members' adjoints all come
+/// from one sum of all of a member's elements computed in the loop (the seed), so the adjoints
+/// it passes out are that sum's adjoint times what they are for a seed of 1. The loop computes
+/// them for a seed of 1 into buffers (every target must be smaller than the loop, so the buffer
+/// costs less than a second pass over the data); the backward pass scales and adds them.
+struct OnePass {
+    /// The sum whose adjoint seeds the run's backward pass.
+    seed: usize,
+    /// The values outside the run that receive adjoints from it.
+    targets: Vec<usize>,
+}
+
+/// Which fused runs are computed in one pass (see [`OnePass`]), by run.
+fn one_pass_runs(p: &Program, plan: &Plan, diff: &[bool]) -> Vec<Option<OnePass>> {
+    plan.groups
+        .iter()
+        .enumerate()
+        .map(|(g, &(start, end))| {
+            let members: Vec<usize> = (start..end).filter(|&v| plan.group[v] == Some(g) && diff[v]).collect();
+            // A member read differentiably outside the run gets adjoints from outside.
+            if members.is_empty() || members.iter().any(|&v| plan.stored[v]) {
+                return None;
+            }
+            let seeds: Vec<usize> = (0..p.nodes.len()).filter(|&s| plan.absorbed[s] == Some(g) && diff[s]).collect();
+            let [seed] = seeds[..] else { return None };
+            let numel = p.nodes[start].numel();
+            let mut targets = Vec::new();
+            for &v in &members {
+                for x in operands(&p.nodes[v].op) {
+                    if diff[x] && plan.group[x] != Some(g) && !targets.contains(&x) {
+                        if p.nodes[x].numel() >= numel {
+                            return None;
+                        }
+                        targets.push(x);
+                    }
+                }
+            }
+            Some(OnePass { seed, targets })
+        })
+        .collect()
 }
 
 /// Whether each value depends differentiably on the input.
@@ -46,7 +93,7 @@ fn differentiable(p: &Program) -> Vec<bool> {
 /// Where each value and adjoint lives: every value has a place (values kept in registers by a
 /// fused run never touch theirs); adjoints only where `in_memory` says (the others live in
 /// registers inside a fused run).
-fn layout(p: &Program, diff: &[bool], in_memory: &[bool]) -> Layout {
+fn layout(p: &Program, diff: &[bool], in_memory: &[bool], one_pass: &[Option<OnePass>]) -> Layout {
     let mut len = 0;
     let value = p
         .nodes
@@ -57,6 +104,20 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool]) -> Layout {
             at
         })
         .collect();
+    let deferred = one_pass
+        .iter()
+        .map(|run| {
+            run.iter()
+                .flat_map(|r| &r.targets)
+                .map(|&x| {
+                    let at = len;
+                    len += p.nodes[x].numel();
+                    (x, at)
+                })
+                .collect()
+        })
+        .collect();
+    let adjoints_start = len;
     let adjoint = p
         .nodes
         .iter()
@@ -70,7 +131,7 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool]) -> Layout {
             })
         })
         .collect();
-    Layout { value, adjoint, len }
+    Layout { value, deferred, adjoints_start, adjoint, len }
 }
 
 /// Which values keep their adjoint in the workspace: all but those of fused runs that nothing
@@ -81,8 +142,9 @@ fn adjoints_in_memory(plan: &Plan) -> Vec<bool> {
 
 /// The workspace a program's kernel needs, in doubles.
 pub fn workspace_len(p: &Program) -> usize {
-    let plan = plan(p);
-    layout(p, &differentiable(p), &adjoints_in_memory(&plan)).len
+    let (plan, diff) = (plan(p), differentiable(p));
+    let one_pass = one_pass_runs(p, &plan, &diff);
+    layout(p, &diff, &adjoints_in_memory(&plan), &one_pass).len
 }
 
 /// A C literal for `x`.
@@ -291,6 +353,7 @@ struct Emitter<'p> {
     l: Layout,
     diff: Vec<bool>,
     plan: Plan,
+    one_pass: Vec<Option<OnePass>>,
     /// Constants copied into the workspace (read by operations that index it directly).
     copied: Vec<bool>,
     c: String,
@@ -457,12 +520,30 @@ impl Emitter<'_> {
         }
     }
 
-    /// The offset in `x` of element `i` of `v = x.index_select(dim, idx)`.
+    /// Element `index` of the index tensor `idx`, as a C `long` (read as an integer where it is
+    /// stored as one).
+    fn index_at(&self, idx: usize, index: &str) -> String {
+        match self.p.nodes[idx].op {
+            Op::Const(k) if self.p.const_storage[k] == Storage::I32 => format!("(long)((const int *)consts[{k}])[{index}]"),
+            _ => format!("(long){}", self.at(idx, index)),
+        }
+    }
+
+    /// The offset in `x` of element `i` of `v = x.index_select(dim, idx)` (the terms that are
+    /// always zero left out: the loop's `i` never reaches the value's size).
     fn index_select_offset(&self, v: usize, x: usize, dim: usize, idx: usize) -> String {
         let (xs, ys) = (self.shape(x), self.shape(v));
         let inner: i64 = ys[dim + 1..].iter().product();
-        let j = self.at(idx, &format!("((i / {inner}) % {})", ys[dim]));
-        format!("((i / {}) * {} + (long){j}) * {inner} + i % {inner}", inner * ys[dim], xs[dim])
+        let outer: i64 = ys[..dim].iter().product();
+        let along = if inner == 1 { "i".to_string() } else { format!("(i / {inner})") };
+        let position = if outer == 1 { along } else { format!("{along} % {}", ys[dim]) };
+        let j = self.index_at(idx, &position);
+        let row = if outer == 1 { j } else { format!("(i / {}) * {} + {j}", inner * ys[dim], xs[dim]) };
+        if inner == 1 {
+            row
+        } else {
+            format!("({row}) * {inner} + i % {inner}")
+        }
     }
 
     /// The offset in `x` of element `i` of `v = x.gather(dim, index)`.
@@ -470,7 +551,7 @@ impl Emitter<'_> {
         let (ys, xs) = (self.shape(v), self.shape(x));
         let (yst, xst) = (strides(ys), strides(xs));
         let mut terms: Vec<String> = (0..ys.len()).filter(|&d| d != dim).map(|d| format!("((i / {}) % {}) * {}", yst[d], ys[d], xst[d])).collect();
-        terms.push(format!("(long){} * {}", self.at(index, "i"), xst[dim]));
+        terms.push(format!("{} * {}", self.index_at(index, "i"), xst[dim]));
         format!("({})", terms.join(" + "))
     }
 
@@ -528,7 +609,27 @@ impl Emitter<'_> {
                 seen.retain(|&s| s != x);
             }
         }
-        seen.iter().map(|x| format!(" const double c{x} = {};", self.at(*x, "0"))).collect()
+        let mut c: String = seen.iter().map(|x| format!(" const double c{x} = {};", self.at(*x, "0"))).collect();
+        let mut divisors: Vec<usize> = self.members(g).filter_map(|v| self.scalar_divisor(g, v)).collect();
+        divisors.dedup();
+        for y in divisors {
+            if !c.contains(&format!(" const double r{y} ")) {
+                let _ = write!(c, " const double r{y} = 1.0 / c{y};");
+            }
+        }
+        c
+    }
+
+    /// The divisor of member `v` of run `g` if it is a one-element value from outside the run:
+    /// the loop then multiplies by its reciprocal `r<y>`, computed once before the loop (a
+    /// division per element costs several multiplications).
+    fn scalar_divisor(&self, g: usize, v: usize) -> Option<usize> {
+        match self.p.nodes[v].op {
+            Op::Binary(Binary::Div, _, y) if self.plan.group[y] != Some(g) && self.p.nodes[y].numel() == 1 && !matches!(self.p.nodes[y].op, Op::Const(_)) => {
+                Some(y)
+            }
+            _ => None,
+        }
     }
 
     /// How member `v` of run `g` reads each operand: `(operand, index expression)`.
@@ -548,6 +649,7 @@ impl Emitter<'_> {
         let r = |k: usize| self.fused_read(g, ops[k].0, &ops[k].1);
         match &n.op {
             Op::Unary(u, _) => unary_expr(*u, &r(0)),
+            Op::Binary(_, _, y) if self.scalar_divisor(g, v).is_some() => format!("({} * r{y})", r(0)),
             Op::Binary(b, _, _) => binary_expr(*b, &r(0), &r(1)),
             Op::Addcmul(value, ..) => format!("{} + {} * {} * {}", r(0), lit(*value), r(1), r(2)),
             Op::Where(..) => format!("({} != 0.0 ? {} : {})", r(0), r(1), r(2)),
@@ -600,20 +702,40 @@ impl Emitter<'_> {
             stores.push_str(&format!(" s{s} += t{x};"));
             after.push_str(&format!(" {} = s{s};", self.at(s, "0")));
         }
+        if self.one_pass[g].is_some() {
+            // The backward pass for a seed of 1, into the run's buffers (zeroed first).
+            let (adjoints, scalar_adjoints) = self.fused_adjoints(g);
+            stores.push_str(&adjoints);
+            for &(x, at) in &self.l.deferred[g] {
+                if scalar_adjoints.contains(&x) {
+                    before.push_str(&format!(" double b{x} = 0.0;"));
+                    after.push_str(&format!(" w[{at}] = b{x};"));
+                } else {
+                    before.push_str(&format!(" memset(w + {at}, 0, sizeof(double) * {});", self.p.nodes[x].numel()));
+                }
+            }
+        }
         let scalars = self.scalars_in(g);
         let _ = writeln!(self.c, "  {{{scalars}{before} for (long i = 0; i < {numel}; i++) {{{}{stores} }}{after} }}", self.fused_values(g));
     }
 
-    /// Run `g`'s backward loop: the members' values recomputed, their adjoints in registers
-    /// `a<v>` (starting from what readers outside the run left in the workspace), passed back
-    /// member by member in reverse.
-    fn fused_backward(&mut self, g: usize) {
-        let start = self.plan.groups[g].0;
-        if !self.members(g).any(|v| self.diff[v]) {
-            return;
-        }
-        let numel = self.p.nodes[start].numel();
-        let mut body = self.fused_values(g);
+    /// The buffer where one-pass run `g` keeps the adjoints it passes to `x` (see [`OnePass`]).
+    fn deferred(&self, g: usize, x: usize) -> usize {
+        self.l.deferred[g].iter().find(|&&(t, _)| t == x).map_or(0, |&(_, at)| at)
+    }
+
+    /// The statements of run `g`'s backward pass for element `i`, after its values: each member's
+    /// adjoint `a<v>` in a register (starting from what readers outside the run left in the
+    /// workspace, or 1 for the seed of a one-pass run), passed back member by member in reverse;
+    /// with the one-element values outside the run whose adjoints accumulate in registers `b<x>`.
+    fn fused_adjoints(&self, g: usize) -> (String, Vec<usize>) {
+        let one_pass = self.one_pass[g].as_ref();
+        // Where an adjoint for `x` outside the run goes, at `index`.
+        let target = |x: usize, index: &str| match one_pass {
+            Some(_) => format!("w[{} + {index}]", self.deferred(g, x)),
+            None => self.adj(x, index),
+        };
+        let mut body = String::new();
         let mut scalar_adjoints: Vec<usize> = Vec::new();
         let sums = self.absorbed_sums(g);
         let members: Vec<usize> = self.members(g).filter(|&v| self.diff[v]).collect();
@@ -622,7 +744,8 @@ impl Emitter<'_> {
             // A sum computed in the loop passes its adjoint to every element it summed.
             for &(s, x) in &sums {
                 if x == v && self.diff[s] {
-                    init = format!("{init} + {}", self.adj(s, "0"));
+                    let seed = if one_pass.is_some() { "1.0".to_string() } else { self.adj(s, "0") };
+                    init = format!("{init} + {seed}");
                 }
             }
             body.push_str(&format!(" double a{v} = {init};"));
@@ -634,6 +757,7 @@ impl Emitter<'_> {
             let y = format!("t{v}");
             let partials: Vec<(usize, String)> = match &n.op {
                 Op::Unary(u, x) => vec![(*x, unary_derivative(*u, &r(0), &y))],
+                Op::Binary(_, x, z) if self.scalar_divisor(g, v).is_some() => vec![(*x, format!("r{z}")), (*z, format!("(-{y} * r{z})"))],
                 Op::Binary(b, x, z) => {
                     let (dx, dz) = binary_derivatives(*b, &r(0), &r(1), &y);
                     vec![(*x, dx), (*z, dz)]
@@ -664,16 +788,38 @@ impl Emitter<'_> {
                         Op::Reshape(_) => "i".to_string(),
                         _ => broadcast_index("i", &n.shape, self.shape(x)),
                     };
-                    body.push_str(&format!(" {} += {contribution};", self.adj(x, &index)));
+                    body.push_str(&format!(" {} += {contribution};", target(x, &index)));
                 }
             }
             if let Op::IndexSelect(x, dim, idx) = &n.op {
                 if self.diff[*x] {
                     let dst = self.index_select_offset(v, *x, *dim, *idx);
-                    body.push_str(&format!(" {} += a{v};", self.adj(*x, &dst)));
+                    body.push_str(&format!(" {} += a{v};", target(*x, &dst)));
                 }
             }
         }
+        (body, scalar_adjoints)
+    }
+
+    /// Run `g`'s backward loop: the members' values recomputed and their adjoints passed back
+    /// (see [`Emitter::fused_adjoints`]); for a one-pass run, the buffered adjoints its forward
+    /// loop computed, scaled by the seed's adjoint.
+    fn fused_backward(&mut self, g: usize) {
+        let start = self.plan.groups[g].0;
+        if !self.members(g).any(|v| self.diff[v]) {
+            return;
+        }
+        if let Some(run) = &self.one_pass[g] {
+            let mut c = format!("  {{ const double seed = {};", self.adj(run.seed, "0"));
+            for &x in &run.targets {
+                let _ = write!(c, " for (long i = 0; i < {}; i++) {} += seed * w[{} + i];", self.p.nodes[x].numel(), self.adj(x, "i"), self.deferred(g, x));
+            }
+            let _ = writeln!(self.c, "{c} }}");
+            return;
+        }
+        let numel = self.p.nodes[start].numel();
+        let (adjoints, scalar_adjoints) = self.fused_adjoints(g);
+        let body = format!("{}{adjoints}", self.fused_values(g));
         let declared: String = scalar_adjoints.iter().map(|x| format!(" double b{x} = 0.0;")).collect();
         let flushed: String = scalar_adjoints.iter().map(|&x| format!(" {} += b{x};", self.adj(x, "0"))).collect();
         let scalars = self.scalars_in(g);
@@ -843,7 +989,8 @@ impl Emitter<'_> {
 pub fn generate(p: &Program) -> String {
     let diff = differentiable(p);
     let plan = plan(p);
-    let l = layout(p, &diff, &adjoints_in_memory(&plan));
+    let one_pass = one_pass_runs(p, &plan, &diff);
+    let l = layout(p, &diff, &adjoints_in_memory(&plan), &one_pass);
     let mut copied = vec![false; p.nodes.len()];
     for n in &p.nodes {
         if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cumulative(..)) {
@@ -852,7 +999,7 @@ pub fn generate(p: &Program) -> String {
             }
         }
     }
-    let mut e = Emitter { p, l, diff, plan, copied, c: String::new() };
+    let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(DIGAMMA);
     e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w) {\n");
@@ -874,7 +1021,7 @@ pub fn generate(p: &Program) -> String {
     let _ = writeln!(e.c, "  double result = {out};");
     let _ = writeln!(e.c, "  for (long i = 0; i < {}; i++) grad[i] = 0.0;", p.input_len);
     if e.diff[p.output] {
-        let first_adjoint = e.l.value.last().map_or(0, |&o| o + p.nodes.last().map_or(0, Node::numel));
+        let first_adjoint = e.l.adjoints_start;
         let _ = writeln!(e.c, "  memset(w + {first_adjoint}, 0, sizeof(double) * {});", e.l.len - first_adjoint);
         let _ = writeln!(e.c, "  {} = 1.0;", e.adj(p.output, "0"));
         for (v, n) in p.nodes.iter().enumerate().rev() {
