@@ -13,6 +13,7 @@ mod common;
 mod autoguide_list;
 mod autoguides;
 mod checkpoints;
+mod compiled_minibatch;
 mod compiled_svi;
 mod elbo;
 mod errors;

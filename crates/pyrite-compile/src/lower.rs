@@ -166,8 +166,12 @@ pub struct Program {
     /// How the kernel stores each constant (the narrowest type that holds its values exactly).
     pub const_storage: Vec<Storage>,
     /// The standard normal draws the traced code made (`aten::randn`), in order: shape and
-    /// dtype name. The caller draws them anew for each call, in this order.
+    /// dtype name. The caller draws them anew for each call, in this order, after the data.
     pub noise: Vec<(Vec<i64>, String)>,
+    /// The data inputs (the graph's last inputs, when asked for): shape and dtype name. They
+    /// come first in the kernel's noise vector (not differentiated), the caller's values for
+    /// each call.
+    pub data: Vec<(Vec<i64>, String)>,
 }
 
 /// How a constant is stored for the kernel: its values exactly, in as few bytes as they allow.
@@ -191,9 +195,14 @@ impl Storage {
 }
 
 impl Program {
-    /// The length of the noise vector.
+    /// The length of the kernel's noise vector: the data, then the draws.
     pub fn noise_len(&self) -> usize {
-        self.noise.iter().map(|(s, _)| s.iter().product::<i64>() as usize).sum()
+        self.data_len() + self.noise.iter().map(|(s, _)| s.iter().product::<i64>() as usize).sum::<usize>()
+    }
+
+    /// How many values of the noise vector are data.
+    pub fn data_len(&self) -> usize {
+        self.data.iter().map(|(s, _)| s.iter().product::<i64>() as usize).sum()
     }
 }
 
@@ -787,16 +796,18 @@ fn live_values(graph: &Graph) -> std::collections::HashSet<usize> {
 /// [`Unsupported`] naming the first operation outside the compiler's set, or a graph whose
 /// output is not a one-element tensor.
 pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
-    lower_with(graph, false)
+    lower_with(graph, false, 0)
 }
 
 /// As [`lower`]; with `noise`, the standard normal draws of the traced code (`aten::randn`)
-/// become inputs of their own ([`Program::noise`]), drawn by the caller for each call.
+/// become inputs of their own ([`Program::noise`]), drawn by the caller for each call; the
+/// graph's last `data` inputs are data ([`Program::data`]): read anew at each call, not
+/// differentiated.
 ///
 /// # Errors
 ///
 /// As [`lower`].
-pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
+pub fn lower_with(graph: &Graph, noise: bool, data: usize) -> Result<Program, Unsupported> {
     let mut l = Lowering {
         nodes: Vec::new(),
         consts: Vec::new(),
@@ -808,12 +819,25 @@ pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
         dtypes: HashMap::new(),
     };
     let mut offset = 0;
-    for (id, ty) in graph.inputs.iter().zip(&graph.input_types) {
-        let Type::Tensor { shape: Some(shape), .. } = ty else {
+    let params = graph.inputs.len().checked_sub(data).ok_or_else(|| Unsupported(format!("{data} data inputs of {}", graph.inputs.len())))?;
+    let mut data_inputs = Vec::new();
+    for (k, (id, ty)) in graph.inputs.iter().zip(&graph.input_types).enumerate() {
+        let Type::Tensor { shape: Some(shape), dtype } = ty else {
             return Err(Unsupported(format!("input %{id} of unknown shape")));
         };
-        let t = l.push(Op::Input(offset), shape.clone());
-        offset += l.nodes[t].numel();
+        let t = if k < params {
+            let t = l.push(Op::Input(offset), shape.clone());
+            offset += l.nodes[t].numel();
+            t
+        } else {
+            let t = l.push(Op::Noise(l.noise_len), shape.clone());
+            l.noise_len += l.nodes[t].numel();
+            data_inputs.push((shape.clone(), dtype.clone().unwrap_or_else(|| "float32".into())));
+            if let Some(d) = dtype {
+                l.dtypes.insert(t, d.clone());
+            }
+            t
+        };
         l.env.insert(*id, Val::Tensor(t));
     }
     let live = live_values(graph);
@@ -830,5 +854,5 @@ pub fn lower_with(graph: &Graph, noise: bool) -> Result<Program, Unsupported> {
         Val::Tensor(t) if l.nodes[*t].numel() == 1 => *t,
         _ => return Err(Unsupported("an output that is not a one-element tensor".into())),
     };
-    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts, const_storage: l.const_storage, noise: l.noise })
+    Ok(Program { nodes: l.nodes, output, input_len: offset, consts: l.consts, const_storage: l.const_storage, noise: l.noise, data: data_inputs })
 }

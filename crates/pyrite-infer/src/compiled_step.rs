@@ -6,7 +6,13 @@
 //!
 //! The model's arguments are captured with the step, as constants: the step is for SVI on the
 //! same arguments at every step (full-batch SVI). A step with another arguments value (another
-//! address) drops the compiled step and runs eagerly.
+//! address) drops the compiled step and runs eagerly. Unless the caller names the arguments'
+//! tensors that change (`Svi::compiled_data`, a minibatch): those are inputs of the kernel, read
+//! at every step; a step whose data have other shapes (a short last batch) runs eagerly. The
+//! step after the capture is checked against the eager one again (its arguments may be others at
+//! the same address, a minibatch made anew in a loop), so that a tensor that changed while held
+//! as a constant is caught, not a wrong step: an error when data were named, an eager run from
+//! then on otherwise.
 
 use pyrite_compile::{lower_with, trace, with_rng_restored, Kernel};
 use pyrite_core::prelude::*;
@@ -24,6 +30,14 @@ pub(crate) struct CompiledStep {
     offsets: Vec<usize>,
     /// The noise draws: shape and dtype, in order.
     noise: Vec<(Vec<i64>, Kind)>,
+    /// The data inputs: shape and dtype, in order (their values come first in `noise_values`).
+    data: Vec<(Vec<i64>, Kind)>,
+    data_len: usize,
+    /// Whether the step has been checked against the eager one at the step after its capture
+    /// (see the module's documentation).
+    checked_other_args: bool,
+    /// How many steps it has served.
+    served: usize,
     z: Vec<f64>,
     noise_values: Vec<f64>,
     grad: Vec<f64>,
@@ -52,6 +66,24 @@ fn read_values(t: &Tensor, out: &mut [f64]) {
             }
         }
     }
+}
+
+/// Reads a data tensor's values (any real or integer dtype, anywhere) into `out`.
+fn read_data(t: &Tensor, out: &mut [f64]) -> Result<()> {
+    let t = if t.device() == Device::Cpu { t.shallow_clone() } else { t.f_to_device(Device::Cpu)? };
+    let t = t.f_contiguous()?;
+    match t.kind() {
+        Kind::Float | Kind::Double => read_values(&t, out),
+        Kind::Int64 => {
+            // SAFETY: a contiguous CPU int64 tensor of `out.len()` elements (shape checked).
+            let v = unsafe { std::slice::from_raw_parts(t.data_ptr() as *const i64, out.len()) };
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o = x as f64;
+            }
+        }
+        _ => read_values(&t.f_to_kind(Kind::Double)?, out),
+    }
+    Ok(())
 }
 
 fn is_readable(t: &Tensor) -> bool {
@@ -87,6 +119,7 @@ impl CompiledStep {
         model: &dyn Fn() -> Result<()>,
         guide: &dyn Fn() -> Result<()>,
         params: &[(String, Tensor)],
+        data: &[Tensor],
         args: usize,
     ) -> Result<Built> {
         if params.is_empty() {
@@ -100,11 +133,12 @@ impl CompiledStep {
             return Ok(Built::Eager("params of several dtypes".into()));
         }
         let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
+        let inputs: Vec<Tensor> = leaves.iter().chain(data).map(Tensor::shallow_clone).collect();
         // The capture draws the guide's noise: the generator is put back afterwards.
         let capture = || -> Result<std::result::Result<pyrite_compile::Program, String>> {
             let graph =
-                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&leaves, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
-            Ok(lower_with(&graph, true).map_err(|why| why.0))
+                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
+            Ok(lower_with(&graph, true, data.len()).map_err(|why| why.0))
         };
         let program = match capture()? {
             Ok(p) => p,
@@ -135,8 +169,16 @@ impl CompiledStep {
                 None => return Ok(Built::Eager(format!("noise of dtype {dtype}"))),
             }
         }
+        let mut data_kinds = Vec::with_capacity(data.len());
+        for (t, (shape, _)) in data.iter().zip(&program.data) {
+            if &t.size() != shape {
+                return Ok(Built::Eager("a data tensor the model does not read whole".into()));
+            }
+            data_kinds.push((shape.clone(), t.kind()));
+        }
         let input_len = program.input_len;
         let noise_len = program.noise_len();
+        let data_len = program.data_len();
         let kernel = match Kernel::new(program) {
             Ok(k) => k,
             Err(e) => return Ok(Built::Eager(e.to_string())),
@@ -156,12 +198,19 @@ impl CompiledStep {
             params,
             offsets,
             noise,
+            data: data_kinds,
+            data_len,
+            checked_other_args: false,
+            served: 0,
             z: vec![0.0; input_len],
             noise_values: vec![0.0; noise_len],
             grad: vec![0.0; input_len],
             args,
             kind,
         };
+        if !step.set_data(data)? {
+            return Ok(Built::Eager("the data tensors' shapes".into()));
+        }
         Ok(match step.check(loss, model, guide)? {
             Ok(()) => Built::Compiled(Box::new(step)),
             Err(why) => Built::Eager(why),
@@ -173,12 +222,55 @@ impl CompiledStep {
         self.args == args
     }
 
+    /// Whether the step has data inputs.
+    pub(crate) fn has_data(&self) -> bool {
+        !self.data.is_empty()
+    }
+
+    /// Reads the data tensors for the next step: false (nothing read) if their shapes or dtypes
+    /// are not those the step was captured with.
+    pub(crate) fn set_data(&mut self, data: &[Tensor]) -> Result<bool> {
+        if data.len() != self.data.len() || data.iter().zip(&self.data).any(|(t, (shape, kind))| &t.size() != shape || t.kind() != *kind) {
+            return Ok(false);
+        }
+        let mut at = 0;
+        for t in data {
+            let n = t.numel();
+            read_data(t, &mut self.noise_values[at..at + n])?;
+            at += n;
+        }
+        Ok(true)
+    }
+
+    /// Whether the step must be checked against the eager one before it serves the next step:
+    /// the first step after the one it was captured at (whose arguments may be others, at the
+    /// same address: a minibatch made anew in a loop).
+    pub(crate) fn needs_check(&self) -> bool {
+        !self.checked_other_args && self.served == 1
+    }
+
+    /// Checks the step against the eager one on the arguments of the step after its capture
+    /// (see [`needs_check`](Self::needs_check)), after [`set_data`](Self::set_data) read their
+    /// data. `Ok(false)` if they disagree: a tensor of the arguments changed that the step holds
+    /// as a constant.
+    ///
+    /// # Errors
+    ///
+    /// The model's errors.
+    pub(crate) fn check_other_args(&mut self, loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>) -> Result<bool> {
+        self.checked_other_args = true;
+        match self.check(loss, model, guide) {
+            Err(PyriteError::Model(_)) | Ok(Err(_)) => Ok(false),
+            other => other.map(|_| true),
+        }
+    }
+
     /// Reads the params and draws the noise (from libtorch's generator, as the eager step).
     fn prepare(&mut self) {
         for ((_, p), &at) in self.params.iter().zip(&self.offsets) {
             read_values(p, &mut self.z[at..at + p.numel()]);
         }
-        let mut at = 0;
+        let mut at = self.data_len;
         for (shape, kind) in &self.noise {
             let draw = Tensor::randn(shape.as_slice(), (*kind, Device::Cpu));
             let n = draw.numel();
@@ -207,6 +299,7 @@ impl CompiledStep {
     /// [`PyriteError::NonFinite`] for a non-finite loss or gradient (the params are left as
     /// they were).
     pub(crate) fn step(&mut self, optim: &mut Optimizer) -> Result<f64> {
+        self.served += 1;
         let (loss, grad) = self.loss_and_grad()?;
         optim.step_with_flat_grad(&self.params, grad)?;
         Ok(loss)

@@ -110,10 +110,13 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     /// libtorch's tracer (twice: at the params and with them moved, differing captures staying
     /// eager), compiled and checked against an eager step with the same noise (a disagreement is
     /// an error). The arguments are captured with it: for SVI on the same
-    /// arguments at every step (full batch); another arguments value runs eagerly. A step the
+    /// arguments at every step (full batch); another arguments value runs eagerly, unless the
+    /// tensors that change are named with [`compiled_data`](Self::compiled_data) (minibatches).
+    /// The step after the capture is checked against the eager one too. A step the
     /// compiler cannot take (an operation it does not know, score-function terms, a
     /// data-parallel sync) runs eagerly with a one-line note.
     pub compiled: bool,
+    compiled_data: Option<DataFn<'a, A>>,
     compiled_step: Option<Box<CompiledStep>>,
     compile_tried: bool,
     /// The params of the last eager step, in the ELBO's order.
@@ -123,6 +126,10 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     sync: Option<Box<dyn StepSync + Send + 'a>>,
     args: PhantomData<fn(&A)>,
 }
+
+/// The tensors of a model's arguments that change from step to step (see
+/// [`Svi::compiled_data`]).
+type DataFn<'a, A> = Box<dyn Fn(&A) -> Vec<tch::Tensor> + Send + 'a>;
 
 /// One process's part of a step of data-parallel SVI, handed to a [`StepSync`] before the
 /// update.
@@ -222,6 +229,7 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             validate_every_step: false,
             on_non_finite: OnNonFinite::Fail,
             compiled: false,
+            compiled_data: None,
             compiled_step: None,
             compile_tried: false,
             last_params: Vec::new(),
@@ -236,6 +244,41 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
     /// loss and gradients go through [`StepSync::sync`] before the update.
     pub fn set_sync(&mut self, sync: Box<dyn StepSync + Send + 'a>) {
         self.sync = Some(sync);
+    }
+
+    /// Names the tensors of the arguments that change from step to step (a minibatch's images,
+    /// labels and row indices) for a [`compiled`](Self::compiled) step: they are inputs of the
+    /// compiled code, read at every step, instead of constants captured with it, so that
+    /// minibatch SVI runs compiled. A step whose tensors have other shapes or dtypes than at the
+    /// capture (a short last batch) runs eagerly; the first step with other arguments is checked
+    /// against the eager step (a disagreement, from a changing tensor not named here, is an
+    /// error).
+    ///
+    /// ```
+    /// use pyrite_core::prelude::*;
+    /// use pyrite_distributions::prelude::*;
+    /// use pyrite_infer::prelude::*;
+    /// use tch::{Kind, Tensor};
+    /// struct Batch { x: Tensor, size: i64 }
+    /// fn model(b: &Batch) -> Result<()> {
+    ///     let mu = sample("mu", Normal::new(0.0, 10.0)?)?;
+    ///     plate("data", b.size, |_| observe("obs", Normal::new(&mu, 1.0)?, &b.x))?;
+    ///     Ok(())
+    /// }
+    /// let guide = AutoNormal::new(&model, &Batch { x: Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)), size: 4 })?;
+    /// let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
+    /// svi.progress = false;
+    /// svi.compiled = true;
+    /// svi.compiled_data(|b: &Batch| vec![b.x.shallow_clone()]);
+    /// for step in 0..20 {
+    ///     let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]) + step as f64 * 0.01;
+    ///     svi.step(&Batch { x, size: 4 })?;
+    /// }
+    /// // (`runs_compiled` is true where a C compiler is installed.)
+    /// # Ok::<(), PyriteError>(())
+    /// ```
+    pub fn compiled_data(&mut self, data: impl Fn(&A) -> Vec<tch::Tensor> + Send + 'a) {
+        self.compiled_data = Some(Box::new(data));
     }
 
     /// Whether the steps now run compiled (see [`compiled`](Self::compiled)): false before the
@@ -337,7 +380,8 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             eprintln!("note: compiled SVI step: not compiled, running eagerly: a param of the step is no longer in the store");
             return Ok(());
         }
-        match CompiledStep::build(&*self.loss, &model, &guide, &params, at)? {
+        let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
+        match CompiledStep::build(&*self.loss, &model, &guide, &params, &data, at)? {
             Built::Compiled(step) => self.compiled_step = Some(step),
             Built::Eager(why) => eprintln!("note: compiled SVI step: not compiled, running eagerly: {why}"),
         }
@@ -347,12 +391,25 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
     fn try_step(&mut self, args: &A) -> Result<f64> {
         let model = || (self.model)(args);
         let guide = || (self.guide)(args);
+        let at = args as *const A as *const () as usize;
         if let Some(step) = self.compiled_step.as_mut() {
-            if step.takes(args as *const A as *const () as usize) {
-                return step.step(&mut self.optim);
+            let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
+            // Data of other shapes (a short last batch): this step runs eagerly.
+            let serves = if step.has_data() { step.set_data(&data)? } else { step.takes(at) };
+            let agrees = !serves || !step.needs_check() || step.check_other_args(&*self.loss, &model, &guide)?;
+            match (serves, agrees) {
+                (true, true) => return step.step(&mut self.optim),
+                (true, false) if step.has_data() => {
+                    return Err(PyriteError::Model(
+                        "the compiled SVI step disagrees with the eager one on the step after its capture: a tensor of the arguments that changes from step to step is missing from `compiled_data`".into(),
+                    ))
+                }
+                (false, _) if step.has_data() => {}
+                _ => {
+                    eprintln!("note: compiled SVI step: the arguments changed; running eagerly from here (name the tensors that change with `compiled_data`)");
+                    self.compiled_step = None;
+                }
             }
-            eprintln!("note: compiled SVI step: the arguments changed; running eagerly from here");
-            self.compiled_step = None;
         }
         let Some(sync) = self.sync.as_mut() else {
             let (lp, grads) = local_step(&*self.loss, &model, &guide)?;
