@@ -92,10 +92,13 @@ struct Net {
 
 impl Net {
     fn new(input: i64, hidden: i64, classes: i64, device: Device) -> Net {
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let _ = nn::linear(&root / "fc1", input, hidden, Default::default());
         let _ = nn::linear(&root / "out", hidden, classes, Default::default());
+        // The variables give the priors their shapes and the guide its initial locs: nothing
+        // differentiates them.
+        vs.freeze();
         Net { vs, input }
     }
     /// The variables in name order.

@@ -227,3 +227,34 @@ fn a_large_regression_with_fused_loops_takes_the_eager_steps() {
     });
     assert_same_run("20,000 rows", &fit(&d, false, 10, 13), &fit(&d, true, 10, 13), 1e-9);
 }
+
+#[test]
+fn a_guide_the_tracer_refuses_runs_eagerly() {
+    // The guide detaches a tensor that requires grad and is not a param (a module's weight read
+    // for an initial value): libtorch's tracer refuses it as a constant; the run goes on
+    // eagerly, with the eager results.
+    let x = t64(&[1.2, 2.1, 2.9, 1.7]);
+    let weight = Tensor::from_slice(&[0.5f64]).set_requires_grad(true);
+    let model = |x: &Tensor| -> Result<()> {
+        let mu = sample("mu", Normal::new(0.0, 10.0))?;
+        plate("data", 4, |_| observe("obs", Normal::new(&mu, 1.0)?, x))?;
+        Ok(())
+    };
+    let guide = |_: &Tensor| -> Result<()> {
+        let init = weight.detach().reshape([]);
+        let loc = param("loc", lazy(move || init.copy()), Constraint::Real)?;
+        sample("mu", Normal::new(loc, 0.5)?)?;
+        Ok(())
+    };
+    let run = |compiled: bool| {
+        seeded(8, || {
+            let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
+            svi.progress = false;
+            svi.compiled = compiled;
+            let losses = svi.run(10, &x).unwrap();
+            assert!(!svi.runs_compiled());
+            (losses, snapshot())
+        })
+    };
+    assert_same_run("refused by the tracer", &run(false), &run(true), 1e-12);
+}

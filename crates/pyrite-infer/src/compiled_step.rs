@@ -135,10 +135,15 @@ impl CompiledStep {
         let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
         let inputs: Vec<Tensor> = leaves.iter().chain(data).map(Tensor::shallow_clone).collect();
         // The capture draws the guide's noise: the generator is put back afterwards.
+        // The eager step just ran: an error under the tracer is the tracer's (a tensor that
+        // requires grad read as a constant, for one), and the step stays eager.
         let capture = || -> Result<std::result::Result<pyrite_compile::Program, String>> {
-            let graph =
-                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))??;
-            Ok(lower_with(&graph, true, data.len()).map_err(|why| why.0))
+            let traced =
+                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))?;
+            Ok(match traced {
+                Ok(graph) => lower_with(&graph, true, data.len()).map_err(|why| why.0),
+                Err(e) => Err(format!("the tracer: {}", e.to_string().lines().next().unwrap_or_default())),
+            })
         };
         let program = match capture()? {
             Ok(p) => p,
