@@ -62,6 +62,10 @@ struct Args {
     /// training; the digits network is not fitted.
     #[arg(long, conflicts_with = "save")]
     load: Option<PathBuf>,
+    /// Run the SVI steps compiled (`Svi::compiled`, the minibatches as the step's inputs):
+    /// libtorch's matrix products, the rest fused native code.
+    #[arg(long)]
+    compiled: bool,
 }
 
 impl Args {
@@ -219,6 +223,8 @@ struct Setup<'a> {
     save: Option<&'a Path>,
     /// Seeds the draws of the predictions.
     seed: u64,
+    /// Run the SVI steps compiled (`--compiled`).
+    compiled: bool,
 }
 
 /// Predictive entropy `-sum_k p_k log p_k` of each row of averaged class probabilities.
@@ -253,6 +259,9 @@ fn fit(s: &Setup, train: &ImageSet, test: &ImageSet, device: Device, max_steps: 
     let g = |_: &Data| guide(&net, s.init_scale);
     let mut svi = Svi::new(m, g, Optimizer::adam(s.lr), TraceElbo::new());
     svi.progress = false;
+    // Compiled: the minibatch's images, labels and row indices are the step's inputs.
+    svi.compiled = s.compiled;
+    svi.compiled_data(|d: &Data| [Some(&d.x), d.y.as_ref(), d.indices.as_ref()].into_iter().flatten().map(Tensor::shallow_clone).collect());
     let (mut epoch_loss, mut epoch_seconds, mut step_loss) = (vec![], vec![], vec![]);
     let mut steps = 0usize;
     if let Some(path) = s.load {
@@ -364,7 +373,18 @@ fn example() -> Result<()> {
     };
     println!("BNN 784-1024-10 on the {source}: {} train / {} test images, batch 128, {} epochs", mnist_train.len(), mnist_test.len(), args.epochs);
     let (load, save) = (args.load.as_deref(), args.save.as_deref());
-    let mnist_setup = Setup { name: "mnist", hidden: 1024, epochs: args.epochs, lr: 0.01, init_scale: 0.005, batch: 128, load, save, seed: flags.seed };
+    let mnist_setup = Setup {
+        name: "mnist",
+        hidden: 1024,
+        epochs: args.epochs,
+        lr: 0.01,
+        init_scale: 0.005,
+        batch: 128,
+        load,
+        save,
+        seed: flags.seed,
+        compiled: args.compiled,
+    };
     let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, flags.steps, args.samples))?;
     if let Some(path) = load {
         return report_reloaded(flags, &mnist, path);
@@ -372,8 +392,18 @@ fn example() -> Result<()> {
 
     let (digits_train, digits_test) = pyrite::data::digits().map_err(data_error("digits"))?.shuffled_split(0.8, flags.seed).map_err(data_error("digits"))?;
     println!("BNN 64-100-10 on the 8x8 digits: {} train / {} test images, batch 128, {} epochs", digits_train.len(), digits_test.len(), args.digits_epochs);
-    let digits_setup =
-        Setup { name: "digits", hidden: 100, epochs: args.digits_epochs, lr: 0.01, init_scale: 0.005, batch: 128, load: None, save: None, seed: flags.seed };
+    let digits_setup = Setup {
+        name: "digits",
+        hidden: 100,
+        epochs: args.digits_epochs,
+        lr: 0.01,
+        init_scale: 0.005,
+        batch: 128,
+        load: None,
+        save: None,
+        seed: flags.seed,
+        compiled: args.compiled,
+    };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;
 
     let (bins_mnist, ece_mnist) = images::reliability(&mnist.confidence, &mnist.correct, 10);

@@ -103,3 +103,19 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A compiled-or-eager run's losses, params, and whether its last step ran compiled.
+pub type Run = (Vec<f64>, Vec<(String, Vec<f64>)>, bool);
+
+/// That `other` took `eager`'s steps: losses and params equal within `tol` relative.
+pub fn assert_same_steps(what: &str, eager: &Run, other: &Run, tol: f64) {
+    for (k, (a, b)) in eager.0.iter().zip(&other.0).enumerate() {
+        assert!((a - b).abs() <= tol * a.abs().max(1.0), "{what}: loss of step {k}: eager {a}, compiled {b}");
+    }
+    assert_eq!(eager.1.len(), other.1.len(), "{what}: the params");
+    for ((name, a), (_, b)) in eager.1.iter().zip(&other.1) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol * x.abs().max(1.0), "{what}: param {name}: eager {x}, compiled {y}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod autoguide_list;
 mod autoguides;
 mod checkpoints;
 mod compiled_minibatch;
+mod compiled_network;
 mod compiled_svi;
 mod elbo;
 mod errors;

@@ -70,7 +70,22 @@ fn one_pass_runs(p: &Program, plan: &Plan, diff: &[bool]) -> Vec<Option<OnePass>
         .collect()
 }
 
-/// Whether each value depends differentiably on the input.
+/// Whether each value is used in computing the output (a transpose that a matrix product reads
+/// through is not).
+fn live(p: &Program) -> Vec<bool> {
+    let mut live = vec![false; p.nodes.len()];
+    live[p.output] = true;
+    for v in (0..p.nodes.len()).rev() {
+        if live[v] {
+            for x in operands(&p.nodes[v].op) {
+                live[x] = true;
+            }
+        }
+    }
+    live
+}
+
+/// Whether each value depends differentiably on the input (and is used).
 fn differentiable(p: &Program) -> Vec<bool> {
     let mut d = vec![false; p.nodes.len()];
     for (i, n) in p.nodes.iter().enumerate() {
@@ -84,10 +99,34 @@ fn differentiable(p: &Program) -> Vec<bool> {
             Op::MaskedFill(x, _, _) | Op::Expand(x) | Op::Reshape(x) | Op::Sum(x, _) | Op::LogSumExp(x, _) | Op::IndexSelect(x, _, _) => d[*x],
             Op::Cat(parts, _) => parts.iter().any(|&p| d[p]),
             Op::Slice(x, ..) | Op::Select(x, ..) | Op::Triangle(x, ..) | Op::Diagonal(x) | Op::Cumulative(x, ..) | Op::Gather(x, ..) => d[*x],
+            Op::Transpose(x) => d[*x],
             Op::MatMul(a, b, ..) | Op::SolveTriangular(a, b, ..) => d[*a] || d[*b],
         };
     }
+    for (d, l) in d.iter_mut().zip(live(p)) {
+        *d &= l;
+    }
     d
+}
+
+/// Matrix products of at least this many multiply-adds call libtorch's (its BLAS) through the
+/// kernel's `gemm` callback (see [`crate::gemm`]); smaller ones are loops.
+const GEMM_MIN: i64 = 1 << 15;
+
+/// The offset of element `(q, c)` of a product's right operand `[inner, cols]`, held as its
+/// `[cols, inner]` transpose when `transposed`.
+fn right_index(transposed: bool, inner: i64, cols: i64) -> String {
+    if transposed {
+        format!("c * {inner} + q")
+    } else {
+        format!("q * {cols} + c")
+    }
+}
+
+/// The offset in `x` of element `i` of its transpose of shape `shape` (last two dims swapped).
+fn transpose_index(shape: &[i64]) -> String {
+    let (p, q) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    format!("(i / {pq}) * {pq} + (i % {q}) * {p} + (i / {q}) % {p}", pq = p * q)
 }
 
 /// Where each value and adjoint lives: every value has a place (values kept in registers by a
@@ -249,6 +288,7 @@ fn unary_expr(u: Unary, x: &str) -> String {
         Unary::Square => format!("(({x}) * ({x}))"),
         Unary::Reciprocal => format!("(1.0 / ({x}))"),
         Unary::Tanh => format!("tanh({x})"),
+        Unary::Relu => format!("(({x}) > 0.0 ? ({x}) : 0.0)"),
         Unary::Lgamma => format!("lgamma({x})"),
         Unary::Clamp { min, max } => format!("fmin(fmax({x}, {}), {})", lit(min), lit(max)),
         Unary::Affine { a, b } => format!("({} * ({x}) + {})", lit(a), lit(b)),
@@ -283,6 +323,7 @@ fn unary_derivative(u: Unary, x: &str, y: &str) -> String {
         Unary::Square => format!("(2.0 * ({x}))"),
         Unary::Reciprocal => format!("(-({y}) * ({y}))"),
         Unary::Tanh => format!("(1.0 - ({y}) * ({y}))"),
+        Unary::Relu => format!("(({x}) > 0.0 ? 1.0 : 0.0)"),
         Unary::Lgamma => format!("pyrite_digamma({x})"),
         Unary::Clamp { min, max } => format!("(({x}) >= {} && ({x}) <= {} ? 1.0 : 0.0)", lit(min), lit(max)),
         Unary::Affine { a, .. } => lit(a),
@@ -374,6 +415,12 @@ impl Emitter<'_> {
             },
             _ => format!("w[{} + {index}]", self.l.value[v]),
         }
+    }
+
+    /// The kernel's matrix-product callback, the entry after the constants (see
+    /// [`crate::gemm`]).
+    fn gemm(&self) -> String {
+        format!("((pyrite_gemm_fn)consts[{}])", self.p.consts.len())
     }
 
     /// `w[adjoint(v) + index]`.
@@ -485,12 +532,27 @@ impl Emitter<'_> {
                     len * inner
                 );
             }
-            Op::MatMul(a, b, rows, inner, cols) => {
-                let (ya, yb, yy) = (self.l.value[*a], self.l.value[*b], self.l.value[v]);
-                let _ = writeln!(
-                    self.c,
-                    "  for (long r = 0; r < {rows}; r++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long q = 0; q < {inner}; q++) s += w[{ya} + r * {inner} + q] * w[{yb} + q * {cols} + c]; w[{yy} + r * {cols} + c] = s; }}"
-                );
+            Op::Transpose(x) => {
+                let src = self.at(*x, &transpose_index(&n.shape));
+                line(&mut self.c, format!("{out} = {src};"));
+            }
+            &Op::MatMul(a, b, rows, inner, cols, transposed) => {
+                let (ya, yb, yy) = (self.l.value[a], self.l.value[b], self.l.value[v]);
+                if rows * inner * cols >= GEMM_MIN {
+                    let ldb = if transposed { inner } else { cols };
+                    let _ = writeln!(
+                        self.c,
+                        "  {}(0, {}, {rows}, {cols}, {inner}, w + {ya}, {inner}, w + {yb}, {ldb}, 0.0, w + {yy}, {cols});",
+                        self.gemm(),
+                        i32::from(transposed)
+                    );
+                } else {
+                    let bi = right_index(transposed, inner, cols);
+                    let _ = writeln!(
+                        self.c,
+                        "  for (long r = 0; r < {rows}; r++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long q = 0; q < {inner}; q++) s += w[{ya} + r * {inner} + q] * w[{yb} + {bi}]; w[{yy} + r * {cols} + c] = s; }}"
+                    );
+                }
             }
             Op::SolveTriangular(a, b, upper, size, cols) => {
                 let (ya, yb, yx) = (self.l.value[*a], self.l.value[*b], self.l.value[v]);
@@ -924,18 +986,45 @@ impl Emitter<'_> {
                     let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", n.numel(), self.adj(x, &dst), self.adj(v, "i"));
                 }
             }
-            Op::MatMul(a, b, rows, inner, cols) => {
+            Op::Transpose(x) => {
+                if self.diff[x] {
+                    let dst = self.adj(x, &transpose_index(&n.shape));
+                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {dst} += {};", n.numel(), self.adj(v, "i"));
+                }
+            }
+            Op::MatMul(a, b, rows, inner, cols, transposed) => {
                 let (ya, yb, gy) = (self.l.value[a], self.l.value[b], self.l.adjoint[v].unwrap_or(0));
+                if rows * inner * cols >= GEMM_MIN {
+                    // dA += dY op(B)^T; dB += A^T dY (or, held transposed, dY^T A).
+                    let ldb = if transposed { inner } else { cols };
+                    let gemm = self.gemm();
+                    if let Some(ga) = self.l.adjoint[a] {
+                        let _ = writeln!(
+                            self.c,
+                            "  {gemm}(0, {}, {rows}, {inner}, {cols}, w + {gy}, {cols}, w + {yb}, {ldb}, 1.0, w + {ga}, {inner});",
+                            i32::from(!transposed)
+                        );
+                    }
+                    if let Some(gb) = self.l.adjoint[b] {
+                        if transposed {
+                            let _ = writeln!(self.c, "  {gemm}(1, 0, {cols}, {inner}, {rows}, w + {gy}, {cols}, w + {ya}, {inner}, 1.0, w + {gb}, {inner});");
+                        } else {
+                            let _ = writeln!(self.c, "  {gemm}(1, 0, {inner}, {cols}, {rows}, w + {ya}, {inner}, w + {gy}, {cols}, 1.0, w + {gb}, {cols});");
+                        }
+                    }
+                    return;
+                }
+                let bi = right_index(transposed, inner, cols);
                 if let Some(ga) = self.l.adjoint[a] {
                     let _ = writeln!(
                         self.c,
-                        "  for (long r = 0; r < {rows}; r++) for (long q = 0; q < {inner}; q++) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += w[{gy} + r * {cols} + c] * w[{yb} + q * {cols} + c]; w[{ga} + r * {inner} + q] += s; }}"
+                        "  for (long r = 0; r < {rows}; r++) for (long q = 0; q < {inner}; q++) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += w[{gy} + r * {cols} + c] * w[{yb} + {bi}]; w[{ga} + r * {inner} + q] += s; }}"
                     );
                 }
                 if let Some(gb) = self.l.adjoint[b] {
                     let _ = writeln!(
                         self.c,
-                        "  for (long q = 0; q < {inner}; q++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long r = 0; r < {rows}; r++) s += w[{ya} + r * {inner} + q] * w[{gy} + r * {cols} + c]; w[{gb} + q * {cols} + c] += s; }}"
+                        "  for (long q = 0; q < {inner}; q++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long r = 0; r < {rows}; r++) s += w[{ya} + r * {inner} + q] * w[{gy} + r * {cols} + c]; w[{gb} + {bi}] += s; }}"
                     );
                 }
             }
@@ -1001,11 +1090,13 @@ pub fn generate(p: &Program) -> String {
     }
     let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
+    e.c.push_str(crate::gemm::C_DECLARATION);
     e.c.push_str(DIGAMMA);
     e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w) {\n");
+    let live = live(p);
     for (v, n) in p.nodes.iter().enumerate() {
         match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
-            (None, None, None) => e.forward(v, n),
+            (None, None, None) if live[v] => e.forward(v, n),
             (Some(g), _, _) if e.plan.groups[g].0 == v => {
                 // The values the run does not read from are computed first.
                 let hoisted: Vec<usize> = (v..e.plan.groups[g].1).filter(|&u| e.plan.hoisted[u] == Some(g)).collect();

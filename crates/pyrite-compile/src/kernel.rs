@@ -149,7 +149,9 @@ impl Kernel {
         let work = vec![0.0; workspace_len(&program).max(1)];
         let noise_len = program.noise_len();
         let consts: Vec<ConstData> = program.consts.into_iter().zip(&program.const_storage).map(|(v, &s)| ConstData::new(v, s)).collect();
-        let const_ptrs = consts.iter().map(ConstData::ptr).collect();
+        // After the constants, the matrix-product callback (see `gemm`).
+        let mut const_ptrs: Vec<*const c_void> = consts.iter().map(ConstData::ptr).collect();
+        const_ptrs.push(crate::gemm::gemm as *const c_void);
         Ok(Kernel {
             function,
             library,
@@ -184,7 +186,7 @@ impl Kernel {
         assert_eq!(z.len(), self.input_len, "the kernel's input length");
         assert_eq!(grad.len(), self.input_len, "the kernel's gradient length");
         assert_eq!(noise.len(), self.noise_len, "the kernel's noise length");
-        debug_assert_eq!(self.consts.len(), self.const_ptrs.len());
+        debug_assert_eq!(self.consts.len() + 1, self.const_ptrs.len());
         // SAFETY: every pointer is valid for the lengths the generated code uses: `z` and `grad`
         // hold `input_len` doubles, `noise` `noise_len`, each constant its tensor's elements,
         // `work` the workspace.

@@ -8,6 +8,7 @@
 
 pub mod codegen;
 mod fuse;
+mod gemm;
 pub mod ir;
 pub mod kernel;
 pub mod lower;

@@ -28,6 +28,8 @@ pub enum Unary {
     Square,
     Reciprocal,
     Tanh,
+    /// `max(x, 0)`.
+    Relu,
     /// `log|Γ(x)|`.
     Lgamma,
     Clamp {
@@ -132,9 +134,12 @@ pub enum Op {
     Gather(usize, usize, usize),
     /// Running products along a dim (`aten::cumprod`), or sums (`aten::cumsum`) with `false`.
     Cumulative(usize, usize, bool),
+    /// The last two dims swapped (`aten::transpose`, `aten::t`).
+    Transpose(usize),
     /// The matrix product of a `[n, k]` and a `[k, m]` matrix (`aten::matmul`, `aten::mm`; a
-    /// vector operand is a matrix of one row or column): `(a, b, n, k, m)`.
-    MatMul(usize, usize, i64, i64, i64),
+    /// vector operand is a matrix of one row or column): `(a, b, n, k, m, t)`, with `b` held as
+    /// its `[m, k]` transpose when `t` (a linear layer's `x W^T`).
+    MatMul(usize, usize, i64, i64, i64, bool),
     /// `X` with `A X = B` for a triangular `[n, n]` matrix `A` and a `[n, m]` matrix `B`
     /// (`aten::linalg_solve_triangular`, left side): `(a, b, upper, n, m)`.
     SolveTriangular(usize, usize, bool, i64, i64),
@@ -409,6 +414,7 @@ impl Lowering {
                     "aten::square" => unary(Unary::Square, self)?,
                     "aten::reciprocal" => unary(Unary::Reciprocal, self)?,
                     "aten::tanh" => unary(Unary::Tanh, self)?,
+                    "aten::relu" => unary(Unary::Relu, self)?,
                     "aten::lgamma" => unary(Unary::Lgamma, self)?,
                     "aten::logical_not" => unary(Unary::LogicalNot, self)?,
                     "aten::softplus" => {
@@ -652,23 +658,63 @@ impl Lowering {
                         }
                         Val::Tensor(self.push(Op::Diagonal(x), shape))
                     }
+                    "aten::transpose" | "aten::t" | "aten::permute" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let rank = self.shape(x).len() as i64;
+                        let norm = |d: i64| if d < 0 { d + rank } else { d };
+                        let swapped = match op {
+                            "aten::t" => vec![0, 1],
+                            "aten::transpose" => {
+                                let d = |k: usize| i.get(k).and_then(|&v| self.scalar(v)).map(|v| norm(v as i64));
+                                let (d0, d1) = (d(1).ok_or_else(|| unsupported("dims"))?, d(2).ok_or_else(|| unsupported("dims"))?);
+                                vec![d0.min(d1), d0.max(d1)]
+                            }
+                            _ => {
+                                let perm: Vec<i64> = self.ints(arg(1)?).ok_or_else(|| unsupported("dims"))?.into_iter().map(norm).collect();
+                                if perm.len() != rank as usize || perm.iter().any(|&d| !(0..rank).contains(&d)) {
+                                    return Err(unsupported("dims"));
+                                }
+                                let moved: Vec<i64> = (0..rank).filter(|&d| perm[d as usize] != d).collect();
+                                if moved.len() == 2 && perm[moved[0] as usize] == moved[1] {
+                                    moved
+                                } else if moved.is_empty() {
+                                    vec![]
+                                } else {
+                                    return Err(unsupported("a permutation other than a swap of the last two dims"));
+                                }
+                            }
+                        };
+                        match swapped.as_slice() {
+                            // Nothing moves (a vector's `t`, a dim with itself).
+                            [] => Val::Tensor(self.push(Op::Reshape(x), shape)),
+                            [a, b] if a == b || rank < 2 => Val::Tensor(self.push(Op::Reshape(x), shape)),
+                            [a, b] if *a == rank - 2 && *b == rank - 1 => Val::Tensor(self.push(Op::Transpose(x), shape)),
+                            _ => return Err(unsupported("a transpose of other dims than the last two")),
+                        }
+                    }
                     "aten::matmul" | "aten::mm" | "aten::mv" => {
                         let (a, b) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
+                        // `x W^T`: the product reads `W` itself (the transpose is then unused).
+                        let (b, transposed) = match self.nodes[b].op {
+                            Op::Transpose(w) if self.shape(w).len() == 2 => (w, true),
+                            _ => (b, false),
+                        };
                         let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
                         let (n, k) = match sa.as_slice() {
                             [k] => (1, *k),
                             [n, k] => (*n, *k),
                             _ => return Err(unsupported("batched operands")),
                         };
-                        let (k2, m) = match sb.as_slice() {
-                            [k] => (*k, 1),
-                            [k, m] => (*k, *m),
+                        let (k2, m) = match (sb.as_slice(), transposed) {
+                            ([k], _) => (*k, 1),
+                            ([k, m], false) => (*k, *m),
+                            ([m, k], true) => (*k, *m),
                             _ => return Err(unsupported("batched operands")),
                         };
                         if k != k2 || shape.iter().product::<i64>() != n * m {
                             return Err(unsupported("operands of mismatched shapes"));
                         }
-                        Val::Tensor(self.push(Op::MatMul(a, b, n, k, m), shape))
+                        Val::Tensor(self.push(Op::MatMul(a, b, n, k, m, transposed), shape))
                     }
                     "aten::linalg_solve_triangular" => {
                         let (a, b) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
