@@ -129,6 +129,27 @@ fn transpose_index(shape: &[i64]) -> String {
     format!("(i / {pq}) * {pq} + (i % {q}) * {p} + (i / {q}) % {p}", pq = p * q)
 }
 
+/// The values read by operations that index the workspace directly (matrix products, solves,
+/// running sums and products): constants, inputs and noise are copied there; everything else
+/// is read where it is.
+fn in_workspace(p: &Program) -> Vec<bool> {
+    let mut copied = vec![false; p.nodes.len()];
+    for n in &p.nodes {
+        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cumulative(..)) {
+            for x in operands(&n.op) {
+                copied[x] = true;
+            }
+        }
+    }
+    copied
+}
+
+/// Whether `v`'s adjoint accumulates straight into the kernel's `grad` (an input read where
+/// it is), not into the workspace.
+fn adjoint_in_grad(p: &Program, copied: &[bool], v: usize) -> bool {
+    matches!(p.nodes[v].op, Op::Input(_)) && !copied[v]
+}
+
 /// Where each value and adjoint lives: every value has a place (values kept in registers by a
 /// fused run never touch theirs); adjoints only where `in_memory` says (the others live in
 /// registers inside a fused run).
@@ -157,13 +178,15 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool], one_pass: &[Option<One
         })
         .collect();
     let adjoints_start = len;
+    let copied = in_workspace(p);
     let adjoint = p
         .nodes
         .iter()
+        .enumerate()
         .zip(diff)
         .zip(in_memory)
-        .map(|((n, &d), &m)| {
-            (d && m).then(|| {
+        .map(|(((v, n), &d), &m)| {
+            (d && m && !adjoint_in_grad(p, &copied, v)).then(|| {
                 let at = len;
                 len += n.numel();
                 at
@@ -413,6 +436,8 @@ impl Emitter<'_> {
                 Storage::F32 => format!("(double)((const float *)consts[{k}])[{index}]"),
                 Storage::I32 => format!("(double)((const int *)consts[{k}])[{index}]"),
             },
+            Op::Input(offset) if !self.copied[v] => format!("z[{offset} + {index}]"),
+            Op::Noise(offset) if !self.copied[v] => format!("noise[{offset} + {index}]"),
             _ => format!("w[{} + {index}]", self.l.value[v]),
         }
     }
@@ -425,7 +450,10 @@ impl Emitter<'_> {
 
     /// `w[adjoint(v) + index]`.
     fn adj(&self, v: usize, index: &str) -> String {
-        format!("w[{} + {index}]", self.l.adjoint[v].unwrap_or(0))
+        match self.p.nodes[v].op {
+            Op::Input(offset) if adjoint_in_grad(self.p, &self.copied, v) => format!("grad[{offset} + {index}]"),
+            _ => format!("w[{} + {index}]", self.l.adjoint[v].unwrap_or(0)),
+        }
     }
 
     /// Element `i` of operand `x` read in the shape of value `v`.
@@ -440,8 +468,18 @@ impl Emitter<'_> {
             let _ = writeln!(c, "  for (long i = 0; i < {numel}; i++) {body}");
         };
         match &n.op {
-            Op::Input(offset) => line(&mut self.c, format!("{out} = z[{offset} + i];")),
-            Op::Noise(offset) => line(&mut self.c, format!("{out} = noise[{offset} + i];")),
+            // Inputs and noise are read where they are, except by the operations that index
+            // the workspace directly.
+            Op::Input(offset) => {
+                if self.copied[v] {
+                    line(&mut self.c, format!("{out} = z[{offset} + i];"));
+                }
+            }
+            Op::Noise(offset) => {
+                if self.copied[v] {
+                    line(&mut self.c, format!("{out} = noise[{offset} + i];"));
+                }
+            }
             // Constants are read where they are, except by the operations that index the
             // workspace directly (matrix products, solves, running products).
             Op::Const(_) => {
@@ -1080,14 +1118,7 @@ pub fn generate(p: &Program) -> String {
     let plan = plan(p);
     let one_pass = one_pass_runs(p, &plan, &diff);
     let l = layout(p, &diff, &adjoints_in_memory(&plan), &one_pass);
-    let mut copied = vec![false; p.nodes.len()];
-    for n in &p.nodes {
-        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cumulative(..)) {
-            for x in operands(&n.op) {
-                copied[x] = true;
-            }
-        }
-    }
+    let copied = in_workspace(p);
     let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(crate::gemm::C_DECLARATION);
@@ -1123,7 +1154,7 @@ pub fn generate(p: &Program) -> String {
             }
         }
         for (v, n) in p.nodes.iter().enumerate() {
-            if let (Op::Input(offset), true) = (&n.op, e.diff[v]) {
+            if let (Op::Input(offset), true, false) = (&n.op, e.diff[v], adjoint_in_grad(p, &e.copied, v)) {
                 let _ = writeln!(e.c, "  for (long i = 0; i < {}; i++) grad[{offset} + i] = {};", n.numel(), e.adj(v, "i"));
             }
         }

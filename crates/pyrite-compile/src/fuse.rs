@@ -96,6 +96,11 @@ pub(crate) fn plan(p: &Program) -> Plan {
                 computed.push(end);
                 last = end;
             } else if !reads_run {
+                // A larger elementwise value ends the run: computed before the loop it could
+                // not be fused with others of its shape.
+                if elementwise(m) && m.numel() > n.numel() {
+                    break;
+                }
                 // Independent of the run: computed before its loop.
                 passed.push(end);
             } else {

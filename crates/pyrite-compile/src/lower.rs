@@ -404,7 +404,12 @@ impl Lowering {
                 match op {
                     "aten::neg" => unary(Unary::Neg, self)?,
                     "aten::exp" => unary(Unary::Exp, self)?,
-                    "aten::log" => unary(Unary::Log, self)?,
+                    // `log(exp(y))` is `y` (a positive param's log-scale, read back by its
+                    // log-density): no pass of `log`, and no overflow.
+                    "aten::log" => match x0.map(|x| &self.nodes[x].op) {
+                        Some(&Op::Unary(Unary::Exp, y)) => Val::Tensor(self.push(Op::Reshape(y), shape)),
+                        _ => unary(Unary::Log, self)?,
+                    },
                     "aten::log1p" => unary(Unary::Log1p, self)?,
                     "aten::expm1" => unary(Unary::Expm1, self)?,
                     "aten::sigmoid" => unary(Unary::Sigmoid, self)?,
