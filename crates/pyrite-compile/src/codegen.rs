@@ -769,6 +769,17 @@ impl Emitter<'_> {
         self.members(g).map(|v| format!(" double t{v} = {};", self.fused_expr(g, v))).collect()
     }
 
+    /// The members' values of run `g` again, for its backward loop: those the forward loop
+    /// stored are read back (no second `exp` of an 800,000-element draw), the others recomputed.
+    fn fused_values_again(&self, g: usize) -> String {
+        self.members(g)
+            .map(|v| {
+                let value = if self.plan.stored[v] { self.at(v, "i") } else { self.fused_expr(g, v) };
+                format!(" double t{v} = {value};")
+            })
+            .collect()
+    }
+
     /// The members of run `g`, in order (the constants within its span are not).
     fn members(&self, g: usize) -> impl DoubleEndedIterator<Item = usize> + '_ {
         let (start, end) = self.plan.groups[g];
@@ -919,7 +930,7 @@ impl Emitter<'_> {
         }
         let numel = self.p.nodes[start].numel();
         let (adjoints, scalar_adjoints) = self.fused_adjoints(g);
-        let body = format!("{}{adjoints}", self.fused_values(g));
+        let body = format!("{}{adjoints}", self.fused_values_again(g));
         let declared: String = scalar_adjoints.iter().map(|x| format!(" double b{x} = 0.0;")).collect();
         let flushed: String = scalar_adjoints.iter().map(|&x| format!(" {} += b{x};", self.adj(x, "0"))).collect();
         let scalars = self.scalars_in(g);

@@ -292,8 +292,18 @@ impl CompiledStep {
         if !loss.is_finite() {
             return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({loss})") });
         }
-        let flat = Tensor::f_from_slice(&self.grad)?;
-        let flat = if self.kind == Kind::Double { flat } else { flat.f_to_kind(self.kind)? };
+        let flat = if self.kind == Kind::Double {
+            Tensor::f_from_slice(&self.grad)?
+        } else {
+            // Rounded to float32 in one pass, into a new tensor (the optimizer keeps it).
+            let flat = Tensor::f_empty([self.grad.len() as i64], (Kind::Float, Device::Cpu))?;
+            // SAFETY: a new contiguous float32 CPU tensor of `grad.len()` elements.
+            let out = unsafe { std::slice::from_raw_parts_mut(flat.data_ptr() as *mut f32, self.grad.len()) };
+            for (o, &g) in out.iter_mut().zip(&self.grad) {
+                *o = g as f32;
+            }
+            flat
+        };
         Ok((loss, flat))
     }
 
