@@ -258,3 +258,35 @@ fn a_guide_the_tracer_refuses_runs_eagerly() {
     };
     assert_same_run("refused by the tracer", &run(false), &run(true), 1e-12);
 }
+
+#[test]
+fn compiled_steps_update_like_every_optimizer() {
+    // The compiled step updates Adam and ClippedAdam natively on the params' flat buffer; SGD
+    // through libtorch. Each run takes the eager run's steps, with a gradient-norm cap and
+    // Adam's weight decay too.
+    let d = groups_data(Kind::Double);
+    let optimizers: Vec<(&str, fn() -> Optimizer)> = vec![
+        ("adam, capped norm", || Optimizer::adam(0.05).with_max_grad_norm(5.0)),
+        ("adam, weight decay", || {
+            let mut o = Optimizer::adam_betas(0.05, 0.8, 0.99);
+            o.rule = pyrite::infer::optim::Rule::Adam { beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.1 };
+            o
+        }),
+        ("clipped adam", || Optimizer::clipped_adam(0.05, 2.0, 0.999)),
+        ("sgd with momentum", || Optimizer::sgd(0.001, 0.9)),
+    ];
+    for (what, optim) in optimizers {
+        let run = |compiled: bool| {
+            seeded(6, || {
+                let guide = AutoNormal::new(&groups_model, &d).unwrap();
+                let mut svi = Svi::new(groups_model, &guide, optim(), TraceElbo::new());
+                svi.progress = false;
+                svi.compiled = compiled;
+                let out = (svi.run(40, &d).unwrap(), snapshot());
+                assert_eq!(svi.runs_compiled(), compiled);
+                out
+            })
+        };
+        assert_same_run(what, &run(false), &run(true), 1e-9);
+    }
+}

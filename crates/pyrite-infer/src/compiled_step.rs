@@ -284,14 +284,24 @@ impl CompiledStep {
         }
     }
 
-    /// The loss and the flat gradient (every param's, one after the other, in the params'
-    /// dtype).
-    fn loss_and_grad(&mut self) -> Result<(f64, Tensor)> {
+    /// The loss, with the flat gradient (every param's, one after the other) in `grad`.
+    fn loss(&mut self) -> Result<f64> {
         self.prepare();
         let loss = self.kernel.value_and_grad(&self.z, &self.noise_values, &mut self.grad);
         if !loss.is_finite() {
             return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({loss})") });
         }
+        Ok(loss)
+    }
+
+    /// The loss and the flat gradient as a tensor of the params' dtype.
+    fn loss_and_grad(&mut self) -> Result<(f64, Tensor)> {
+        let loss = self.loss()?;
+        Ok((loss, self.grad_tensor()?))
+    }
+
+    /// The flat gradient of the last call as a tensor of the params' dtype.
+    fn grad_tensor(&self) -> Result<Tensor> {
         let flat = if self.kind == Kind::Double {
             Tensor::f_from_slice(&self.grad)?
         } else {
@@ -304,7 +314,7 @@ impl CompiledStep {
             }
             flat
         };
-        Ok((loss, flat))
+        Ok(flat)
     }
 
     /// One step: the loss, and the optimizer's update of the params.
@@ -315,8 +325,11 @@ impl CompiledStep {
     /// they were).
     pub(crate) fn step(&mut self, optim: &mut Optimizer) -> Result<f64> {
         self.served += 1;
-        let (loss, grad) = self.loss_and_grad()?;
-        optim.step_with_flat_grad(&self.params, grad)?;
+        let loss = self.loss()?;
+        // Adam natively on the params' flat buffer, or through libtorch.
+        if !optim.step_with_flat_values(&self.params, &self.grad)? {
+            optim.step_with_flat_grad(&self.params, self.grad_tensor()?)?;
+        }
         Ok(loss)
     }
 

@@ -269,6 +269,75 @@ impl Optimizer {
         self.update(&used, flat)
     }
 
+    /// The update of [`step_with_flat_grad`](Self::step_with_flat_grad) for a gradient held
+    /// in memory (a compiled step's), done in one native loop over the params' flat buffer and
+    /// the moments, without libtorch operations, when it can be: Adam or ClippedAdam, the params
+    /// already in one contiguous CPU buffer (from the second step on). `Ok(false)`, nothing
+    /// changed, when it cannot: the caller then takes the tensor path.
+    ///
+    /// # Errors
+    ///
+    /// [`PyriteError::NonFinite`] naming the param of a non-finite gradient (nothing updated).
+    pub(crate) fn step_with_flat_values(&mut self, params: &[(String, Tensor)], grad: &[f64]) -> Result<bool> {
+        let (beta1, beta2, eps, weight_decay, clip, pyro_eps) = match self.rule {
+            Rule::Adam { beta1, beta2, eps, weight_decay } => (beta1, beta2, eps, weight_decay, f64::INFINITY, false),
+            Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => (beta1, beta2, eps, 0.0, clip_norm, true),
+            Rule::Sgd { .. } => return Ok(false),
+        };
+        let used: Vec<(&String, &Tensor)> = params.iter().map(|(n, p)| (n, p)).collect();
+        if used.is_empty() || grad.len() != params.iter().map(|(_, p)| p.numel()).sum::<usize>() {
+            return Ok(false);
+        }
+        let Some(values) = self.shared.buffer(&used).map(Tensor::shallow_clone) else { return Ok(false) };
+        let kind = values.kind();
+        if values.device() != tch::Device::Cpu || !values.is_contiguous() || !matches!(kind, tch::Kind::Float | tch::Kind::Double) {
+            return Ok(false);
+        }
+        if let Some(bad) = grad.iter().position(|g| !g.is_finite()) {
+            let mut at = 0;
+            let site = used.iter().find(|(_, p)| {
+                at += p.numel();
+                bad < at
+            });
+            return Err(PyriteError::NonFinite { site: site.map_or("<params>".into(), |(n, _)| (*n).clone()), what: "the gradient".into() });
+        }
+        let layout: Vec<(String, Vec<i64>)> = used.iter().map(|(n, p)| ((*n).clone(), p.size())).collect();
+        self.pack(layout, used[0].1);
+        // cannot fail: `pack` has just set `self.flat`
+        let bufs = &self.flat.as_ref().unwrap().1;
+        if bufs.iter().any(|b| !b.is_contiguous() || b.kind() != kind || b.numel() != grad.len()) {
+            return Ok(false);
+        }
+        let scale = match self.max_grad_norm {
+            Some(max) => {
+                let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+                if norm > max {
+                    max / (norm + 1e-6)
+                } else {
+                    1.0
+                }
+            }
+            None => 1.0,
+        };
+        let (t, lr) = ((self.step + 1) as f64, self.step_lr());
+        let bias1 = 1.0 - beta1.powf(t);
+        let sqrt_bias2 = (1.0 - beta2.powf(t)).sqrt();
+        let e = if pyro_eps { eps } else { eps * sqrt_bias2 };
+        let rule = AdamStep { beta1, beta2, e, weight_decay, clip, scale, step: lr * sqrt_bias2 / bias1 };
+        let n = grad.len();
+        // SAFETY: three distinct contiguous CPU buffers of `n` elements of `kind`, which nothing
+        // else reads or writes during the loop.
+        unsafe {
+            match kind {
+                tch::Kind::Float => rule.run(values.data_ptr() as *mut f32, bufs[0].data_ptr() as *mut f32, bufs[1].data_ptr() as *mut f32, grad),
+                _ => rule.run(values.data_ptr() as *mut f64, bufs[0].data_ptr() as *mut f64, bufs[1].data_ptr() as *mut f64, grad),
+            }
+        }
+        debug_assert_eq!(n, values.numel());
+        self.advance(lr);
+        Ok(true)
+    }
+
     /// This step's learning rate (ClippedAdam decays it before the update, as Pyro's
     /// `group["lr"] *= lrd`).
     fn step_lr(&self) -> f64 {
@@ -517,6 +586,69 @@ impl OptimizerState {
             return Err(json_param_error(file, name, problem));
         }
         Ok(())
+    }
+}
+
+/// One native Adam update (see [`Optimizer::step_with_flat_values`]): the arithmetic of
+/// [`adam_denominator`] and `addcdiv_`, element by element, in double precision.
+struct AdamStep {
+    beta1: f64,
+    beta2: f64,
+    /// The eps added to `sqrt(v)`.
+    e: f64,
+    weight_decay: f64,
+    /// ClippedAdam's elementwise clip (infinite for Adam).
+    clip: f64,
+    /// The gradient's scale from `max_grad_norm`.
+    scale: f64,
+    /// `lr * sqrt(1 - beta2^t) / (1 - beta1^t)`.
+    step: f64,
+}
+
+/// A float type of the params' buffers.
+trait Real: Copy {
+    fn get(self) -> f64;
+    fn put(x: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn get(self) -> f64 {
+        f64::from(self)
+    }
+    fn put(x: f64) -> Self {
+        x as f32
+    }
+}
+
+impl Real for f64 {
+    fn get(self) -> f64 {
+        self
+    }
+    fn put(x: f64) -> Self {
+        x
+    }
+}
+
+impl AdamStep {
+    /// Updates the params at `p` and the moments at `m` and `v` (each `grad.len()` long).
+    ///
+    /// # Safety
+    ///
+    /// The three pointers must be valid, distinct buffers of `grad.len()` elements that nothing
+    /// else uses meanwhile.
+    unsafe fn run<T: Real>(&self, p: *mut T, m: *mut T, v: *mut T, grad: &[f64]) {
+        // SAFETY: the caller's promise.
+        let (p, m, v) = unsafe {
+            (std::slice::from_raw_parts_mut(p, grad.len()), std::slice::from_raw_parts_mut(m, grad.len()), std::slice::from_raw_parts_mut(v, grad.len()))
+        };
+        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
+            let g = (g * self.scale + self.weight_decay * p.get()).clamp(-self.clip, self.clip);
+            let m1 = m.get() + (1.0 - self.beta1) * (g - m.get());
+            let v1 = v.get() * self.beta2 + g * (g * (1.0 - self.beta2));
+            *m = T::put(m1);
+            *v = T::put(v1);
+            *p = T::put(p.get() - self.step * m.get() / (v.get().sqrt() + self.e));
+        }
     }
 }
 
