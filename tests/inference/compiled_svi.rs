@@ -265,7 +265,8 @@ fn compiled_steps_update_like_every_optimizer() {
     // through libtorch. Each run takes the eager run's steps, with a gradient-norm cap and
     // Adam's weight decay too.
     let d = groups_data(Kind::Double);
-    let optimizers: Vec<(&str, fn() -> Optimizer)> = vec![
+    type MakeOptimizer = fn() -> Optimizer;
+    let optimizers: Vec<(&str, MakeOptimizer)> = vec![
         ("adam, capped norm", || Optimizer::adam(0.05).with_max_grad_norm(5.0)),
         ("adam, weight decay", || {
             let mut o = Optimizer::adam_betas(0.05, 0.8, 0.99);
