@@ -24,6 +24,8 @@ if [ "$(accuracy target/ci-out/bnn)" != "$(accuracy target/ci-out/bnn-load)" ]; 
   echo "bnn --load: $(accuracy target/ci-out/bnn-load), but the run that saved it had $(accuracy target/ci-out/bnn)" >&2
   exit 1
 fi
+# Compiled minibatch steps (the batches as the step's inputs, libtorch's matrix products).
+cargo run --example bnn -- --out target/ci-out/bnn-compiled --device cpu --check --compiled
 cargo run --example vae -- --out target/ci-out/vae --device cpu --check
 nuts=(--warmup 300 --samples 300 --chains 2 --check)
 cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-radon
