@@ -2,7 +2,8 @@
 //! `x W^T + b` (a large product through libtorch's BLAS, a small one as loops, both reading `W`
 //! through its transpose), a ReLU, a categorical likelihood on the logits in a subsampled plate,
 //! the minibatches as the step's inputs (`Svi::compiled_data`). With the same seed, the compiled
-//! run takes the eager run's steps.
+//! run takes the eager run's steps, in float64 and in float32 (with over 2^16 param values, its
+//! kernel then stores float32).
 
 use pyrite::prelude::*;
 
@@ -10,8 +11,8 @@ use super::common::*;
 
 const ROWS: i64 = 200;
 const BATCH: i64 = 40;
-const INPUT: i64 = 16;
-const HIDDEN: i64 = 64;
+const INPUT: i64 = 128;
+const HIDDEN: i64 = 256;
 const CLASSES: i64 = 3;
 
 struct Batch {

@@ -3,17 +3,35 @@
 //! to the flat input vector:
 //!
 //! ```c
-//! double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w);
+//! double pyrite_kernel(const real *z, const real *noise, const void *const *consts, real *grad, real *w);
 //! ```
 //!
-//! `w` is a workspace of [`workspace_len`] doubles: each value's elements, then each
-//! differentiable value's adjoint. Every value is computed in double precision, whatever dtype
-//! the traced program used.
+//! `w` is a workspace of [`workspace_len`] `real`s: each value's elements, then each
+//! differentiable value's adjoint. `real` is the [`Precision`] values are stored in (`double`,
+//! or `float` for a float32 SVI step, which halves the bytes moved); arithmetic and sums are in
+//! double precision either way.
 
 use std::fmt::Write;
 
 use crate::fuse::{operands, plan, Plan};
 use crate::lower::{Binary, Cmp, Node, Op, Program, Storage, Unary};
+
+/// The type the kernel's vectors and workspace hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+impl Precision {
+    /// The C type.
+    fn c_type(self) -> &'static str {
+        match self {
+            Precision::F64 => "double",
+            Precision::F32 => "float",
+        }
+    }
+}
 
 /// Where each value and adjoint lives in the workspace.
 struct Layout {
@@ -527,7 +545,7 @@ impl Emitter<'_> {
                 line(&mut self.c, format!("{out} = -INFINITY;"));
                 let _ = writeln!(
                     self.c,
-                    "  for (long i = 0; i < {xn}; i++) {{ double *m = &{}; if ({} > *m) *m = {}; }}",
+                    "  for (long i = 0; i < {xn}; i++) {{ real *m = &{}; if ({} > *m) *m = {}; }}",
                     self.at(v, &r),
                     self.at(*x, "i"),
                     self.at(*x, "i")
@@ -822,7 +840,7 @@ impl Emitter<'_> {
                     before.push_str(&format!(" double b{x} = 0.0;"));
                     after.push_str(&format!(" w[{at}] = b{x};"));
                 } else {
-                    before.push_str(&format!(" memset(w + {at}, 0, sizeof(double) * {});", self.p.nodes[x].numel()));
+                    before.push_str(&format!(" memset(w + {at}, 0, sizeof(real) * {});", self.p.nodes[x].numel()));
                 }
             }
         }
@@ -1123,8 +1141,9 @@ impl Emitter<'_> {
     }
 }
 
-/// The C source of `p`'s kernel (see the module's documentation).
-pub fn generate(p: &Program) -> String {
+/// The C source of `p`'s kernel, its values stored in `precision` (see the module's
+/// documentation).
+pub fn generate(p: &Program, precision: Precision) -> String {
     let diff = differentiable(p);
     let plan = plan(p);
     let one_pass = one_pass_runs(p, &plan, &diff);
@@ -1132,9 +1151,10 @@ pub fn generate(p: &Program) -> String {
     let copied = in_workspace(p);
     let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
+    let _ = writeln!(e.c, "typedef {} real;", precision.c_type());
     e.c.push_str(crate::gemm::C_DECLARATION);
     e.c.push_str(DIGAMMA);
-    e.c.push_str("double pyrite_kernel(const double *z, const double *noise, const void *const *consts, double *grad, double *w) {\n");
+    e.c.push_str("double pyrite_kernel(const real *z, const real *noise, const void *const *consts, real *grad, real *w) {\n");
     let live = live(p);
     for (v, n) in p.nodes.iter().enumerate() {
         match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
@@ -1155,7 +1175,7 @@ pub fn generate(p: &Program) -> String {
     let _ = writeln!(e.c, "  for (long i = 0; i < {}; i++) grad[i] = 0.0;", p.input_len);
     if e.diff[p.output] {
         let first_adjoint = e.l.adjoints_start;
-        let _ = writeln!(e.c, "  memset(w + {first_adjoint}, 0, sizeof(double) * {});", e.l.len - first_adjoint);
+        let _ = writeln!(e.c, "  memset(w + {first_adjoint}, 0, sizeof(real) * {});", e.l.len - first_adjoint);
         let _ = writeln!(e.c, "  {} = 1.0;", e.adj(p.output, "0"));
         for (v, n) in p.nodes.iter().enumerate().rev() {
             match (e.plan.group[v], e.plan.absorbed[v]) {

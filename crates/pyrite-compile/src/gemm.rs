@@ -1,15 +1,31 @@
-//! The kernels' large matrix products: a generated kernel calls [`gemm`] (through the pointer
-//! after its constants) and libtorch computes the product with its BLAS, so that a network's
-//! layers keep libtorch's matrix multiplication while the compiled code fuses what lies between
-//! them.
+//! The kernels' large matrix products: a generated kernel calls [`gemm`] (or [`gemm_f32`] for a
+//! float32 workspace) through the pointer after its constants, and libtorch computes the product
+//! with its BLAS, so that a network's layers keep libtorch's matrix multiplication while the
+//! compiled code fuses what lies between them.
 
 use std::ffi::{c_int, c_long};
 
 use tch::{Device, Kind, TchError, Tensor};
 
-/// The callback's C type, declared at the top of every kernel.
+/// The callback's C type, declared at the top of every kernel (after `real`).
 pub(crate) const C_DECLARATION: &str =
-    "typedef void (*pyrite_gemm_fn)(int, int, long, long, long, const double *, long, const double *, long, double, double *, long);\n\n";
+    "typedef void (*pyrite_gemm_fn)(int, int, long, long, long, const real *, long, const real *, long, double, real *, long);\n\n";
+
+/// An element type of the kernel's workspace.
+trait Element: Copy {
+    const KIND: Kind;
+    const NAN: Self;
+}
+
+impl Element for f64 {
+    const KIND: Kind = Kind::Double;
+    const NAN: Self = f64::NAN;
+}
+
+impl Element for f32 {
+    const KIND: Kind = Kind::Float;
+    const NAN: Self = f32::NAN;
+}
 
 /// A `[rows, cols]` view of the row-major matrix at `p` whose rows are `ld` long, or of the
 /// transpose of the `[cols, rows]` matrix there when `transposed`.
@@ -17,10 +33,10 @@ pub(crate) const C_DECLARATION: &str =
 /// # Safety
 ///
 /// `p` must hold the matrix for as long as the view is used.
-unsafe fn view(p: *const f64, rows: i64, cols: i64, ld: i64, transposed: bool) -> Result<Tensor, TchError> {
+unsafe fn view<T: Element>(p: *const T, rows: i64, cols: i64, ld: i64, transposed: bool) -> Result<Tensor, TchError> {
     let strides = if transposed { [1, ld] } else { [ld, 1] };
     // SAFETY: the caller's promise.
-    unsafe { Tensor::f_from_blob(p as *const u8, &[rows, cols], &strides, Kind::Double, Device::Cpu) }
+    unsafe { Tensor::f_from_blob(p as *const u8, &[rows, cols], &strides, T::KIND, Device::Cpu) }
 }
 
 /// `c = beta c + op(a) op(b)` in row-major order: `op(a)` is `[m, k]` (held as its `[k, m]`
@@ -43,6 +59,44 @@ pub(crate) extern "C" fn gemm(
     c: *mut f64,
     ldc: c_long,
 ) {
+    product(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// [`gemm`] on a float32 workspace (libtorch's `sgemm`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn gemm_f32(
+    ta: c_int,
+    tb: c_int,
+    m: c_long,
+    n: c_long,
+    k: c_long,
+    a: *const f32,
+    lda: c_long,
+    b: *const f32,
+    ldb: c_long,
+    beta: f64,
+    c: *mut f32,
+    ldc: c_long,
+) {
+    product(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// [`gemm`] for either element type.
+#[allow(clippy::too_many_arguments)]
+fn product<T: Element>(
+    ta: c_int,
+    tb: c_int,
+    m: c_long,
+    n: c_long,
+    k: c_long,
+    a: *const T,
+    lda: c_long,
+    b: *const T,
+    ldb: c_long,
+    beta: f64,
+    c: *mut T,
+    ldc: c_long,
+) {
     let product = || -> Result<(), TchError> {
         // SAFETY: the kernel passes pointers into its workspace that hold these matrices for
         // the whole call.
@@ -58,7 +112,7 @@ pub(crate) extern "C" fn gemm(
         for r in 0..m {
             for j in 0..n {
                 // SAFETY: `c` holds `m` rows of `ldc` elements.
-                unsafe { *c.add((r * ldc + j) as usize) = f64::NAN };
+                unsafe { *c.add((r * ldc + j) as usize) = T::NAN };
             }
         }
     }

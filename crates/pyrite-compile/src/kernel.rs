@@ -9,10 +9,38 @@ use std::time::Instant;
 
 use pyrite_core::{PyriteError, Result};
 
-use crate::codegen::{generate, workspace_len};
+use crate::codegen::{generate, workspace_len, Precision};
 use crate::lower::{Program, Storage};
 
-type KernelFn = unsafe extern "C" fn(*const f64, *const f64, *const *const c_void, *mut f64, *mut f64) -> f64;
+/// `pyrite_kernel(z, noise, consts, grad, w)`, its vectors of the kernel's [`Precision`].
+type KernelFn = unsafe extern "C" fn(*const c_void, *const c_void, *const *const c_void, *mut c_void, *mut c_void) -> f64;
+
+/// The element types a kernel's vectors can have: `f64` or `f32` (see [`Precision`]).
+pub trait Real: Copy + Default + 'static {
+    const PRECISION: Precision;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f64 {
+    const PRECISION: Precision = Precision::F64;
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Real for f32 {
+    const PRECISION: Precision = Precision::F32;
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
 
 /// A constant's values as the kernel reads them (see [`Storage`]).
 enum ConstData {
@@ -45,7 +73,9 @@ pub struct Kernel {
     library: *mut c_void,
     consts: Vec<ConstData>,
     const_ptrs: Vec<*const c_void>,
+    /// The workspace, as doubles however many `real`s it holds.
     work: Vec<f64>,
+    precision: Precision,
     input_len: usize,
     noise_len: usize,
     /// Whether the shared object came from the cache (no compiler run).
@@ -122,14 +152,25 @@ fn build(source: &str, dir: &Path) -> Result<(PathBuf, bool)> {
 }
 
 impl Kernel {
-    /// Generates, compiles (or finds in the cache) and loads `program`'s kernel.
+    /// Generates, compiles (or finds in the cache) and loads `program`'s kernel, its values in
+    /// double precision.
     ///
     /// # Errors
     ///
     /// [`PyriteError::Io`] if the C compiler is missing or fails, or the object cannot be loaded.
     pub fn new(program: Program) -> Result<Kernel> {
+        Kernel::with_precision(program, Precision::F64)
+    }
+
+    /// As [`new`](Self::new), the kernel's vectors and workspace holding `precision` values
+    /// (its arithmetic and sums stay in double precision).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_precision(program: Program, precision: Precision) -> Result<Kernel> {
         let start = Instant::now();
-        let source = generate(&program);
+        let source = generate(&program, precision);
         let (so, cached) = build(&source, &cache_dir())?;
         let path = CString::new(so.display().to_string()).map_err(|e| io(&so, e))?;
         // SAFETY: a valid path; the library is closed in `drop`.
@@ -146,18 +187,23 @@ impl Kernel {
         }
         // SAFETY: the generated function has exactly this signature.
         let function: KernelFn = unsafe { std::mem::transmute::<*mut c_void, KernelFn>(symbol) };
-        let work = vec![0.0; workspace_len(&program).max(1)];
+        let len = workspace_len(&program).max(1);
+        let work = vec![0.0; if precision == Precision::F32 { len.div_ceil(2) } else { len }];
         let noise_len = program.noise_len();
         let consts: Vec<ConstData> = program.consts.into_iter().zip(&program.const_storage).map(|(v, &s)| ConstData::new(v, s)).collect();
         // After the constants, the matrix-product callback (see `gemm`).
         let mut const_ptrs: Vec<*const c_void> = consts.iter().map(ConstData::ptr).collect();
-        const_ptrs.push(crate::gemm::gemm as *const c_void);
+        const_ptrs.push(match precision {
+            Precision::F64 => crate::gemm::gemm as *const c_void,
+            Precision::F32 => crate::gemm::gemm_f32 as *const c_void,
+        });
         Ok(Kernel {
             function,
             library,
             consts,
             const_ptrs,
             work,
+            precision,
             input_len: program.input_len,
             noise_len,
             cached,
@@ -180,16 +226,25 @@ impl Kernel {
     ///
     /// # Panics
     ///
-    /// If `z` or `grad` is not [`input_len`](Self::input_len) long, or `noise` not
-    /// [`noise_len`](Self::noise_len).
-    pub fn value_and_grad(&mut self, z: &[f64], noise: &[f64], grad: &mut [f64]) -> f64 {
+    /// If `z` or `grad` is not [`input_len`](Self::input_len) long, `noise` not
+    /// [`noise_len`](Self::noise_len), or `T` not the kernel's precision.
+    pub fn value_and_grad<T: Real>(&mut self, z: &[T], noise: &[T], grad: &mut [T]) -> f64 {
+        assert_eq!(T::PRECISION, self.precision, "the kernel's precision");
         assert_eq!(z.len(), self.input_len, "the kernel's input length");
         assert_eq!(grad.len(), self.input_len, "the kernel's gradient length");
         assert_eq!(noise.len(), self.noise_len, "the kernel's noise length");
         debug_assert_eq!(self.consts.len() + 1, self.const_ptrs.len());
         // SAFETY: every pointer is valid for the lengths the generated code uses: `z` and `grad`
-        // hold `input_len` doubles, `noise` `noise_len`, each constant its tensor's elements,
-        // `work` the workspace.
-        unsafe { (self.function)(z.as_ptr(), noise.as_ptr(), self.const_ptrs.as_ptr(), grad.as_mut_ptr(), self.work.as_mut_ptr()) }
+        // hold `input_len` values of the kernel's precision, `noise` `noise_len`, each constant
+        // its tensor's elements, `work` the workspace.
+        unsafe {
+            (self.function)(
+                z.as_ptr() as *const c_void,
+                noise.as_ptr() as *const c_void,
+                self.const_ptrs.as_ptr(),
+                grad.as_mut_ptr() as *mut c_void,
+                self.work.as_mut_ptr() as *mut c_void,
+            )
+        }
     }
 }

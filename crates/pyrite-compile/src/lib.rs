@@ -14,7 +14,8 @@ pub mod kernel;
 pub mod lower;
 pub mod trace;
 
+pub use codegen::Precision;
 pub use ir::Graph;
-pub use kernel::Kernel;
+pub use kernel::{Kernel, Real};
 pub use lower::{lower, lower_with, Program, Unsupported};
 pub use trace::{trace, with_rng_restored};

@@ -14,7 +14,7 @@
 //! as a constant is caught, not a wrong step: an error when data were named, an eager run from
 //! then on otherwise.
 
-use pyrite_compile::{lower_with, trace, with_rng_restored, Kernel};
+use pyrite_compile::{lower_with, trace, with_rng_restored, Kernel, Precision, Real};
 use pyrite_core::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -30,7 +30,7 @@ pub(crate) struct CompiledStep {
     offsets: Vec<usize>,
     /// The noise draws: shape and dtype, in order.
     noise: Vec<(Vec<i64>, Kind)>,
-    /// The data inputs: shape and dtype, in order (their values come first in `noise_values`).
+    /// The data inputs: shape and dtype, in order (their values come first in the noise vector).
     data: Vec<(Vec<i64>, Kind)>,
     data_len: usize,
     /// Whether the step has been checked against the eager one at the step after its capture
@@ -38,52 +38,101 @@ pub(crate) struct CompiledStep {
     checked_other_args: bool,
     /// How many steps it has served.
     served: usize,
-    z: Vec<f64>,
-    noise_values: Vec<f64>,
-    grad: Vec<f64>,
+    /// The kernel's vectors, in its precision.
+    vectors: Buffers,
     /// The address of the arguments the step was captured with.
     args: usize,
     /// The params' dtype (one for all).
     kind: Kind,
 }
 
+/// The kernel's input, noise (data first, then draws) and gradient vectors.
+struct Vectors<T> {
+    z: Vec<T>,
+    noise: Vec<T>,
+    grad: Vec<T>,
+}
+
+/// [`Vectors`] of the kernel's precision: float32 for a float32 step (half the bytes), else
+/// float64.
+enum Buffers {
+    F64(Vectors<f64>),
+    F32(Vectors<f32>),
+}
+
+/// Runs `$body` with `$v` the vectors of either precision.
+macro_rules! with_vectors {
+    ($buffers:expr, $v:ident => $body:expr) => {
+        match $buffers {
+            Buffers::F64($v) => $body,
+            Buffers::F32($v) => $body,
+        }
+    };
+}
+
+impl<T: Real> Vectors<T> {
+    fn new(input_len: usize, noise_len: usize) -> Vectors<T> {
+        Vectors { z: vec![T::default(); input_len], noise: vec![T::default(); noise_len], grad: vec![T::default(); input_len] }
+    }
+}
+
 /// Reads a contiguous CPU float tensor's values into `out` (no libtorch operation).
-fn read_values(t: &Tensor, out: &mut [f64]) {
+fn read_values<T: Real>(t: &Tensor, out: &mut [T]) {
     let n = out.len();
     // SAFETY: `t` was checked to be a defined, contiguous CPU tensor of float32 or float64 with
     // `n` elements, and nothing writes it meanwhile.
     unsafe {
         match t.kind() {
             Kind::Float => {
-                let p = t.data_ptr() as *const f32;
-                for (i, o) in out.iter_mut().enumerate().take(n) {
-                    *o = f64::from(*p.add(i));
+                let v = std::slice::from_raw_parts(t.data_ptr() as *const f32, n);
+                for (o, &x) in out.iter_mut().zip(v) {
+                    *o = T::from_f64(f64::from(x));
                 }
             }
             _ => {
-                let p = t.data_ptr() as *const f64;
-                out.copy_from_slice(std::slice::from_raw_parts(p, n));
+                let v = std::slice::from_raw_parts(t.data_ptr() as *const f64, n);
+                for (o, &x) in out.iter_mut().zip(v) {
+                    *o = T::from_f64(x);
+                }
             }
         }
     }
 }
 
-/// Reads a data tensor's values (any real or integer dtype, anywhere) into `out`.
-fn read_data(t: &Tensor, out: &mut [f64]) -> Result<()> {
+/// The number of float32 param values from which a step's kernel stores float32 (see
+/// [`CompiledStep::build`]).
+const SINGLE_MIN_PARAMS: usize = 1 << 16;
+
+/// The largest integer every float32 holds exactly (2^24).
+const F32_EXACT: f64 = 16_777_216.0;
+
+/// Reads a data tensor's values (any real or integer dtype, anywhere) into `out`: false, with
+/// `out` unspecified, for integers a float32 vector cannot hold exactly.
+fn read_data<T: Real>(t: &Tensor, out: &mut [T]) -> Result<bool> {
     let t = if t.device() == Device::Cpu { t.shallow_clone() } else { t.f_to_device(Device::Cpu)? };
     let t = t.f_contiguous()?;
+    let single = T::PRECISION == Precision::F32;
     match t.kind() {
         Kind::Float | Kind::Double => read_values(&t, out),
         Kind::Int64 => {
             // SAFETY: a contiguous CPU int64 tensor of `out.len()` elements (shape checked).
             let v = unsafe { std::slice::from_raw_parts(t.data_ptr() as *const i64, out.len()) };
             for (o, &x) in out.iter_mut().zip(v) {
-                *o = x as f64;
+                if single && (x as f64).abs() > F32_EXACT {
+                    return Ok(false);
+                }
+                *o = T::from_f64(x as f64);
             }
         }
-        _ => read_values(&t.f_to_kind(Kind::Double)?, out),
+        _ => {
+            let d = t.f_to_kind(Kind::Double)?;
+            read_values(&d, out);
+            if single && out.iter().any(|x| x.to_f64().abs() > F32_EXACT) {
+                return Ok(false);
+            }
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn is_readable(t: &Tensor) -> bool {
@@ -184,7 +233,13 @@ impl CompiledStep {
         let input_len = program.input_len;
         let noise_len = program.noise_len();
         let data_len = program.data_len();
-        let kernel = match Kernel::new(program) {
+        // Many float32 params (a network's weights, whose param-sized arrays are what the step
+        // moves through memory) and data a float32 vector holds: a float32 workspace, half the
+        // bytes. Few params: double precision, which the loops over data rows run faster (no
+        // conversion in their gathers and scatters).
+        let single = kind == Kind::Float && input_len >= SINGLE_MIN_PARAMS && data.iter().all(|t| t.kind() != Kind::Double);
+        let precision = if single { Precision::F32 } else { Precision::F64 };
+        let kernel = match Kernel::with_precision(program, precision) {
             Ok(k) => k,
             Err(e) => return Ok(Built::Eager(e.to_string())),
         };
@@ -207,9 +262,7 @@ impl CompiledStep {
             data_len,
             checked_other_args: false,
             served: 0,
-            z: vec![0.0; input_len],
-            noise_values: vec![0.0; noise_len],
-            grad: vec![0.0; input_len],
+            vectors: if single { Buffers::F32(Vectors::new(input_len, noise_len)) } else { Buffers::F64(Vectors::new(input_len, noise_len)) },
             args,
             kind,
         };
@@ -238,12 +291,16 @@ impl CompiledStep {
         if data.len() != self.data.len() || data.iter().zip(&self.data).any(|(t, (shape, kind))| &t.size() != shape || t.kind() != *kind) {
             return Ok(false);
         }
-        let mut at = 0;
-        for t in data {
-            let n = t.numel();
-            read_data(t, &mut self.noise_values[at..at + n])?;
-            at += n;
-        }
+        with_vectors!(&mut self.vectors, v => {
+            let mut at = 0;
+            for t in data {
+                let n = t.numel();
+                if !read_data(t, &mut v.noise[at..at + n])? {
+                    return Ok(false);
+                }
+                at += n;
+            }
+        });
         Ok(true)
     }
 
@@ -272,22 +329,26 @@ impl CompiledStep {
 
     /// Reads the params and draws the noise (from libtorch's generator, as the eager step).
     fn prepare(&mut self) {
-        for ((_, p), &at) in self.params.iter().zip(&self.offsets) {
-            read_values(p, &mut self.z[at..at + p.numel()]);
-        }
-        let mut at = self.data_len;
-        for (shape, kind) in &self.noise {
-            let draw = Tensor::randn(shape.as_slice(), (*kind, Device::Cpu));
-            let n = draw.numel();
-            read_values(&draw, &mut self.noise_values[at..at + n]);
-            at += n;
-        }
+        let (params, offsets, noise, data_len) = (&self.params, &self.offsets, &self.noise, self.data_len);
+        with_vectors!(&mut self.vectors, v => {
+            for ((_, p), &at) in params.iter().zip(offsets) {
+                read_values(p, &mut v.z[at..at + p.numel()]);
+            }
+            let mut at = data_len;
+            for (shape, kind) in noise {
+                let draw = Tensor::randn(shape.as_slice(), (*kind, Device::Cpu));
+                let n = draw.numel();
+                read_values(&draw, &mut v.noise[at..at + n]);
+                at += n;
+            }
+        });
     }
 
-    /// The loss, with the flat gradient (every param's, one after the other) in `grad`.
+    /// The loss, with the flat gradient (every param's, one after the other) in the vectors.
     fn loss(&mut self) -> Result<f64> {
         self.prepare();
-        let loss = self.kernel.value_and_grad(&self.z, &self.noise_values, &mut self.grad);
+        let kernel = &mut self.kernel;
+        let loss = with_vectors!(&mut self.vectors, v => kernel.value_and_grad(&v.z, &v.noise, &mut v.grad));
         if !loss.is_finite() {
             return Err(PyriteError::NonFinite { site: "<loss>".into(), what: format!("the loss ({loss})") });
         }
@@ -302,19 +363,20 @@ impl CompiledStep {
 
     /// The flat gradient of the last call as a tensor of the params' dtype.
     fn grad_tensor(&self) -> Result<Tensor> {
-        let flat = if self.kind == Kind::Double {
-            Tensor::f_from_slice(&self.grad)?
-        } else {
-            // Rounded to float32 in one pass, into a new tensor (the optimizer keeps it).
-            let flat = Tensor::f_empty([self.grad.len() as i64], (Kind::Float, Device::Cpu))?;
-            // SAFETY: a new contiguous float32 CPU tensor of `grad.len()` elements.
-            let out = unsafe { std::slice::from_raw_parts_mut(flat.data_ptr() as *mut f32, self.grad.len()) };
-            for (o, &g) in out.iter_mut().zip(&self.grad) {
-                *o = g as f32;
+        Ok(match (&self.vectors, self.kind) {
+            (Buffers::F32(v), _) => Tensor::f_from_slice(&v.grad)?,
+            (Buffers::F64(v), Kind::Double) => Tensor::f_from_slice(&v.grad)?,
+            (Buffers::F64(v), _) => {
+                // Rounded to float32 in one pass, into a new tensor (the optimizer keeps it).
+                let flat = Tensor::f_empty([v.grad.len() as i64], (Kind::Float, Device::Cpu))?;
+                // SAFETY: a new contiguous float32 CPU tensor of `grad.len()` elements.
+                let out = unsafe { std::slice::from_raw_parts_mut(flat.data_ptr() as *mut f32, v.grad.len()) };
+                for (o, &g) in out.iter_mut().zip(&v.grad) {
+                    *o = g as f32;
+                }
+                flat
             }
-            flat
-        };
-        Ok(flat)
+        })
     }
 
     /// One step: the loss, and the optimizer's update of the params.
@@ -327,7 +389,8 @@ impl CompiledStep {
         self.served += 1;
         let loss = self.loss()?;
         // Adam natively on the params' flat buffer, or through libtorch.
-        if !optim.step_with_flat_values(&self.params, &self.grad)? {
+        let params = &self.params;
+        if !with_vectors!(&self.vectors, v => optim.step_with_flat_values(params, &v.grad))? {
             optim.step_with_flat_grad(&self.params, self.grad_tensor()?)?;
         }
         Ok(loss)

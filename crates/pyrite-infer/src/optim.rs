@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
+use pyrite_compile::Real;
 use pyrite_core::param_store::{describe, get_param_store, json_file_error, json_param_error, lock, tensor_from_json, tensor_json, LoadedParams};
 use pyrite_core::{PyriteError, Result};
 use serde_json::{json, Value};
@@ -278,7 +279,7 @@ impl Optimizer {
     /// # Errors
     ///
     /// [`PyriteError::NonFinite`] naming the param of a non-finite gradient (nothing updated).
-    pub(crate) fn step_with_flat_values(&mut self, params: &[(String, Tensor)], grad: &[f64]) -> Result<bool> {
+    pub(crate) fn step_with_flat_values<G: Real>(&mut self, params: &[(String, Tensor)], grad: &[G]) -> Result<bool> {
         let (beta1, beta2, eps, weight_decay, clip, pyro_eps) = match self.rule {
             Rule::Adam { beta1, beta2, eps, weight_decay } => (beta1, beta2, eps, weight_decay, f64::INFINITY, false),
             Rule::ClippedAdam { beta1, beta2, eps, clip_norm, .. } => (beta1, beta2, eps, 0.0, clip_norm, true),
@@ -293,7 +294,7 @@ impl Optimizer {
         if values.device() != tch::Device::Cpu || !values.is_contiguous() || !matches!(kind, tch::Kind::Float | tch::Kind::Double) {
             return Ok(false);
         }
-        if let Some(bad) = grad.iter().position(|g| !g.is_finite()) {
+        if let Some(bad) = grad.iter().position(|g| !g.to_f64().is_finite()) {
             let mut at = 0;
             let site = used.iter().find(|(_, p)| {
                 at += p.numel();
@@ -310,7 +311,7 @@ impl Optimizer {
         }
         let scale = match self.max_grad_norm {
             Some(max) => {
-                let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+                let norm = grad.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
                 if norm > max {
                     max / (norm + 1e-6)
                 } else {
@@ -605,30 +606,6 @@ struct AdamStep {
     step: f64,
 }
 
-/// A float type of the params' buffers.
-trait Real: Copy {
-    fn get(self) -> f64;
-    fn put(x: f64) -> Self;
-}
-
-impl Real for f32 {
-    fn get(self) -> f64 {
-        f64::from(self)
-    }
-    fn put(x: f64) -> Self {
-        x as f32
-    }
-}
-
-impl Real for f64 {
-    fn get(self) -> f64 {
-        self
-    }
-    fn put(x: f64) -> Self {
-        x
-    }
-}
-
 impl AdamStep {
     /// Updates the params at `p` and the moments at `m` and `v` (each `grad.len()` long).
     ///
@@ -636,18 +613,18 @@ impl AdamStep {
     ///
     /// The three pointers must be valid, distinct buffers of `grad.len()` elements that nothing
     /// else uses meanwhile.
-    unsafe fn run<T: Real>(&self, p: *mut T, m: *mut T, v: *mut T, grad: &[f64]) {
+    unsafe fn run<T: Real, G: Real>(&self, p: *mut T, m: *mut T, v: *mut T, grad: &[G]) {
         // SAFETY: the caller's promise.
         let (p, m, v) = unsafe {
             (std::slice::from_raw_parts_mut(p, grad.len()), std::slice::from_raw_parts_mut(m, grad.len()), std::slice::from_raw_parts_mut(v, grad.len()))
         };
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
-            let g = (g * self.scale + self.weight_decay * p.get()).clamp(-self.clip, self.clip);
-            let m1 = m.get() + (1.0 - self.beta1) * (g - m.get());
-            let v1 = v.get() * self.beta2 + g * (g * (1.0 - self.beta2));
-            *m = T::put(m1);
-            *v = T::put(v1);
-            *p = T::put(p.get() - self.step * m.get() / (v.get().sqrt() + self.e));
+        for (((p, m), v), g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
+            let g = (g.to_f64() * self.scale + self.weight_decay * p.to_f64()).clamp(-self.clip, self.clip);
+            let m1 = m.to_f64() + (1.0 - self.beta1) * (g - m.to_f64());
+            let v1 = v.to_f64() * self.beta2 + g * (g * (1.0 - self.beta2));
+            *m = T::from_f64(m1);
+            *v = T::from_f64(v1);
+            *p = T::from_f64(p.to_f64() - self.step * m.to_f64() / (v.to_f64().sqrt() + self.e));
         }
     }
 }

@@ -401,7 +401,7 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
                 (true, true) => return step.step(&mut self.optim),
                 (true, false) if step.has_data() => {
                     return Err(PyriteError::Model(
-                        "the compiled SVI step disagrees with the eager one on the step after its capture: a tensor of the arguments that changes from step to step is missing from `compiled_data`".into(),
+                        "the compiled SVI step disagrees with the eager one on the step after its capture: is a tensor of the arguments that changes from step to step missing from `compiled_data`? (otherwise please report this model)".into(),
                     ))
                 }
                 (false, _) if step.has_data() => {}
