@@ -446,17 +446,23 @@ impl Emitter<'_> {
         &self.p.nodes[v].shape
     }
 
-    /// `w[off(v) + index]`, or `consts[k][index]` for a constant (read where it is).
+    /// Element `index` of `v`: where it is for a constant, an input or noise (unless copied into
+    /// the workspace for an operation that indexes it directly), else `w[off(v) + index]`.
     fn at(&self, v: usize, index: &str) -> String {
         match self.p.nodes[v].op {
-            Op::Const(k) => match self.p.const_storage[k] {
-                Storage::F64 => format!("((const double *)consts[{k}])[{index}]"),
-                Storage::F32 => format!("(double)((const float *)consts[{k}])[{index}]"),
-                Storage::I32 => format!("(double)((const int *)consts[{k}])[{index}]"),
-            },
+            Op::Const(k) if !self.copied[v] => self.const_at(k, index),
             Op::Input(offset) if !self.copied[v] => format!("z[{offset} + {index}]"),
             Op::Noise(offset) if !self.copied[v] => format!("noise[{offset} + {index}]"),
             _ => format!("w[{} + {index}]", self.l.value[v]),
+        }
+    }
+
+    /// Element `index` of constant `k`, where the caller passed it.
+    fn const_at(&self, k: usize, index: &str) -> String {
+        match self.p.const_storage[k] {
+            Storage::F64 => format!("((const double *)consts[{k}])[{index}]"),
+            Storage::F32 => format!("(double)((const float *)consts[{k}])[{index}]"),
+            Storage::I32 => format!("(double)((const int *)consts[{k}])[{index}]"),
         }
     }
 
@@ -500,9 +506,9 @@ impl Emitter<'_> {
             }
             // Constants are read where they are, except by the operations that index the
             // workspace directly (matrix products, solves, running products).
-            Op::Const(_) => {
+            Op::Const(k) => {
                 if self.copied[v] {
-                    let src = self.at(v, "i");
+                    let src = self.const_at(*k, "i");
                     line(&mut self.c, format!("{out} = {src};"));
                 }
             }

@@ -255,3 +255,25 @@ fn a_kernel_is_built_once_and_then_found_in_the_cache() {
     let _ = first.build_info();
     assert!(again.build_info().0, "the second build came from the cache");
 }
+
+/// A one-hidden-layer network (`x W^T + b`, ReLU, a categorical likelihood): transposes read in
+/// place by the products (`transpose`, `t`, `permute`), a product large enough to go through
+/// libtorch's BLAS and one small enough for loops.
+#[test]
+fn a_network_through_transposes_and_libtorchs_products() {
+    let x = Tensor::randn([64, 24], (Kind::Double, Device::Cpu));
+    let y = Tensor::randint(3, [64], (Kind::Int64, Device::Cpu));
+    let (zero, one) = (Tensor::from(0.0f64), Tensor::from(1.0f64));
+    let model = move || -> Result<()> {
+        let prior = |shape: &[i64]| -> Result<DistRef> { Ok(Normal::new(&zero, &one)?.expand(shape)?.to_event(shape.len())?.into_dist()) };
+        let w1 = sample("w1", prior(&[32, 24])?)?;
+        let b1 = sample("b1", prior(&[32])?)?;
+        let w2 = sample("w2", prior(&[3, 32])?)?;
+        // 64 x 24 x 32 = 49,152 multiply-adds (libtorch's), then 64 x 32 x 3 (loops).
+        let hidden = (x.matmul(&w1.transpose(-1, -2)) + b1.unsqueeze(0)).relu();
+        let logits = hidden.matmul(&w2.permute([1, 0])) + hidden.matmul(&w2.tr()) * 0.5;
+        let _ = plate("data", 64, |_| observe("obs", Categorical::from_logits(&logits)?, &y))?;
+        Ok(())
+    };
+    compare("network", &model, 10, 1e-10);
+}
