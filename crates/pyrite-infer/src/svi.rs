@@ -250,9 +250,8 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
     /// labels and row indices) for a [`compiled`](Self::compiled) step: they are inputs of the
     /// compiled code, read at every step, instead of constants captured with it, so that
     /// minibatch SVI runs compiled. A step whose tensors have other shapes or dtypes than at the
-    /// capture (a short last batch) runs eagerly; the first step with other arguments is checked
-    /// against the eager step (a disagreement, from a changing tensor not named here, is an
-    /// error).
+    /// capture (a short last batch) runs eagerly; the step after the capture is checked against
+    /// the eager step (a disagreement, from a changing tensor not named here, is an error).
     ///
     /// ```
     /// use pyrite_core::prelude::*;
