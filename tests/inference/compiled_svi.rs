@@ -40,16 +40,21 @@ fn groups_model(d: &Groups) -> Result<()> {
     Ok(())
 }
 
+/// Runs `steps` steps of `svi`, compiled or not, and checks whether the run ended compiled
+/// (`ends_compiled`): the losses and the params.
+fn run_svi<A: ?Sized>(mut svi: Svi<'_, A>, compiled: bool, ends_compiled: bool, steps: usize, args: &A) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
+    svi.progress = false;
+    svi.compiled = compiled;
+    let losses = svi.run(steps, args).unwrap();
+    assert_eq!(svi.runs_compiled(), ends_compiled, "whether the run ended compiled");
+    (losses, snapshot())
+}
+
 /// `steps` steps of AutoNormal SVI, compiled or not, from seed `s`: the losses and the params.
 fn fit(d: &Groups, compiled: bool, steps: usize, s: u64) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
     seeded(s, || {
         let guide = AutoNormal::new(&groups_model, d).unwrap();
-        let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
-        svi.progress = false;
-        svi.compiled = compiled;
-        let losses = svi.run(steps, d).unwrap();
-        assert_eq!(svi.runs_compiled(), compiled);
-        (losses, snapshot())
+        run_svi(Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new()), compiled, compiled, steps, d)
     })
 }
 
@@ -108,12 +113,7 @@ fn a_multivariate_normal_guide_compiles_and_takes_the_eager_steps() {
     let run = |compiled: bool| {
         seeded(5, || {
             let guide = AutoMultivariateNormal::new(&groups_model, &d).unwrap();
-            let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
-            svi.progress = false;
-            svi.compiled = compiled;
-            let out = (svi.run(40, &d).unwrap(), snapshot());
-            assert_eq!(svi.runs_compiled(), compiled);
-            out
+            run_svi(Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new()), compiled, compiled, 40, &d)
         })
     };
     assert_same_run("AutoMultivariateNormal", &run(false), &run(true), 1e-9);
@@ -132,12 +132,7 @@ fn a_model_the_compiler_cannot_take_runs_eagerly_with_the_eager_results() {
     let run = |compiled: bool| {
         seeded(8, || {
             let guide = AutoNormal::new(&model, &x).unwrap();
-            let mut svi = Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new());
-            svi.progress = false;
-            svi.compiled = compiled;
-            let out = (svi.run(20, &x).unwrap(), snapshot());
-            assert!(!svi.runs_compiled());
-            out
+            run_svi(Svi::new(model, &guide, Optimizer::adam(0.05), TraceElbo::new()), compiled, false, 20, &x)
         })
     };
     assert_eq!(run(true), run(false));
@@ -198,12 +193,7 @@ fn an_enumerated_mixture_compiles_and_takes_the_eager_steps() {
     let run = |compiled: bool| {
         seeded(9, || {
             let guide = AutoDelta::new(&gmm::blocked, &x).unwrap();
-            let mut svi = Svi::new(gmm::model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new());
-            svi.progress = false;
-            svi.compiled = compiled;
-            let out = (svi.run(40, &x).unwrap(), snapshot());
-            assert_eq!(svi.runs_compiled(), compiled);
-            out
+            run_svi(Svi::new(gmm::model, &guide, Optimizer::adam(0.05), TraceEnumElbo::new()), compiled, compiled, 40, &x)
         })
     };
     // float32 params: the kernel computes in float64.
@@ -246,16 +236,7 @@ fn a_guide_the_tracer_refuses_runs_eagerly() {
         sample("mu", Normal::new(loc, 0.5)?)?;
         Ok(())
     };
-    let run = |compiled: bool| {
-        seeded(8, || {
-            let mut svi = Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new());
-            svi.progress = false;
-            svi.compiled = compiled;
-            let losses = svi.run(10, &x).unwrap();
-            assert!(!svi.runs_compiled());
-            (losses, snapshot())
-        })
-    };
+    let run = |compiled: bool| seeded(8, || run_svi(Svi::new(model, guide, Optimizer::adam(0.05), TraceElbo::new()), compiled, false, 10, &x));
     assert_same_run("refused by the tracer", &run(false), &run(true), 1e-12);
 }
 
@@ -280,12 +261,7 @@ fn compiled_steps_update_like_every_optimizer() {
         let run = |compiled: bool| {
             seeded(6, || {
                 let guide = AutoNormal::new(&groups_model, &d).unwrap();
-                let mut svi = Svi::new(groups_model, &guide, optim(), TraceElbo::new());
-                svi.progress = false;
-                svi.compiled = compiled;
-                let out = (svi.run(40, &d).unwrap(), snapshot());
-                assert_eq!(svi.runs_compiled(), compiled);
-                out
+                run_svi(Svi::new(groups_model, &guide, optim(), TraceElbo::new()), compiled, compiled, 40, &d)
             })
         };
         assert_same_run(what, &run(false), &run(true), 1e-9);
