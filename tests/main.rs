@@ -2,6 +2,7 @@
 
 mod bnn;
 mod compare;
+mod compiler;
 mod devices;
 mod docs;
 mod enumeration;

@@ -33,7 +33,10 @@ pub fn shim(libtorch: &Path) -> cc::Build {
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
-        .flag("-DGLOG_USE_GLOG_EXPORT");
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        // libtorch is a release build: its headers lay some classes out differently without
+        // NDEBUG (RecordFunction has a debug-only member), so the shims must match it.
+        .define("NDEBUG", None);
     build
 }
 

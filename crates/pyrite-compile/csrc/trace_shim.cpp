@@ -10,22 +10,285 @@
 // {"other": "TYPE"}; `value` is present on prim::Constant nodes only: a number, a bool, a list of
 // numbers, null, a string, or {"shape": [...], "dtype": "...", "values": [...]} for a tensor.
 //
+// While the closure runs, the shim also watches what the tracer cannot see (`Capture` below):
+//
+// * Host reads. A value that depends on the graph's inputs (a latent site, a param, a noise
+//   draw) and is read on the host may steer the closure's control flow or become a number in
+//   it, so the recorded graph would hold for the values seen here only. Reads through the
+//   dispatcher (`item`, `double_value`, `int64_value`, `f64::try_from`, `equal`, `allclose`,
+//   `is_nonzero`) are seen by a RecordFunction callback; reads through a data pointer
+//   (`copy_data`, `Vec::try_from`, `data_ptr`, tch's formatting) by a one-shot materialize hook
+//   on the storage of every input-dependent tensor, re-armed after each operation. A read
+//   outside any operation, and not inside the caller's own checks (the `exempt` callback), is
+//   reported and the caller runs eagerly.
+// * Host data. A tensor the closure makes without reading its inputs (`Tensor::from`, `zeros`,
+//   `arange`, ...) enters the trace as a factory node whose values the tracer never sees
+//   (`Tensor::from` is `zeros` plus a memcpy). Its values are taken when an operation first
+//   reads it and it becomes a constant of the graph.
+//
 // Every C++ exception is caught and returned as a message (allocated with malloc, freed by
 // pyrite_trace_free); nothing is thrown across the C boundary.
 
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <sstream>
 #include <string>
 
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/TracerMode.h>
+#include <ATen/ops/_local_scalar_dense_ops.h>
+#include <ATen/ops/equal_ops.h>
+#include <ATen/record_function.h>
+#include <c10/core/StorageImpl.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/library.h>
 
 namespace {
+
+// Random draws: their values are inputs of a kind (noise), never constants.
+bool is_random(const torch::jit::Node* n) {
+  if (n->isNondeterministic()) return true;
+  static const char* const prefixes[] = {"aten::rand", "aten::normal", "aten::bernoulli", "aten::uniform", "aten::exponential", "aten::multinomial",
+                                         "aten::poisson", "aten::_standard_gamma", "aten::binomial", "aten::_sample_dirichlet", "aten::geometric",
+                                         "aten::cauchy", "aten::log_normal", "aten::random_"};
+  const char* kind = n->kind().toQualString();
+  for (const char* p : prefixes) {
+    if (std::strncmp(kind, p, std::strlen(p)) == 0) return true;
+  }
+  return false;
+}
+
+// What one capture watches (see the top of this file). One per thread, alive while the closure
+// runs.
+struct Capture {
+  std::shared_ptr<torch::jit::tracer::TracingState> state;
+  // Nonzero while the caller reads values for its own checks (they never steer the result).
+  int (*exempt)() = nullptr;
+  // Nesting of operations: 0 is the closure's own code.
+  int depth = 0;
+  // Inside the shim's own bookkeeping (its clones, its comparisons): callbacks do nothing.
+  bool busy = false;
+  // The first host read seen, empty if none.
+  std::string host_read;
+  // Graph values that depend on the inputs (or on random draws), and values known not to.
+  std::unordered_set<const torch::jit::Value*> dependent, independent;
+  // Storages of input-dependent tensors, hooked.
+  std::vector<c10::weak_intrusive_ptr<c10::StorageImpl>> armed;
+  std::unordered_set<const c10::StorageImpl*> armed_set;
+  // Values made without the inputs, with their contents when first read.
+  std::vector<std::pair<torch::jit::Value*, at::Tensor>> snapshots;
+  std::unordered_map<const torch::jit::Value*, size_t> snapshot_index;
+};
+
+thread_local Capture* capture = nullptr;
+
+void note_read(Capture& c, const std::string& what) {
+  if (c.host_read.empty()) c.host_read = what;
+}
+
+bool exempt(const Capture& c) { return c.exempt != nullptr && c.exempt() != 0; }
+
+// The materialize hook: a mutable data pointer was asked of a hooked storage.
+void on_data_access(c10::StorageImpl*) {
+  Capture* c = capture;
+  if (c == nullptr || c->busy || c->depth > 0 || exempt(*c)) return;
+  note_read(*c, "a data pointer (`copy_data`, `Vec::try_from`, `data_ptr`, formatting)");
+}
+
+void arm(Capture& c, const at::Tensor& t) {
+  if (!t.defined() || !t.has_storage()) return;
+  c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
+  if (c.armed_set.insert(s).second) {
+    c.armed.emplace_back(c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl()));
+  }
+  if (!s->has_materializer()) s->set_materializer(&on_data_access);
+}
+
+// Hooks again every storage whose one-shot hook an operation's kernel used.
+void rearm(Capture& c) {
+  for (auto& w : c.armed) {
+    auto s = w.lock();
+    if (s && !s->has_materializer()) s->set_materializer(&on_data_access);
+  }
+}
+
+void disarm(Capture& c) {
+  for (auto& w : c.armed) {
+    auto s = w.lock();
+    if (s && s->has_materializer()) s->clear_materializer();
+  }
+  c.armed.clear();
+  c.armed_set.clear();
+}
+
+// Whether a graph value depends on the graph's inputs or on a random draw (memoised: values
+// never change). Walked with an explicit stack: a recursion written as a loop makes long chains.
+bool value_dependent(Capture& c, torch::jit::Value* root) {
+  std::vector<torch::jit::Value*> stack{root};
+  while (!stack.empty()) {
+    torch::jit::Value* v = stack.back();
+    if (c.dependent.count(v) || c.independent.count(v)) {
+      stack.pop_back();
+      continue;
+    }
+    torch::jit::Node* n = v->node();
+    if (n->kind() == c10::prim::Param || is_random(n)) {
+      c.dependent.insert(v);
+      stack.pop_back();
+      continue;
+    }
+    bool pending = false, dep = false;
+    for (auto* in : n->inputs()) {
+      if (c.dependent.count(in)) {
+        dep = true;
+      } else if (!c.independent.count(in)) {
+        stack.push_back(in);
+        pending = true;
+      }
+    }
+    if (dep) {
+      c.dependent.insert(v);
+      stack.pop_back();
+    } else if (!pending) {
+      c.independent.insert(v);
+      stack.pop_back();
+    }
+  }
+  return c.dependent.count(root) > 0;
+}
+
+bool traced_dependent(Capture& c, const at::Tensor& t) {
+  if (!t.defined() || !c.state->hasValue(t)) return false;
+  return value_dependent(c, c.state->getValue(t));
+}
+
+template <typename F>
+void for_each_tensor(const c10::IValue& v, F f) {
+  if (v.isTensor()) {
+    f(v.toTensor());
+  } else if (v.isTensorList()) {
+    for (const at::Tensor& t : v.toTensorVector()) f(t);
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) {
+      if (e.isTensor()) f(e.toTensor());
+    }
+  } else if (v.isOptionalTensorList()) {
+    for (const auto& e : v.toOptionalTensorList()) {
+      std::optional<at::Tensor> t = e;
+      if (t.has_value()) f(*t);
+    }
+  }
+}
+
+// A value the closure made without its inputs, read by an operation: its contents now are its
+// contents as a constant (compared again at later reads: a change made on the host in between
+// cannot be one constant).
+void snapshot_input(Capture& c, const at::Tensor& t) {
+  if (!t.defined() || !c.state->hasValue(t)) return;
+  torch::jit::Value* v = c.state->getValue(t);
+  auto kind = v->node()->kind();
+  if (kind == c10::prim::Constant || kind == c10::prim::Param || value_dependent(c, v)) return;
+  c10::impl::ExcludeDispatchKeyGuard no_trace(c10::DispatchKey::Tracer);
+  at::AutoDispatchBelowADInplaceOrView no_grad;
+  auto found = c.snapshot_index.find(v);
+  if (found == c.snapshot_index.end()) {
+    c.snapshot_index.emplace(v, c.snapshots.size());
+    c.snapshots.emplace_back(v, t.detach().clone());
+  } else if (!at::equal(c.snapshots[found->second].second, t.detach())) {
+    note_read(c, "a tensor made in the model and changed on the host between two reads");
+  }
+}
+
+std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
+  Capture* c = capture;
+  if (c == nullptr || c->busy) return nullptr;
+  c->depth += 1;
+  c->busy = true;
+  if (c->depth == 1) {
+    for (const c10::IValue& v : fn.inputs()) for_each_tensor(v, [&](const at::Tensor& t) { snapshot_input(*c, t); });
+  }
+  c->busy = false;
+  return nullptr;
+}
+
+void on_op_end(const at::RecordFunction& fn, at::ObserverContext*) {
+  Capture* c = capture;
+  if (c == nullptr || c->busy) return;
+  c->depth -= 1;
+  if (c->depth != 0) return;
+  c->busy = true;
+  for (const c10::IValue& v : fn.outputs()) {
+    for_each_tensor(v, [&](const at::Tensor& t) {
+      if (traced_dependent(*c, t)) arm(*c, t);
+    });
+  }
+  rearm(*c);
+  c->busy = false;
+}
+
+// The operations that hand a tensor's values to the host through the dispatcher: `item` (and
+// so `double_value`, `int64_value`, `f64::try_from`, `is_nonzero`, `allclose`) calls
+// `_local_scalar_dense`; `equal` decides a bool. Their kernels at the tracer's dispatch key (in
+// the dispatch only while a trace is recorded) note a read of an input-dependent value, then
+// run the operation below the tracer.
+void watch_read(const char* what, const at::Tensor& t) {
+  Capture* c = capture;
+  if (c == nullptr || c->busy || exempt(*c)) return;
+  c->busy = true;
+  if (traced_dependent(*c, t)) note_read(*c, what);
+  c->busy = false;
+}
+
+at::Scalar watch_local_scalar_dense(const at::Tensor& self) {
+  watch_read("`item` (`double_value`, `int64_value`, `f64::try_from`, `bool::try_from`, `allclose`)", self);
+  at::tracer::impl::NoTracerDispatchMode below_tracer;
+  return at::_ops::_local_scalar_dense::call(self);
+}
+
+bool watch_equal(const at::Tensor& self, const at::Tensor& other) {
+  watch_read("`equal`", self);
+  watch_read("`equal`", other);
+  at::tracer::impl::NoTracerDispatchMode below_tracer;
+  return at::_ops::equal::call(self, other);
+}
+
+// Registered at the first capture (not when the program starts), without libtorch's note that
+// a kernel at the tracer's key was overridden (the tracer's own records nothing for these).
+void watch_reads_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct Quiet : c10::WarningHandler {
+      void process(const c10::Warning&) override {}
+    } quiet;
+    c10::WarningUtils::WarningHandlerGuard guard(&quiet);
+    static auto* library = new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::Tracer, __FILE__, __LINE__);
+    library->impl("_local_scalar_dense", TORCH_FN(watch_local_scalar_dense));
+    library->impl("equal", TORCH_FN(watch_equal));
+  });
+}
+
+// Replaces each value made without the inputs by a constant of its contents.
+void fold_host_data(Capture& c) {
+  auto& graph = *c.state->graph;
+  for (auto& [value, contents] : c.snapshots) {
+    torch::jit::WithInsertPoint at_start(graph.block()->nodes().front());
+    torch::jit::Value* constant = graph.insertConstant(contents);
+    constant->setType(value->type());
+    value->replaceAllUsesWith(constant);
+  }
+  torch::jit::EliminateDeadCode(c.state->graph);
+}
 
 char* copy_string(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
@@ -213,21 +476,48 @@ typedef int (*pyrite_traced_fn)(void* context, at::Tensor** output);
 
 // Traces `f` with `inputs` as the graph's inputs; on success returns 0 and sets `*json`.
 // Returns 1 with `*message` set if libtorch failed, 2 if `f` failed.
-int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* context, char** json, char** message) {
+//
+// `exempt` (may be null) returns nonzero while the closure reads values for its own checks;
+// `*host_read` is set (malloc'ed) to what the closure read on the host of a value that depends
+// on the inputs, or left null.
+int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* context, int (*exempt)(), char** json, char** host_read,
+                 char** message) {
   *json = nullptr;
+  *host_read = nullptr;
   *message = nullptr;
   try {
-    if (torch::jit::tracer::isTracing()) {
+    if (torch::jit::tracer::isTracing() || capture != nullptr) {
       *message = copy_string("a trace is already being recorded on this thread");
       return 1;
     }
+    watch_reads_once();
     auto state = std::make_shared<torch::jit::tracer::TracingState>();
+    Capture watch;
+    watch.state = state;
+    watch.exempt = exempt;
+    // Ends the watch on every path: callbacks removed, hooks taken off the storages.
+    struct Unwatch {
+      Capture& c;
+      at::CallbackHandle handle;
+      ~Unwatch() {
+        at::removeCallback(handle);
+        capture = nullptr;
+        disarm(c);
+      }
+    };
     torch::jit::tracer::setTracingState(state);
+    capture = &watch;
+    Unwatch unwatch{watch, at::addThreadLocalCallback(at::RecordFunctionCallback(&on_op_start, &on_op_end)
+                                                           .needsInputs(true)
+                                                           .needsOutputs(true)
+                                                           .scopes({at::RecordScope::FUNCTION}))};
     try {
       for (int i = 0; i < n_inputs; ++i) {
         auto value = state->graph->addInput();
         value->setType(c10::TensorType::create(*inputs[i]));
         state->setValue(*inputs[i], value);
+        watch.dependent.insert(value);
+        arm(watch, *inputs[i]);
       }
       at::Tensor* output = nullptr;
       int rc = f(context, &output);
@@ -235,14 +525,17 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
         torch::jit::tracer::abandon();
         return 2;
       }
+      watch.busy = true;
       state->graph->registerOutput(state->getOutput(*output, 0));
       torch::jit::tracer::setTracingState(nullptr);
     } catch (...) {
       torch::jit::tracer::abandon();
       throw;
     }
-    // No dead-code elimination here: a host read (`item`) whose value only steered the
-    // closure's control flow must stay visible to the caller, who refuses such graphs.
+    if (!watch.host_read.empty()) {
+      *host_read = copy_string(watch.host_read);
+    }
+    fold_host_data(watch);
     *json = copy_string(graph_json(*state->graph));
     return 0;
   } catch (const std::exception& e) {
@@ -254,6 +547,16 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
 }
 
 void pyrite_trace_free(char* s) { std::free(s); }
+
+// Watches again the storages whose one-shot hooks a check's reads used (nothing outside a
+// capture).
+void pyrite_trace_rearm() {
+  Capture* c = capture;
+  if (c == nullptr || c->busy) return;
+  c->busy = true;
+  rearm(*c);
+  c->busy = false;
+}
 
 // The state of libtorch's default CPU generator, as a new tensor; 0 on success.
 int pyrite_rng_get_state(at::Tensor** out, char** message) {
@@ -289,3 +592,5 @@ int pyrite_rng_set_state(const at::Tensor* state, char** message) {
 }
 
 }  // extern "C"
+
+

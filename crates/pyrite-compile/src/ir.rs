@@ -43,6 +43,9 @@ pub struct Graph {
     pub input_types: Vec<Type>,
     pub outputs: Vec<usize>,
     pub nodes: Vec<Node>,
+    /// What the traced code read on the host of a value that depends on the inputs (the
+    /// graph then holds for the values seen while tracing only), if it did.
+    pub host_read: Option<String>,
 }
 
 fn parse_type(v: &Value) -> Type {
@@ -100,6 +103,7 @@ impl Graph {
             input_types: v.get("input_types").and_then(Value::as_array).map(|a| a.iter().map(parse_type).collect()).unwrap_or_default(),
             outputs: ids(v.get("outputs")),
             nodes,
+            host_read: None,
         })
     }
 }

@@ -859,6 +859,11 @@ pub fn lower(graph: &Graph) -> Result<Program, Unsupported> {
 ///
 /// As [`lower`].
 pub fn lower_with(graph: &Graph, noise: bool, data: usize) -> Result<Program, Unsupported> {
+    if let Some(read) = &graph.host_read {
+        return Err(Unsupported(format!(
+            "the model reads a value computed from its latent sites or params on the host ({read}): the result may depend on it in ways a capture cannot follow"
+        )));
+    }
     let mut l = Lowering {
         nodes: Vec::new(),
         consts: Vec::new(),

@@ -14,10 +14,13 @@ extern "C" {
         n_inputs: c_int,
         f: extern "C" fn(*mut c_void, *mut *mut torch_sys::C_tensor) -> c_int,
         context: *mut c_void,
+        exempt: extern "C" fn() -> c_int,
         json: *mut *mut c_char,
+        host_read: *mut *mut c_char,
         message: *mut *mut c_char,
     ) -> c_int;
     fn pyrite_trace_free(s: *mut c_char);
+    fn pyrite_trace_rearm();
     fn pyrite_rng_get_state(out: *mut *mut torch_sys::C_tensor, message: *mut *mut c_char) -> c_int;
     fn pyrite_rng_set_state(state: *const torch_sys::C_tensor, message: *mut *mut c_char) -> c_int;
 }
@@ -75,6 +78,17 @@ extern "C" fn trampoline(context: *mut c_void, output: *mut *mut torch_sys::C_te
     }
 }
 
+/// Whether pyrite is reading values for its own checks ([`pyrite_core::host_reads::checking`]).
+extern "C" fn exempt() -> c_int {
+    c_int::from(pyrite_core::host_reads::is_checking())
+}
+
+/// After a check: the storages whose hooks the check's reads used are watched again.
+fn rearm() {
+    // SAFETY: the shim only touches its own capture's state (none outside a capture).
+    unsafe { pyrite_trace_rearm() }
+}
+
 /// Takes a malloc'ed C string from the shim.
 fn take_string(s: *mut c_char) -> String {
     if s.is_null() {
@@ -87,8 +101,14 @@ fn take_string(s: *mut c_char) -> String {
 }
 
 /// Records the aten operations `f` performs, with `inputs` as the graph's inputs (in order):
-/// every other tensor `f` reads becomes a constant of the graph. `f`'s result is the graph's
-/// output.
+/// every other tensor `f` reads becomes a constant of the graph, tensors `f` makes from host data
+/// (`Tensor::from`, `zeros`, `arange`) included. `f`'s result is the graph's output.
+///
+/// A value computed from the inputs and read on the host by `f` (`double_value`, `int64_value`,
+/// `f64::try_from`, `Vec::try_from`, `copy_data`, `data_ptr`, `equal`, `allclose`, tch's
+/// formatting) is named in [`Graph::host_read`]: the graph holds for these inputs only, and
+/// [`lower`](crate::lower) refuses it. Reads inside [`pyrite_core::host_reads::checking`] do not
+/// count.
 ///
 /// # Errors
 ///
@@ -98,12 +118,17 @@ fn take_string(s: *mut c_char) -> String {
 pub fn trace(inputs: &[Tensor], mut f: impl FnMut() -> Result<Tensor>) -> Result<Graph> {
     let mut call = Call { f: &mut f, output: None, error: None };
     let ptrs: Vec<*mut torch_sys::C_tensor> = inputs.iter().map(|t| t.as_ptr() as *mut _).collect();
-    let (mut json, mut message) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let (mut json, mut host_read, mut message) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    pyrite_core::host_reads::set_after_checking(Some(rearm));
     // SAFETY: the pointers are valid for the call; the shim catches every C++ exception.
-    let rc = unsafe { pyrite_trace(ptrs.as_ptr(), ptrs.len() as c_int, trampoline, &mut call as *mut Call<'_> as *mut c_void, &mut json, &mut message) };
+    let rc = unsafe {
+        pyrite_trace(ptrs.as_ptr(), ptrs.len() as c_int, trampoline, &mut call as *mut Call<'_> as *mut c_void, exempt, &mut json, &mut host_read, &mut message)
+    };
+    pyrite_core::host_reads::set_after_checking(None);
+    let read = (!host_read.is_null()).then(|| take_string(host_read));
     let (json, message) = (take_string(json), take_string(message));
     match rc {
-        0 => Graph::from_json(&json),
+        0 => Graph::from_json(&json).map(|g| Graph { host_read: read, ..g }),
         2 => Err(call.error.take().unwrap_or_else(|| PyriteError::Model("the traced closure failed".into()))),
         _ => Err(PyriteError::Model(format!("libtorch's tracer: {message}"))),
     }

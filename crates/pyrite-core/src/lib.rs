@@ -24,6 +24,7 @@ pub mod device;
 pub mod error;
 pub mod glmm;
 pub mod handlers;
+pub use pyrite_distributions::host_reads;
 pub mod markov;
 pub mod memory;
 pub mod message;

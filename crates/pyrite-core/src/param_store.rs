@@ -140,7 +140,9 @@ impl ParamStore {
     /// [`register_leaf`](Self::register_leaf) is never moved: its owner (a module) keeps it.
     pub fn move_leaf(&mut self, name: &str, current: &Tensor, leaf: Tensor) -> bool {
         match self.params.get_mut(name) {
-            Some(e) if e.owned && e.unconstrained.data_ptr() == current.data_ptr() && e.unconstrained.size() == leaf.size() => {
+            Some(e)
+                if e.owned && crate::host_reads::address(&e.unconstrained) == crate::host_reads::address(&current) && e.unconstrained.size() == leaf.size() =>
+            {
                 e.unconstrained = leaf;
                 true
             }

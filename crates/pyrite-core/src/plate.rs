@@ -170,7 +170,7 @@ impl Plate {
                 // One read of the device, as for the other checks that validation switches.
                 if pyrite_distributions::validation_enabled() && t.numel() > 0 {
                     let outside = t.lt(0).logical_or(&t.ge(self.size)).any();
-                    if bool::try_from(&outside).unwrap_or(true) {
+                    if crate::host_reads::checking(|| bool::try_from(&outside).unwrap_or(true)) {
                         return Err(plate_err(format!("subsample indices must lie in 0..{}, got some outside", self.size)));
                     }
                 }

@@ -219,7 +219,7 @@ pub fn module(name: &str, vs: &tch::nn::VarStore) -> Result<()> {
         {
             let mut s = crate::param_store::lock(&store);
             match s.entry(&full) {
-                Some(e) if e.unconstrained.data_ptr() == t.data_ptr() => {}
+                Some(e) if crate::host_reads::address(&e.unconstrained) == crate::host_reads::address(&t) => {}
                 Some(_) => {
                     // The store holds saved values (after `load`): copy them into the module.
                     // Cannot fail: this arm matched `Some` for this name in this lock.

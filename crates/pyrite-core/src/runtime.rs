@@ -229,7 +229,7 @@ fn check_observation(msg: &Message) -> Result<()> {
         });
     }
     if msg.is_observed && value.is_floating_point() && pyrite_distributions::validation_enabled() {
-        let finite = bool::try_from(value.isfinite().all()).unwrap_or(false);
+        let finite = crate::host_reads::checking(|| bool::try_from(value.isfinite().all()).unwrap_or(false));
         if !finite {
             return Err(PyriteError::NonFinite { site: msg.name.clone(), what: "observed data".into() });
         }

@@ -222,7 +222,7 @@ pub(crate) fn check_param(dist: &'static str, param: &'static str, value: &Tenso
         return Ok(());
     }
     if !constraint.contains_all(value) {
-        let problem = if bool::try_from(value.isnan().any()).unwrap_or(false) {
+        let problem = if crate::host_reads::checking(|| bool::try_from(value.isnan().any()).unwrap_or(false)) {
             "contains NaN".to_string()
         } else {
             format!("must be {} (got values outside it)", constraint.name())
@@ -249,7 +249,7 @@ pub fn validate_value(d: &dyn Distribution, value: &Tensor) -> Result<()> {
         });
     }
     if validation_enabled() && !d.support().contains_all(value) {
-        let problem = if bool::try_from(value.isnan().any()).unwrap_or(false) {
+        let problem = if crate::host_reads::checking(|| bool::try_from(value.isnan().any()).unwrap_or(false)) {
             "contains NaN".to_string()
         } else {
             format!("lies outside the support {}", d.support().name())

@@ -18,6 +18,7 @@ pub mod distribution;
 pub mod error;
 mod ext;
 pub mod families;
+pub mod host_reads;
 pub mod kl;
 pub mod shape;
 pub mod transforms;

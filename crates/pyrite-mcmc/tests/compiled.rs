@@ -191,14 +191,15 @@ fn nuts_on_a_compiled_potential_matches_the_exact_posterior() {
     assert!((s - sd).abs() < 4.5 * sd / (2.0 * ess).sqrt(), "sd {s} vs {sd}");
 }
 
-/// `lgamma` (in the Gamma log-density) is not among the compiler's operations: the potential
-/// is not compiled, and `Nuts::compiled` runs the model eagerly.
+/// `erf` is not among the compiler's operations: the potential is not compiled, and NUTS runs
+/// the model eagerly (the factor adds zero: the posterior is the conjugate one).
 #[test]
 fn a_model_the_compiler_cannot_take_runs_eagerly() {
     private_cache();
     let data = Tensor::from_slice(&[3.0f64, 1.0, 4.0, 2.0]);
     let model = |x: &Tensor| -> Result<()> {
         let rate = sample("rate", Gamma::new(Tensor::from(2.0f64), Tensor::from(1.0f64))?)?;
+        factor("nothing", &(rate.erf() * 0.0))?;
         plate("data", 4, |_| observe("obs", Poisson::new(&rate)?, x)).map(drop)
     };
     let program = || model(&data);
@@ -211,19 +212,43 @@ fn a_model_the_compiler_cannot_take_runs_eagerly() {
     assert!((mean - 2.4).abs() < 0.25, "posterior mean {mean}");
 }
 
-/// A tensor made from host data inside the model (`Tensor::from(2.0)` here) enters the trace
-/// as `aten::zeros` plus a copy the tracer does not see: the compiler refuses it rather than
-/// compile a zero.
+/// Tensors made from host data inside the model (`Tensor::from(2.0)` here, which enters the
+/// trace as `aten::zeros` plus a copy the tracer does not see) become constants of the capture:
+/// the potential compiles and equals the eager one.
 #[test]
-fn tensors_made_inside_the_model_are_not_compiled() {
-    private_cache();
+fn tensors_made_inside_the_model_compile_as_constants() {
     let y = Tensor::from_slice(&[0.5f64, 1.5]);
     let model = || -> Result<()> {
         let sigma = sample("sigma", Exponential::new(Tensor::from(2.0f64)))?;
-        plate("data", 2, |_| observe("obs", Normal::new(0.0, &sigma)?, &y)).map(drop)
+        let rate = sample("rate", Gamma::new(Tensor::from(2.0f64), Tensor::full([], 1.5, (Kind::Double, Device::Cpu)))?)?;
+        plate("data", 2, |_| observe("obs", Normal::new(rate.log(), &sigma)?, &y)).map(drop)
     };
-    let (layout, z0) = LatentLayout::discover(&model, &InitStrategy::Median).unwrap();
-    assert!(CompiledPotential::new(&mut ModelPotential::new(&model, &layout), &z0).unwrap().is_none());
+    compare("host tensors", &model, 10, 1e-10);
+}
+
+/// GARCH(1,1) as posteriordb writes it: a Rust loop over the time steps, the variance
+/// recursion starting from a value made inside the model (`Tensor::from`). It compiles and
+/// equals the eager potential at random points.
+#[test]
+fn a_garch_recursion_written_as_a_loop_compiles() {
+    let y: Vec<f64> = (0..60).map(|t| 0.3 * ((t as f64) * 0.7).sin() + 0.1 * ((t * t) as f64 * 0.13).cos()).collect();
+    let y = Tensor::from_slice(&y);
+    let model = || -> Result<()> {
+        // Every number a tensor made here (float64, as the data).
+        let f = |v: f64| Tensor::from(v);
+        let mu = sample("mu", Normal::new(f(0.0), f(10.0))?)?;
+        let alpha0 = sample("alpha0", HalfNormal::new(f(1.0))?)?;
+        let alpha1 = sample("alpha1", Uniform::new(f(0.0), f(1.0))?)?;
+        let beta1 = sample("beta1", Uniform::new(f(0.0), f(1.0))?)?;
+        let mut sigma = f(0.5);
+        for t in 0..60 {
+            let _ = observe(&format!("y_{t}"), Normal::new(&mu, &sigma)?, &y.get(t))?;
+            let r = y.get(t) - &mu;
+            sigma = (&alpha0 + &alpha1 * r.square() + &beta1 * sigma.square()).sqrt();
+        }
+        Ok(())
+    };
+    compare("GARCH(1,1)", &model, 10, 1e-10);
 }
 
 /// A latent value read on the host steers the model (a branch): a trace follows one branch

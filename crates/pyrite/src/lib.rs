@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub use pyrite_compile as compile;
 pub use pyrite_core as core;
 pub use pyrite_data as data;
 /// Data-parallel SVI across processes and machines (feature `distributed`).

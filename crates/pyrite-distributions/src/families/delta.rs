@@ -62,7 +62,7 @@ impl Distribution for Delta {
     /// returned, as an `AutoDelta` guide scores it) no comparison is needed.
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         validate_value(self, value)?;
-        if value.data_ptr() == self.v.data_ptr() && value.size() == self.v.size() && value.stride() == self.v.stride() {
+        if crate::host_reads::address(value) == crate::host_reads::address(&self.v) && value.size() == self.v.size() && value.stride() == self.v.stride() {
             return Ok(expand_param(&self.log_density, &self.batch_shape, &[]));
         }
         let lp = value.eq_tensor(&self.v).to_kind(self.v.kind()).log();

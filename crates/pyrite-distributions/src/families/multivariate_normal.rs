@@ -49,7 +49,7 @@ impl MultivariateNormal {
         Self::check_square(&cov, name)?;
         check_param("MultivariateNormal", name, &cov, &Constraint::PositiveDefinite)?;
         let (l, info) = cov.linalg_cholesky_ex(false, false);
-        if !bool::try_from(info.eq(0).all()).unwrap_or(false) {
+        if !crate::host_reads::checking(|| bool::try_from(info.eq(0).all()).unwrap_or(false)) {
             return Err(DistError::InvalidParameter { dist: "MultivariateNormal", param: name, problem: "is not positive definite".into() });
         }
         Self::build(float_param(loc.into_param()), l, name)
@@ -64,7 +64,7 @@ impl MultivariateNormal {
         // that of the covariance by one triangular solve, with no explicit inverse. `_ex`, so
         // that a matrix without a factor is an error (also with validation off), not an abort.
         let (lf, info) = p.flip([-2, -1]).linalg_cholesky_ex(false, false);
-        if !bool::try_from(info.eq(0).all()).unwrap_or(false) {
+        if !crate::host_reads::checking(|| bool::try_from(info.eq(0).all()).unwrap_or(false)) {
             return Err(DistError::InvalidParameter { dist: "MultivariateNormal", param: name, problem: "is not positive definite".into() });
         }
         let l_inv = lf.flip([-2, -1]).transpose(-2, -1);

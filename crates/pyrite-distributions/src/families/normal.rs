@@ -46,7 +46,7 @@ impl Draw {
     /// autograd: a `detach`ed copy, or a new leaf made from one, is not the draw (its log
     /// density has other gradients), while a view or shallow clone of the draw is.
     fn is(&self, value: &Tensor) -> bool {
-        value.data_ptr() == self.value.data_ptr()
+        crate::host_reads::address(value) == crate::host_reads::address(&self.value)
             && value.requires_grad() == self.value.requires_grad()
             && value.is_leaf() == self.value.is_leaf()
             && value.internal_version() == self.version

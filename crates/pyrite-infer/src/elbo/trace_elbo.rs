@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use pyrite_core::host_reads::checking;
 use pyrite_core::prelude::*;
 use pyrite_core::runtime::{with_handler, Messenger};
 use tch::Tensor;
@@ -76,8 +77,9 @@ impl TraceElbo {
             check_particle_dims(&model_tr, &guide_tr, dim)?;
         }
         let elbo = if self.analytic_kl { mean_field_elbo(&model_tr, &guide_tr)? } else { model_tr.log_prob_sum()? - guide_tr.latent_log_prob_sum()? };
-        // One read of the value serves as the finiteness check and the reported loss.
-        let value = elbo.double_value(&[]);
+        // One read of the value serves as the finiteness check and the reported loss (neither
+        // steers the surrogate: a capture need not follow it).
+        let value = checking(|| elbo.double_value(&[]));
         if !value.is_finite() {
             return Err(non_finite_site(&model_tr, &guide_tr));
         }
@@ -206,7 +208,7 @@ pub(crate) fn non_finite_site(model_tr: &Trace, guide_tr: &Trace) -> PyriteError
     for (who, tr) in [("model", model_tr), ("guide", guide_tr)] {
         for s in tr.sample_sites() {
             if let Ok(lp) = s.log_prob_sum() {
-                let v = lp.double_value(&[]);
+                let v = checking(|| lp.double_value(&[]));
                 if !v.is_finite() {
                     return PyriteError::NonFinite { site: s.name.clone(), what: format!("the {who}'s log-density ({v})") };
                 }

@@ -174,6 +174,6 @@ impl Elbo for TraceEnumElbo {
         };
         let mut params = Vec::new();
         collect_params(&[&model_tr, &guide_tr], &mut params);
-        Ok(LossAndParams { loss: -elbo.double_value(&[]), surrogate: -surrogate, params })
+        Ok(LossAndParams { loss: -pyrite_core::host_reads::checking(|| elbo.double_value(&[])), surrogate: -surrogate, params })
     }
 }

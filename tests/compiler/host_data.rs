@@ -1,0 +1,59 @@
+//! Tensors a model makes from host numbers (`Tensor::from`, `from_slice`, `zeros`, `ones`,
+//! `full`, `arange`, `eye`, `linspace`) become constants of the capture: the program compiles and
+//! its value and gradient equal eager libtorch's at random points.
+
+use pyrite::compile::{lower, trace, Kernel};
+use pyrite::prelude::*;
+
+/// Compiles `f` (of one flat input of `n` values) and compares value and gradient with
+/// libtorch's autograd at `points` random inputs.
+fn compiles_and_matches(what: &str, n: i64, f: impl Fn(&Tensor) -> Tensor) {
+    let x0 = Tensor::randn([n], (Kind::Double, Device::Cpu));
+    let graph = trace(&[x0.shallow_clone()], || Ok(f(&x0))).unwrap();
+    assert_eq!(graph.host_read, None, "{what}");
+    let program = lower(&graph).unwrap_or_else(|e| panic!("{what}: {}", e.0));
+    let mut kernel = Kernel::new(program).unwrap();
+    for _ in 0..5 {
+        let x = Tensor::randn([n], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let y = f(&x);
+        y.backward();
+        let (value, grad) = (y.double_value(&[]), Vec::<f64>::try_from(x.grad()).unwrap());
+        let z = Vec::<f64>::try_from(x.detach()).unwrap();
+        let mut g = vec![0.0; n as usize];
+        let v = kernel.value_and_grad(&z, &[], &mut g);
+        assert!((v - value).abs() <= 1e-10 * value.abs().max(1.0), "{what}: value {v} against {value}");
+        for (a, b) in g.iter().zip(&grad) {
+            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{what}: gradient {g:?} against {grad:?}");
+        }
+    }
+}
+
+#[test]
+fn factories_inside_the_traced_code() {
+    let opts = (Kind::Double, Device::Cpu);
+    compiles_and_matches("Tensor::from", 3, |x| (x * Tensor::from(0.5f64)).sum(Kind::Double));
+    compiles_and_matches("from_slice", 3, |x| (x * Tensor::from_slice(&[1.0f64, 2.0, 3.0])).exp().sum(Kind::Double));
+    compiles_and_matches("zeros and ones", 3, |x| ((x + Tensor::ones([3], opts)) * (Tensor::zeros([3], opts) + 2.0)).square().sum(Kind::Double));
+    compiles_and_matches("full", 3, |x| (x - Tensor::full([3], 0.25, opts)).square().sum(Kind::Double));
+    compiles_and_matches("arange", 4, |x| (x * Tensor::arange(4, opts)).sum(Kind::Double));
+    compiles_and_matches("linspace", 4, |x| (x * Tensor::linspace(-1.0, 1.0, 4, opts)).tanh().sum(Kind::Double));
+    compiles_and_matches("eye", 4, |x| x.reshape([2, 2]).matmul(&(Tensor::eye(2, opts) * 3.0)).square().sum(Kind::Double));
+    compiles_and_matches("a value computed from host data", 3, |x| (x * Tensor::from_slice(&[1.0f64, 2.0, 3.0]).log1p()).sum(Kind::Double));
+}
+
+/// An AR(2) recursion written as a Rust loop from a host-made starting value.
+#[test]
+fn a_recursion_over_time_from_a_host_made_start() {
+    let y: Vec<f64> = (0..40).map(|t| (t as f64 * 0.3).sin()).collect();
+    let y = Tensor::from_slice(&y);
+    compiles_and_matches("AR(2)", 3, |theta| {
+        let (a, b, log_s) = (theta.get(0), theta.get(1), theta.get(2));
+        let mut lp = Tensor::from(0.0f64);
+        for t in 2..40 {
+            let mean = &a * y.get(t - 1) + &b * y.get(t - 2);
+            let r = (y.get(t) - mean) / log_s.exp();
+            lp = lp - r.square() * 0.5 - &log_s;
+        }
+        lp
+    });
+}

@@ -1,0 +1,5 @@
+//! The compiler's capture: host reads of traced values are seen at every entry point tch
+//! offers, and tensors made inside a model from host data become constants.
+
+mod host_data;
+mod host_reads;
