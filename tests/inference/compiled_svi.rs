@@ -163,20 +163,25 @@ fn a_model_branching_on_a_draw_runs_eagerly() {
     });
 }
 
+/// Another arguments value (the same values at another address), then a tensor of the
+/// arguments changed in place: the compiled step is captured again each time, never misused.
 #[test]
-fn other_arguments_run_eagerly() {
+fn other_arguments_and_changed_data_are_captured_again() {
     let d = groups_data(Kind::Double);
-    let other = groups_data(Kind::Double);
     let run = |compiled: bool| {
+        let other = groups_data(Kind::Double);
         seeded(6, || {
             let guide = AutoNormal::new(&groups_model, &d).unwrap();
             let mut svi = Svi::new(groups_model, &guide, Optimizer::adam(0.05), TraceElbo::new());
             svi.progress = false;
             svi.compiled = compiled;
             let mut losses = svi.run(10, &d).unwrap();
-            // The same values at another address: the compiled step is dropped, not misused.
             losses.extend(svi.run(10, &other).unwrap());
-            assert!(!svi.runs_compiled());
+            assert_eq!(svi.runs_compiled(), compiled);
+            // Changed in place: the same tensor, a new version.
+            let _ = other.y.shallow_clone().g_add_scalar_(0.5);
+            losses.extend(svi.run(10, &other).unwrap());
+            assert_eq!(svi.runs_compiled(), compiled);
             (losses, snapshot())
         })
     };

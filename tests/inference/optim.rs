@@ -209,6 +209,9 @@ fn new_svi<'a>(guide: &'a AutoNormal) -> Svi<'a, Tensor> {
     let optim = Optimizer::adam(0.05).with_schedule(LrSchedule::Exponential { gamma: 0.99 });
     let mut svi = Svi::new(save_model, guide, optim, TraceElbo::with_particles(4, true));
     svi.progress = false;
+    // Eager steps: a resumed run's first step is eager (a step is compiled after one eager
+    // step), and the loss it reports may differ from the compiled step's in the last bit.
+    svi.compiled = false;
     svi
 }
 

@@ -69,6 +69,36 @@ bool is_random(const torch::jit::Node* n) {
   return false;
 }
 
+// A tensor the closure read that the trace did not make (data, a captured closure's tensors):
+// it becomes a constant of the graph, so a later change of it (another tensor in its place, or
+// its values changed in place) makes the graph stale.
+struct External {
+  c10::weak_intrusive_ptr<c10::TensorImpl> impl;
+  const void* data;
+  int64_t version;
+  std::vector<int64_t> sizes, strides;
+
+  explicit External(const at::Tensor& t)
+      : impl(t.getIntrusivePtr()), data(t.has_storage() ? t.storage().data() : nullptr), version(t.is_inference() ? -1 : t._version()), sizes(t.sizes().vec()), strides(t.strides().vec()) {}
+
+  bool unchanged() const {
+    auto t = impl.lock();
+    if (!t) return false;
+    const void* now = t->has_storage() ? t->storage().data() : nullptr;
+    int64_t now_version = t->is_inference() ? -1 : static_cast<int64_t>(t->version_counter().current_version());
+    return now == data && now_version == version && t->sizes().equals(sizes) && t->strides().equals(strides);
+  }
+};
+
+}  // namespace
+
+// The external tensors of one capture (handed to Rust as an opaque pointer).
+struct pyrite_externals {
+  std::vector<External> tensors;
+};
+
+namespace {
+
 // What one capture watches (see the top of this file). One per thread, alive while the closure
 // runs.
 struct Capture {
@@ -89,6 +119,9 @@ struct Capture {
   // Values made without the inputs, with their contents when first read.
   std::vector<std::pair<torch::jit::Value*, at::Tensor>> snapshots;
   std::unordered_map<const torch::jit::Value*, size_t> snapshot_index;
+  // Tensors read that the trace did not make, once each.
+  std::unique_ptr<pyrite_externals> externals = std::make_unique<pyrite_externals>();
+  std::unordered_set<const c10::TensorImpl*> external_set;
 };
 
 thread_local Capture* capture = nullptr;
@@ -195,7 +228,11 @@ void for_each_tensor(const c10::IValue& v, F f) {
 // contents as a constant (compared again at later reads: a change made on the host in between
 // cannot be one constant).
 void snapshot_input(Capture& c, const at::Tensor& t) {
-  if (!t.defined() || !c.state->hasValue(t)) return;
+  if (!t.defined()) return;
+  if (!c.state->hasValue(t)) {
+    if (c.external_set.insert(t.unsafeGetTensorImpl()).second) c.externals->tensors.emplace_back(t);
+    return;
+  }
   torch::jit::Value* v = c.state->getValue(t);
   auto kind = v->node()->kind();
   if (kind == c10::prim::Constant || kind == c10::prim::Param || value_dependent(c, v)) return;
@@ -479,10 +516,12 @@ typedef int (*pyrite_traced_fn)(void* context, at::Tensor** output);
 //
 // `exempt` (may be null) returns nonzero while the closure reads values for its own checks;
 // `*host_read` is set (malloc'ed) to what the closure read on the host of a value that depends
-// on the inputs, or left null.
+// on the inputs, or left null; `*externals` (freed by pyrite_externals_free) to the tensors the
+// closure read that the trace did not make.
 int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* context, int (*exempt)(), char** json, char** host_read,
-                 char** message) {
+                 pyrite_externals** externals, char** message) {
   *json = nullptr;
+  *externals = nullptr;
   *host_read = nullptr;
   *message = nullptr;
   try {
@@ -537,6 +576,7 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
     }
     fold_host_data(watch);
     *json = copy_string(graph_json(*state->graph));
+    *externals = watch.externals.release();
     return 0;
   } catch (const std::exception& e) {
     *message = copy_string(e.what());
@@ -547,6 +587,19 @@ int pyrite_trace(at::Tensor** inputs, int n_inputs, pyrite_traced_fn f, void* co
 }
 
 void pyrite_trace_free(char* s) { std::free(s); }
+
+// 1 if every external tensor of a capture is still the one it read, with the same storage,
+// version, sizes and strides; 0 otherwise.
+int pyrite_externals_unchanged(const pyrite_externals* e) {
+  for (const External& t : e->tensors) {
+    if (!t.unchanged()) return 0;
+  }
+  return 1;
+}
+
+size_t pyrite_externals_len(const pyrite_externals* e) { return e->tensors.size(); }
+
+void pyrite_externals_free(pyrite_externals* e) { delete e; }
 
 // Watches again the storages whose one-shot hooks a check's reads used (nothing outside a
 // capture).

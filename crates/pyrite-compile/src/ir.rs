@@ -46,6 +46,9 @@ pub struct Graph {
     /// What the traced code read on the host of a value that depends on the inputs (the
     /// graph then holds for the values seen while tracing only), if it did.
     pub host_read: Option<String>,
+    /// The tensors the traced code read that it did not make (constants of the graph), to see
+    /// when they change.
+    pub externals: std::sync::Arc<crate::trace::Externals>,
 }
 
 fn parse_type(v: &Value) -> Type {
@@ -69,6 +72,14 @@ fn ids(v: Option<&Value>) -> Vec<usize> {
 }
 
 impl Graph {
+    /// Whether the traced code computed some values in float32 (a float32 constant, an
+    /// enumerated support): the compiled code computes them in float64, so the two agree to
+    /// float32's rounding only.
+    pub fn computes_in_float32(&self) -> bool {
+        let f32 = |t: &Type| matches!(t, Type::Tensor { dtype: Some(d), .. } if d == "float32");
+        self.input_types.iter().any(f32) || self.nodes.iter().any(|n| n.outputs.iter().any(|(_, t)| f32(t)))
+    }
+
     /// Reads the shim's JSON.
     ///
     /// # Errors
@@ -104,6 +115,7 @@ impl Graph {
             outputs: ids(v.get("outputs")),
             nodes,
             host_read: None,
+            externals: std::sync::Arc::new(crate::trace::Externals::none()),
         })
     }
 }

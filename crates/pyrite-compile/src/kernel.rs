@@ -2,7 +2,7 @@
 //! (`cc -O3 -march=native`), cached by the source's hash in the user's cache directory, loaded
 //! with `dlopen` and called with pointers to the input, the constants and a workspace.
 
-use std::ffi::{c_void, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -117,38 +117,134 @@ fn io(path: &Path, problem: impl ToString) -> PyriteError {
     PyriteError::Io { path: path.display().to_string(), problem: problem.to_string() }
 }
 
+/// The name of the symbol each kernel object carries: the hash of the source it was compiled
+/// from, so that a file in the cache that is not what its name says is never run.
+const HASH_SYMBOL: &str = "pyrite_kernel_source_hash";
+
+/// Where kernels are built when the cache directory cannot be written: a directory of this
+/// user's in the system's temporary directory.
+fn fallback_dir() -> PathBuf {
+    // SAFETY: getuid has no preconditions.
+    std::env::temp_dir().join(format!("pyrite-kernels-{}", unsafe { libc::getuid() }))
+}
+
 /// Compiles `source` into `dir/<hash>.so` unless it is there; returns the path and whether it was.
-fn build(source: &str, dir: &Path) -> Result<(PathBuf, bool)> {
-    let hash = format!("{:016x}", fnv1a(source.as_bytes()));
+fn build(source: &str, hash: &str, dir: &Path) -> Result<(PathBuf, bool)> {
     let so = dir.join(format!("{hash}.so"));
     if so.is_file() {
         return Ok((so, true));
     }
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     // Private names for the source and the object, renamed into place: concurrent builds of one
-    // kernel never load a half-written file.
+    // kernel (threads, processes) never load a half-written file.
     let tag = format!("{hash}.{}.{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
     let c = dir.join(format!("{tag}.c"));
     let tmp = dir.join(format!("{tag}.so.tmp"));
-    std::fs::write(&c, source).map_err(|e| io(&c, e))?;
+    std::fs::write(&c, format!("{source}\nconst char {HASH_SYMBOL}[] = \"{hash}\";\n")).map_err(|e| io(&c, e))?;
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&compiler)
-        .args(["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-o"])
-        .arg(&tmp)
-        .arg(&c)
-        .arg("-lm")
-        .output()
-        .map_err(|e| io(&c, format!("running the C compiler `{compiler}`: {e}")))?;
+    let out = Command::new(&compiler).args(["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-o"]).arg(&tmp).arg(&c).arg("-lm").output();
     // `PYRITE_KEEP_KERNEL_SOURCES=1` keeps the generated C beside the object, for reading.
     if std::env::var_os("PYRITE_KEEP_KERNEL_SOURCES").is_none() {
         let _ = std::fs::remove_file(&c);
     }
+    let out = out.map_err(|e| io(&c, format!("running the C compiler `{compiler}`: {e}")))?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io(&c, format!("the C compiler failed: {}", String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | "))));
+        return Err(io(
+            &c,
+            format!("the C compiler `{compiler}` failed: {}", String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | ")),
+        ));
     }
     std::fs::rename(&tmp, &so).map_err(|e| io(&so, e))?;
     Ok((so, false))
+}
+
+/// A loaded kernel object: its handle and function.
+struct Loaded {
+    library: *mut c_void,
+    function: KernelFn,
+}
+
+/// Whether `bytes` are a whole 64-bit little-endian ELF object: its header, program headers,
+/// section headers and every loaded segment lie within the file. The loader maps segments past
+/// the end of a file cut short, and reading them kills the process (SIGBUS): such a file is
+/// never handed to `dlopen`.
+fn whole_elf(bytes: &[u8]) -> bool {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let u64_at = |at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let len = bytes.len() as u64;
+    let header = || -> Option<bool> {
+        if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+            return Some(false);
+        }
+        let (phoff, shoff) = (u64_at(0x20)?, u64_at(0x28)?);
+        let (phentsize, phnum, shentsize, shnum) = (u16_at(0x36)?, u16_at(0x38)?, u16_at(0x3a)?, u16_at(0x3c)?);
+        let within = |off: u64, size: u64| off.checked_add(size).is_some_and(|end| end <= len);
+        if !within(phoff, phentsize * phnum) || !within(shoff, shentsize * shnum) {
+            return Some(false);
+        }
+        for i in 0..phnum {
+            let at = (phoff + i * phentsize) as usize;
+            let (kind, offset, filesz) = (u32_at(at)?, u64_at(at + 8)?, u64_at(at + 0x20)?);
+            // PT_LOAD segments are mapped from the file.
+            if kind == 1 && !within(offset, filesz) {
+                return Some(false);
+            }
+        }
+        Some(true)
+    };
+    header().unwrap_or(false)
+}
+
+/// Loads `so` and checks that it is the kernel of `hash`; `None` for a file that is not (cut
+/// short, another program's, an older layout).
+fn load(so: &Path, hash: &str) -> Option<Loaded> {
+    if !std::fs::read(so).is_ok_and(|bytes| whole_elf(&bytes)) {
+        return None;
+    }
+    let path = CString::new(so.display().to_string()).ok()?;
+    // SAFETY: a valid path; the library is closed on every path that does not keep it.
+    let library = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if library.is_null() {
+        return None;
+    }
+    let symbol = |name: &str| {
+        let name = CString::new(name).expect("no NUL in a symbol name");
+        // SAFETY: an open library and a NUL-terminated name.
+        unsafe { libc::dlsym(library, name.as_ptr()) }
+    };
+    let (function, stamp) = (symbol("pyrite_kernel"), symbol(HASH_SYMBOL));
+    // SAFETY: the stamp, where present, is a NUL-terminated string of the object's.
+    let matches = !function.is_null() && !stamp.is_null() && unsafe { std::ffi::CStr::from_ptr(stamp as *const c_char) }.to_bytes() == hash.as_bytes();
+    if !matches {
+        // SAFETY: opened above, nothing of it kept.
+        unsafe { libc::dlclose(library) };
+        return None;
+    }
+    // SAFETY: the generated function has exactly this signature (the stamp says it is ours).
+    Some(Loaded { library, function: unsafe { std::mem::transmute::<*mut c_void, KernelFn>(function) } })
+}
+
+/// Builds (or finds) and loads the kernel of `source`: in the cache directory, else in
+/// [`fallback_dir`] when the cache cannot be written; a cached file that is not the kernel it
+/// is named for is built again.
+fn build_and_load(source: &str) -> Result<(Loaded, bool)> {
+    let hash = format!("{:016x}", fnv1a(source.as_bytes()));
+    let dir = cache_dir();
+    let (so, cached) = match build(source, &hash, &dir) {
+        Ok(built) => built,
+        // Not writable (or not a directory): the user's temporary directory instead. A
+        // compiler that fails fails there too, and says so.
+        Err(first) => build(source, &hash, &fallback_dir()).map_err(|e| if e.to_string().contains("C compiler") { e } else { first })?,
+    };
+    if let Some(loaded) = load(&so, &hash) {
+        return Ok((loaded, cached));
+    }
+    // A file that is not the kernel: removed and built again, once.
+    let _ = std::fs::remove_file(&so);
+    let (so, _) = build(source, &hash, so.parent().unwrap_or(&dir))?;
+    load(&so, &hash).map(|l| (l, false)).ok_or_else(|| io(&so, "the compiled kernel cannot be loaded"))
 }
 
 impl Kernel {
@@ -171,22 +267,7 @@ impl Kernel {
     pub fn with_precision(program: Program, precision: Precision) -> Result<Kernel> {
         let start = Instant::now();
         let source = generate(&program, precision);
-        let (so, cached) = build(&source, &cache_dir())?;
-        let path = CString::new(so.display().to_string()).map_err(|e| io(&so, e))?;
-        // SAFETY: a valid path; the library is closed in `drop`.
-        let library = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if library.is_null() {
-            return Err(io(&so, "dlopen failed"));
-        }
-        // SAFETY: the symbol name is NUL-terminated.
-        let symbol = unsafe { libc::dlsym(library, c"pyrite_kernel".as_ptr()) };
-        if symbol.is_null() {
-            // SAFETY: opened above.
-            unsafe { libc::dlclose(library) };
-            return Err(io(&so, "no pyrite_kernel in the compiled object"));
-        }
-        // SAFETY: the generated function has exactly this signature.
-        let function: KernelFn = unsafe { std::mem::transmute::<*mut c_void, KernelFn>(symbol) };
+        let (Loaded { library, function }, cached) = build_and_load(&source)?;
         let len = workspace_len(&program).max(1);
         let work = vec![0.0; if precision == Precision::F32 { len.div_ceil(2) } else { len }];
         let noise_len = program.noise_len();

@@ -17,8 +17,12 @@ extern "C" {
         exempt: extern "C" fn() -> c_int,
         json: *mut *mut c_char,
         host_read: *mut *mut c_char,
+        externals: *mut *mut ExternalSet,
         message: *mut *mut c_char,
     ) -> c_int;
+    fn pyrite_externals_unchanged(e: *const ExternalSet) -> c_int;
+    fn pyrite_externals_len(e: *const ExternalSet) -> usize;
+    fn pyrite_externals_free(e: *mut ExternalSet);
     fn pyrite_trace_free(s: *mut c_char);
     fn pyrite_trace_rearm();
     fn pyrite_rng_get_state(out: *mut *mut torch_sys::C_tensor, message: *mut *mut c_char) -> c_int;
@@ -33,6 +37,8 @@ extern "C" {
 /// [`PyriteError::Model`] if libtorch cannot read or restore the generator's state (its
 /// message); `f`'s own result otherwise.
 pub fn with_rng_restored<R>(f: impl FnOnce() -> R) -> Result<R> {
+    // Held for the whole of `f`, as sample statements hold it: no other thread draws meanwhile.
+    let _rng = pyrite_core::runtime::rng_guard();
     let (mut state, mut message) = (std::ptr::null_mut(), std::ptr::null_mut());
     // SAFETY: the shim catches every C++ exception; `state` is a new tensor owned below.
     if unsafe { pyrite_rng_get_state(&mut state, &mut message) } != 0 {
@@ -46,6 +52,62 @@ pub fn with_rng_restored<R>(f: impl FnOnce() -> R) -> Result<R> {
         return Err(PyriteError::Model(format!("libtorch's generator state: {}", take_string(message))));
     }
     Ok(out)
+}
+
+/// The shim's list of a capture's external tensors (opaque).
+#[repr(C)]
+pub struct ExternalSet {
+    _private: [u8; 0],
+}
+
+/// The tensors a traced closure read that the trace did not make (the model's data, tensors its
+/// closure captured): constants of the graph. Each is held weakly with its storage address,
+/// version counter, sizes and strides, so that a later change (another tensor in its place, its
+/// values changed in place) is seen in a few nanoseconds a tensor.
+pub struct Externals(*mut ExternalSet);
+
+// SAFETY: the set is owned and only read (a weak pointer's lock and counters).
+unsafe impl Send for Externals {}
+unsafe impl Sync for Externals {}
+
+impl Externals {
+    /// No tensors.
+    pub fn none() -> Externals {
+        Externals(std::ptr::null_mut())
+    }
+    /// Whether every tensor is still the one read, unchanged.
+    pub fn unchanged(&self) -> bool {
+        // SAFETY: a live set from the shim.
+        self.0.is_null() || unsafe { pyrite_externals_unchanged(self.0) } != 0
+    }
+    /// How many tensors there are.
+    pub fn len(&self) -> usize {
+        // SAFETY: as above.
+        if self.0.is_null() {
+            0
+        } else {
+            unsafe { pyrite_externals_len(self.0) }
+        }
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Externals {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: allocated by the shim, freed once.
+            unsafe { pyrite_externals_free(self.0) }
+        }
+    }
+}
+
+impl std::fmt::Debug for Externals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Externals({} tensors)", self.len())
+    }
 }
 
 /// The closure being traced, its output and its error, shared with the trampoline.
@@ -119,16 +181,28 @@ pub fn trace(inputs: &[Tensor], mut f: impl FnMut() -> Result<Tensor>) -> Result
     let mut call = Call { f: &mut f, output: None, error: None };
     let ptrs: Vec<*mut torch_sys::C_tensor> = inputs.iter().map(|t| t.as_ptr() as *mut _).collect();
     let (mut json, mut host_read, mut message) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    let mut externals: *mut ExternalSet = std::ptr::null_mut();
     pyrite_core::host_reads::set_after_checking(Some(rearm));
     // SAFETY: the pointers are valid for the call; the shim catches every C++ exception.
     let rc = unsafe {
-        pyrite_trace(ptrs.as_ptr(), ptrs.len() as c_int, trampoline, &mut call as *mut Call<'_> as *mut c_void, exempt, &mut json, &mut host_read, &mut message)
+        pyrite_trace(
+            ptrs.as_ptr(),
+            ptrs.len() as c_int,
+            trampoline,
+            &mut call as *mut Call<'_> as *mut c_void,
+            exempt,
+            &mut json,
+            &mut host_read,
+            &mut externals,
+            &mut message,
+        )
     };
     pyrite_core::host_reads::set_after_checking(None);
     let read = (!host_read.is_null()).then(|| take_string(host_read));
+    let externals = std::sync::Arc::new(Externals(externals));
     let (json, message) = (take_string(json), take_string(message));
     match rc {
-        0 => Graph::from_json(&json).map(|g| Graph { host_read: read, ..g }),
+        0 => Graph::from_json(&json).map(|g| Graph { host_read: read, externals, ..g }),
         2 => Err(call.error.take().unwrap_or_else(|| PyriteError::Model("the traced closure failed".into()))),
         _ => Err(PyriteError::Model(format!("libtorch's tracer: {message}"))),
     }

@@ -14,7 +14,9 @@
 //! as a constant is caught, not a wrong step: an error when data were named, an eager run from
 //! then on otherwise.
 
-use pyrite_compile::{lower_with, trace, with_rng_restored, Kernel, Precision, Real};
+use std::sync::Arc;
+
+use pyrite_compile::{lower_with, trace, with_rng_restored, Externals, Kernel, Precision, Program, Real};
 use pyrite_core::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -42,6 +44,12 @@ pub(crate) struct CompiledStep {
     vectors: Buffers,
     /// The address of the arguments the step was captured with.
     args: usize,
+    /// The tensors of the arguments (and of the model's closures) the step holds as constants.
+    externals: Arc<Externals>,
+    /// Whether the traced step computed values in float32 (checked to float32's rounding).
+    float32: bool,
+    /// What the kernel computes (its constants' values included).
+    program: Program,
     /// The params' dtype (one for all).
     kind: Kind,
 }
@@ -147,6 +155,23 @@ fn kind_of(name: &str) -> Option<Kind> {
     }
 }
 
+/// What one capture of the step gives: its program, the tensors it holds as constants, and
+/// whether it computed values in float32; or why it cannot be compiled.
+type Captured = std::result::Result<(Program, Arc<Externals>, bool), String>;
+
+/// Captures the step's surrogate loss with `params` and `data` as the graph's inputs. The
+/// capture draws the guide's noise: the generator is put back afterwards. The eager step just
+/// ran: an error under the tracer is the tracer's (a tensor that requires grad read as a
+/// constant, for one), and the step stays eager.
+fn capture(loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>, params: &[(String, Tensor)], data: &[Tensor]) -> Result<Captured> {
+    let inputs: Vec<Tensor> = params.iter().map(|(_, p)| p).chain(data).map(Tensor::shallow_clone).collect();
+    let traced = with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))?;
+    Ok(match traced {
+        Ok(graph) => lower_with(&graph, true, data.len()).map(|p| (p, graph.externals.clone(), graph.computes_in_float32())).map_err(|why| why.0),
+        Err(e) => Err(format!("the tracer: {}", e.to_string().lines().next().unwrap_or_default())),
+    })
+}
+
 /// The outcome of trying to compile a step.
 pub(crate) enum Built {
     Compiled(Box<CompiledStep>),
@@ -182,19 +207,8 @@ impl CompiledStep {
             return Ok(Built::Eager("params of several dtypes".into()));
         }
         let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        let inputs: Vec<Tensor> = leaves.iter().chain(data).map(Tensor::shallow_clone).collect();
-        // The capture draws the guide's noise: the generator is put back afterwards.
-        // The eager step just ran: an error under the tracer is the tracer's (a tensor that
-        // requires grad read as a constant, for one), and the step stays eager.
-        let capture = || -> Result<std::result::Result<pyrite_compile::Program, String>> {
-            let traced =
-                with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))?;
-            Ok(match traced {
-                Ok(graph) => lower_with(&graph, true, data.len()).map_err(|why| why.0),
-                Err(e) => Err(format!("the tracer: {}", e.to_string().lines().next().unwrap_or_default())),
-            })
-        };
-        let program = match capture()? {
+        let capture = || capture(loss, model, guide, params, data);
+        let (program, externals, float32) = match capture()? {
             Ok(p) => p,
             Err(why) => return Ok(Built::Eager(why)),
         };
@@ -213,7 +227,7 @@ impl CompiledStep {
                 p.detach().copy_(v);
             }
         });
-        if again?.as_ref() != Ok(&program) {
+        if again?.map(|(p, _, _)| p).as_ref() != Ok(&program) {
             return Ok(Built::Eager("the step's operations depend on the values of its params or draws".into()));
         }
         let mut noise = Vec::with_capacity(program.noise.len());
@@ -239,7 +253,7 @@ impl CompiledStep {
         // conversion in their gathers and scatters).
         let single = kind == Kind::Float && input_len >= SINGLE_MIN_PARAMS && data.iter().all(|t| t.kind() != Kind::Double);
         let precision = if single { Precision::F32 } else { Precision::F64 };
-        let kernel = match Kernel::with_precision(program, precision) {
+        let kernel = match Kernel::with_precision(program.clone(), precision) {
             Ok(k) => k,
             Err(e) => return Ok(Built::Eager(e.to_string())),
         };
@@ -264,6 +278,9 @@ impl CompiledStep {
             served: 0,
             vectors: if single { Buffers::F32(Vectors::new(input_len, noise_len)) } else { Buffers::F64(Vectors::new(input_len, noise_len)) },
             args,
+            externals,
+            float32,
+            program,
             kind,
         };
         if !step.set_data(data)? {
@@ -275,9 +292,43 @@ impl CompiledStep {
         })
     }
 
-    /// Whether `args` are the arguments the step was captured with.
-    pub(crate) fn takes(&self, args: usize) -> bool {
-        self.args == args
+    /// Whether the step still stands for a step on `args`: the arguments it was captured with
+    /// (any arguments when their changing tensors are data inputs), and every tensor it holds
+    /// as a constant unchanged (the same tensor, storage, version counter, sizes and strides).
+    pub(crate) fn is_current(&self, args: usize) -> bool {
+        (self.has_data() || self.args == args) && self.externals.unchanged()
+    }
+
+    /// Captures the step again on the current arguments after [`is_current`](Self::is_current)
+    /// found a tensor it holds as a constant changed: true if the capture computes exactly what
+    /// the kernel computes (the same operations, shapes and constant values: new tensors with
+    /// the old values), and the step now watches the new tensors; false if it differs (the step
+    /// must be built anew).
+    ///
+    /// # Errors
+    ///
+    /// The model's errors.
+    pub(crate) fn refresh(
+        &mut self,
+        loss: &dyn Elbo,
+        model: &dyn Fn() -> Result<()>,
+        guide: &dyn Fn() -> Result<()>,
+        data: &[Tensor],
+        args: usize,
+    ) -> Result<bool> {
+        match capture(loss, model, guide, &self.params, data)? {
+            Ok((program, externals, _)) if program == self.program => {
+                self.externals = externals;
+                self.args = args;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The params the step updates, in its order.
+    pub(crate) fn params(&self) -> Vec<(String, Tensor)> {
+        self.params.iter().map(|(n, p)| (n.clone(), p.shallow_clone())).collect()
     }
 
     /// Whether the step has data inputs.
@@ -285,10 +336,15 @@ impl CompiledStep {
         !self.data.is_empty()
     }
 
+    /// Whether `data` have the shapes and dtypes the step was captured with.
+    pub(crate) fn takes_data_shapes(&self, data: &[Tensor]) -> bool {
+        data.len() == self.data.len() && data.iter().zip(&self.data).all(|(t, (shape, kind))| &t.size() == shape && t.kind() == *kind)
+    }
+
     /// Reads the data tensors for the next step: false (nothing read) if their shapes or dtypes
     /// are not those the step was captured with.
     pub(crate) fn set_data(&mut self, data: &[Tensor]) -> Result<bool> {
-        if data.len() != self.data.len() || data.iter().zip(&self.data).any(|(t, (shape, kind))| &t.size() != shape || t.kind() != *kind) {
+        if !self.takes_data_shapes(data) {
             return Ok(false);
         }
         with_vectors!(&mut self.vectors, v => {
@@ -329,6 +385,9 @@ impl CompiledStep {
 
     /// Reads the params and draws the noise (from libtorch's generator, as the eager step).
     fn prepare(&mut self) {
+        // The process-wide generator, held as sample statements hold it (other threads' draws
+        // wait), so that a seeded compiled run draws what the eager one draws.
+        let _rng = pyrite_core::runtime::rng_guard();
         let (params, offsets, noise, data_len) = (&self.params, &self.offsets, &self.noise, self.data_len);
         with_vectors!(&mut self.vectors, v => {
             for ((_, p), &at) in params.iter().zip(offsets) {
@@ -415,7 +474,7 @@ impl CompiledStep {
         })?;
         let ((loss_eager, surrogate_eager, g_eager), (loss_compiled, g_compiled)) = (eager?, compiled?);
         let g_compiled = Vec::<f64>::try_from(g_compiled.to_kind(Kind::Double))?;
-        let tol = if self.params.iter().all(|(_, p)| p.kind() == Kind::Double) { 1e-10 } else { 1e-5 };
+        let tol = if !self.float32 && self.params.iter().all(|(_, p)| p.kind() == Kind::Double) { 1e-10 } else { 1e-5 };
         let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(a.abs()).max(b.abs()).max(1.0);
         let disagree = |what: String| Err(PyriteError::Model(format!("the compiled SVI step disagrees with the eager one ({what}): please report this model")));
         if !close(loss_eager, surrogate_eager, 0.0) {

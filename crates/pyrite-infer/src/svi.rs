@@ -10,6 +10,11 @@ use pyrite_core::prelude::*;
 use serde_json::json;
 
 use crate::compiled_step::{Built, CompiledStep};
+
+/// How many times a compiled step is captured again for changed arguments before the run goes
+/// on eagerly: arguments that change at every step (minibatches not named with
+/// [`Svi::compiled_data`]) would cost a capture a step.
+const MAX_RECAPTURES: usize = 8;
 use crate::elbo::{Elbo, LossAndParams};
 use crate::optim::Optimizer;
 
@@ -105,20 +110,27 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     pub validate_every_step: bool,
     /// What a step does when its loss or a gradient is not finite: fail (the default) or skip.
     pub on_non_finite: OnNonFinite,
-    /// Run the steps as native code compiled from the model and guide (`pyrite-compile`;
-    /// default off): after the first (eager) step, the loss and its gradient are captured with
+    /// Run the steps as native code compiled from the model and guide (`pyrite-compile`; on by
+    /// default, off with `PYRITE_COMPILE=0` or by setting this to false before the second
+    /// step): after the first (eager) step, the loss and its gradient are captured with
     /// libtorch's tracer (twice: at the params and with them moved, differing captures staying
     /// eager), compiled and checked against an eager step with the same noise (a disagreement is
-    /// an error). The arguments are captured with it: for SVI on the same
-    /// arguments at every step (full batch); another arguments value runs eagerly, unless the
-    /// tensors that change are named with [`compiled_data`](Self::compiled_data) (minibatches).
-    /// The step after the capture is checked against the eager one too. A step the
-    /// compiler cannot take (an operation it does not know, score-function terms, a
-    /// data-parallel sync) runs eagerly with a one-line note.
+    /// an error). A model that reads a value computed from its params or draws on the host
+    /// (`double_value`, `Vec::try_from`...) is not captured: its result may depend on the read.
+    /// Tensors the model reads from its arguments are constants of the compiled step, watched
+    /// at every step (the same tensor, storage, version counter and shape): a change, or another
+    /// arguments value, captures the step again (its kernel comes from the cache); arguments
+    /// that change at every step run eagerly after a few captures unless the tensors that change
+    /// are named with [`compiled_data`](Self::compiled_data) (minibatches: inputs of the kernel).
+    /// The step after the capture is checked against the eager one too. A step the compiler
+    /// cannot take (an operation it does not know, score-function terms, a data-parallel sync,
+    /// no C compiler) runs eagerly with a one-line note.
     pub compiled: bool,
     compiled_data: Option<DataFn<'a, A>>,
     compiled_step: Option<Box<CompiledStep>>,
     compile_tried: bool,
+    /// How many times the step was captured again because its arguments changed.
+    recaptures: usize,
     /// The params of the last eager step, in the ELBO's order.
     last_params: Vec<(String, tch::Tensor)>,
     skipped: usize,
@@ -228,10 +240,11 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             progress: true,
             validate_every_step: false,
             on_non_finite: OnNonFinite::Fail,
-            compiled: false,
+            compiled: pyrite_compile::enabled_by_default(),
             compiled_data: None,
             compiled_step: None,
             compile_tried: false,
+            recaptures: 0,
             last_params: Vec::new(),
             skipped: 0,
             validated: false,
@@ -366,9 +379,6 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
 
     /// Captures and compiles the step (see [`compiled`](Self::compiled)), or notes why not.
     fn compile(&mut self, args: &A) -> Result<()> {
-        let model = || (self.model)(args);
-        let guide = || (self.guide)(args);
-        let at = args as *const A as *const () as usize;
         // The store's current leaves (the optimizer may have moved them into its flat buffer).
         let params: Vec<(String, tch::Tensor)> = {
             let store = get_param_store();
@@ -376,25 +386,64 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             self.last_params.iter().filter_map(|(n, _)| store.entry(n).map(|e| (n.clone(), e.unconstrained.shallow_clone()))).collect()
         };
         if params.len() != self.last_params.len() {
-            eprintln!("note: compiled SVI step: not compiled, running eagerly: a param of the step is no longer in the store");
+            pyrite_compile::note_once("compiled SVI step", "not compiled, running eagerly: a param of the step is no longer in the store");
             return Ok(());
         }
+        self.capture(args, &params)
+    }
+
+    /// Captures the step over `args` with `params` as its inputs, or notes why it runs eagerly.
+    fn capture(&mut self, args: &A, params: &[(String, tch::Tensor)]) -> Result<()> {
+        let model = || (self.model)(args);
+        let guide = || (self.guide)(args);
+        let at = args as *const A as *const () as usize;
         let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
-        match CompiledStep::build(&*self.loss, &model, &guide, &params, &data, at)? {
+        match CompiledStep::build(&*self.loss, &model, &guide, params, &data, at)? {
             Built::Compiled(step) => self.compiled_step = Some(step),
-            Built::Eager(why) => eprintln!("note: compiled SVI step: not compiled, running eagerly: {why}"),
+            Built::Eager(why) => pyrite_compile::note_once("compiled SVI step", &format!("not compiled, running eagerly: {why}")),
         }
         Ok(())
     }
 
+    /// The compiled step for `args`, captured again when the arguments changed (another value,
+    /// or a tensor it holds as a constant changed) and that has not happened too often.
+    fn current_step(&mut self, args: &A) -> Result<()> {
+        let at = args as *const A as *const () as usize;
+        let Some(step) = self.compiled_step.as_mut() else { return Ok(()) };
+        if step.is_current(at) {
+            return Ok(());
+        }
+        // New tensors with the same values (a batch's constants made anew) keep the kernel.
+        let (model, guide) = (|| (self.model)(args), || (self.guide)(args));
+        let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
+        if !step.takes_data_shapes(&data) {
+            // A short last batch: this step runs eagerly.
+            return Ok(());
+        }
+        if step.refresh(&*self.loss, &model, &guide, &data, at)? {
+            return Ok(());
+        }
+        let params = step.params();
+        self.compiled_step = None;
+        self.recaptures += 1;
+        if self.recaptures > MAX_RECAPTURES {
+            pyrite_compile::note_once(
+                "compiled SVI step",
+                "the arguments' tensors changed at step after step; running eagerly from here (name the tensors that change from step to step, a minibatch, with `compiled_data`)",
+            );
+            return Ok(());
+        }
+        self.capture(args, &params)
+    }
+
     fn try_step(&mut self, args: &A) -> Result<f64> {
+        self.current_step(args)?;
         let model = || (self.model)(args);
         let guide = || (self.guide)(args);
-        let at = args as *const A as *const () as usize;
         if let Some(step) = self.compiled_step.as_mut() {
             let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
             // Data of other shapes (a short last batch): this step runs eagerly.
-            let serves = if step.has_data() { step.set_data(&data)? } else { step.takes(at) };
+            let serves = !step.has_data() || step.set_data(&data)?;
             let agrees = !serves || !step.needs_check() || step.check_other_args(&*self.loss, &model, &guide)?;
             match (serves, agrees) {
                 (true, true) => return step.step(&mut self.optim),
@@ -403,9 +452,10 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
                         "the compiled SVI step disagrees with the eager one on the step after its capture: is a tensor of the arguments that changes from step to step missing from `compiled_data`? (otherwise please report this model)".into(),
                     ))
                 }
-                (false, _) if step.has_data() => {}
-                _ => {
-                    eprintln!("note: compiled SVI step: the arguments changed; running eagerly from here (name the tensors that change with `compiled_data`)");
+                (false, _) => {}
+                (true, false) => {
+                    // A change the arguments' tensors do not show (a number in the arguments).
+                    pyrite_compile::note_once("compiled SVI step", "the arguments changed in a way the compiled step cannot see; running eagerly from here");
                     self.compiled_step = None;
                 }
             }

@@ -3,15 +3,16 @@
 //! is one call with no tensor operation. The data the model reads are constants of the capture,
 //! which is right for MCMC: a chain's model and arguments do not change during the run.
 
-use pyrite_compile::{lower, Kernel};
+use pyrite_compile::{lower, note_once, Kernel};
 use pyrite_core::prelude::*;
 use tch::Kind;
 
 use crate::model_potential::ModelPotential;
 use crate::potential::Potential;
 
-/// The relative tolerance of the check against the eager potential: float32 models are
-/// computed in float64 by the kernel, so they agree to float32's rounding.
+/// The relative tolerance of the check against the eager potential: float32 models (or float64
+/// models with float32 values inside) are computed in float64 by the kernel, so they agree to
+/// float32's rounding.
 fn tolerance(kind: Kind) -> f64 {
     if kind == Kind::Double {
         1e-10
@@ -23,6 +24,8 @@ fn tolerance(kind: Kind) -> f64 {
 /// A potential evaluated by a compiled kernel.
 pub struct CompiledPotential {
     kernel: Kernel,
+    /// The relative tolerance of the checks against the eager potential.
+    tolerance: f64,
 }
 
 impl CompiledPotential {
@@ -38,27 +41,30 @@ impl CompiledPotential {
         // Traced at `z` and at a second point: a model whose operations or constants differ
         // between the two (control flow on a value read on the host) cannot be captured.
         let other: Vec<f64> = z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.7 } else { -0.7 }).collect();
-        let lowered =
-            |at: &[f64]| -> Result<std::result::Result<pyrite_compile::Program, String>> { Ok(lower(&eager.trace_log_density(at)?).map_err(|why| why.0)) };
-        let program = match (lowered(z)?, lowered(&other)?) {
+        let lowered = |at: &[f64]| -> Result<std::result::Result<(pyrite_compile::Program, bool), String>> {
+            let graph = eager.trace_log_density(at)?;
+            Ok(lower(&graph).map(|p| (p, graph.computes_in_float32())).map_err(|why| why.0))
+        };
+        let (program, float32) = match (lowered(z)?, lowered(&other)?) {
             (Ok(p), Ok(q)) if p == q => p,
             (Ok(_), Ok(_)) => {
-                eprintln!("note: compiled potential: not compiled, running eagerly: the model's operations depend on the values of its latent sites");
+                note_once("compiled potential", "not compiled, running eagerly: the model's operations depend on the values of its latent sites");
                 return Ok(None);
             }
             (Err(why), _) | (_, Err(why)) => {
-                eprintln!("note: compiled potential: not compiled, running eagerly: {why}");
+                note_once("compiled potential", &format!("not compiled, running eagerly: {why}"));
                 return Ok(None);
             }
         };
         let kernel = match Kernel::new(program) {
             Ok(k) => k,
             Err(e) => {
-                eprintln!("note: compiled potential: not compiled, running eagerly: {e}");
+                note_once("compiled potential", &format!("not compiled, running eagerly: {e}"));
                 return Ok(None);
             }
         };
-        let mut compiled = CompiledPotential { kernel };
+        let tolerance = if float32 { tolerance(Kind::Float) } else { tolerance(eager.layout().kind()) };
+        let mut compiled = CompiledPotential { kernel, tolerance };
         compiled.check(eager, z)?;
         compiled.check(eager, &other)?;
         Ok(Some(compiled))
@@ -71,7 +77,7 @@ impl CompiledPotential {
 
     /// Compares energy and gradient with the eager potential at `z`.
     fn check(&mut self, eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<()> {
-        let tol = tolerance(eager.layout().kind());
+        let tol = self.tolerance;
         let (mut g_eager, mut g_compiled) = (vec![0.0; z.len()], vec![0.0; z.len()]);
         let e_eager = eager.energy_and_grad(z, &mut g_eager)?;
         let e_compiled = self.energy_and_grad(z, &mut g_compiled)?;

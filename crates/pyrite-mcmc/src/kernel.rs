@@ -76,7 +76,7 @@ impl Hmc {
 
 impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
     fn of_model(model: &'a M, algorithm: Algorithm) -> Self {
-        Kernel { target: ModelTarget { model, init: InitStrategy::Uniform(2.0), compiled: false }, algorithm }
+        Kernel { target: ModelTarget { model, init: InitStrategy::Uniform(2.0), compiled: pyrite_compile::enabled_by_default() }, algorithm }
     }
     /// How the chains' initial values are chosen (default `init_to_uniform(2)`, as Pyro's and
     /// NumPyro's NUTS).
@@ -85,15 +85,18 @@ impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
         self
     }
     /// Evaluates the potential and its gradient with native code generated from the model
-    /// (`pyrite-compile`) instead of eager libtorch operations (default off). The model is
-    /// captured at the first chain's initial point and at a second point near it (differing
-    /// captures, as from control flow on latent values, keep it eager), and the compiled
-    /// potential is checked against the eager one at both (a disagreement is an error); a model
-    /// the compiler cannot take (an operation it does not
-    /// know, tensors made inside the model, no C compiler on the machine) runs eagerly with a
-    /// one-line note.
+    /// (`pyrite-compile`) instead of eager libtorch operations (on by default; off with
+    /// `.compiled(false)` or `PYRITE_COMPILE=0`). The model is captured at the first chain's
+    /// initial point and at a second point near it (differing captures keep it eager), and the
+    /// compiled potential is checked against the eager one at both (a disagreement is an
+    /// error). A model that reads a latent value on the host (`double_value`, `Vec::try_from`,
+    /// a comparison read as a bool: its result may depend on the read), a model the compiler
+    /// cannot take (an operation it does not know) or a machine without a C compiler runs
+    /// eagerly with a one-line note. Tensors made inside the model from host numbers
+    /// (`Tensor::from`, `zeros`, `arange`) are constants of the compiled potential.
     /// Applies to [`Mcmc::run`](crate::mcmc::Mcmc::run), where vectorised chains then run one
-    /// after the other (the same draws, faster than in lockstep); `run_parallel` runs eagerly.
+    /// after the other (the same draws, faster than in lockstep), and to
+    /// [`Mcmc::run_parallel`](crate::mcmc::Mcmc::run_parallel), where each thread compiles its own.
     pub fn compiled(mut self, on: bool) -> Self {
         self.target.compiled = on;
         self

@@ -332,6 +332,7 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let samplers = self.samplers(dim)?;
         let (_multi, bars) = self.bars();
         let (warmup, samples) = (self.num_warmup, self.num_samples);
+        let compiled = self.kernel.target.compiled;
         let outputs: Vec<Result<ChainOutput>> = std::thread::scope(|scope| {
             let handles: Vec<_> = samplers
                 .into_iter()
@@ -344,7 +345,11 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
                         let program = || model(&args).map(drop);
                         let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
                         let mut potential = ModelPotential::new(&program, &layout);
-                        run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar)
+                        // Each thread compiles (the kernel comes from the cache after the first).
+                        match if compiled { CompiledPotential::new(&mut potential, &z0)? } else { None } {
+                            Some(mut compiled) => run_chain(&mut sampler, &mut compiled, &z0, warmup, samples, bar),
+                            None => run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar),
+                        }
                     })
                 })
                 .collect();
