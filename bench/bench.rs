@@ -1,7 +1,8 @@
 //! Benchmark of pyrite's SVI step on the example models, one CPU thread by default.
 //!
-//! `cargo run --release --example bench -- [--threads N] [--steps N] [--only LABEL] [--compiled]`
-//! (`--compiled` runs the steps compiled, `Svi::compiled`; the labels then end in `(compiled)`)
+//! `cargo run --release --example bench -- [--threads N] [--steps N] [--only LABEL] [--eager]`
+//! (the steps run compiled, `Svi::compiled`, the default: the labels end in `(compiled)`, or
+//! `(not compiled)` where a step fell back to eager; `--eager` runs them eagerly)
 //! (`--only` keeps the rows whose label contains LABEL, e.g. `rugged`, `automultivariate`, `gmm`).
 //! (`bench/run.sh` runs this and the Pyro / NumPyro anchors side by side.)
 
@@ -41,7 +42,7 @@ impl Args {
 }
 
 fn parse() -> Args {
-    let mut a = Args { threads: 1, steps: 1000, only: String::new(), compiled: false };
+    let mut a = Args { threads: 1, steps: 1000, only: String::new(), compiled: true };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -49,8 +50,8 @@ fn parse() -> Args {
             "--threads" => a.threads = argv[i + 1].parse().expect("--threads N"),
             "--steps" => a.steps = argv[i + 1].parse().expect("--steps N"),
             "--only" => a.only = argv[i + 1].clone(),
-            "--compiled" => {
-                a.compiled = true;
+            "--eager" => {
+                a.compiled = false;
                 i += 1;
                 continue;
             }

@@ -3,9 +3,10 @@
 //! `../shared/anchors/numpyro_nuts.py` and `pyro_nuts.py` beside it).
 //!
 //! `cargo run --release --example bench_nuts -- [--model rugged|radon|all] [--chains N]
-//! [--method sequential|vectorized] [--warmup N] [--samples N] [--threads N] [--seed N] [--compiled]`
+//! [--method sequential|vectorized] [--warmup N] [--samples N] [--threads N] [--seed N] [--eager]`
 //!
-//! `--compiled` evaluates the potential with the compiled kernel (`Nuts::compiled`).
+//! The potential runs compiled (`Nuts::compiled`, the default); `--eager` evaluates it with
+//! libtorch's operations.
 
 use std::time::Instant;
 
@@ -30,15 +31,15 @@ struct Args {
     threads: i32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Evaluate the potential with the compiled kernel.
+    /// Evaluate the potential eagerly (libtorch's operations), not compiled.
     #[arg(long)]
-    compiled: bool,
+    eager: bool,
 }
 
 /// Runs NUTS and prints one line: times, ESS, ESS/s, R-hat, divergences, leapfrog steps.
 fn bench<A, M: Fn(&A) -> Result<()>>(name: &str, model: &M, data: &A, args: &Args) -> Result<()> {
     let method: ChainMethod = args.method.parse()?;
-    let mut mcmc = Mcmc::new(Nuts::new(model).compiled(args.compiled))
+    let mut mcmc = Mcmc::new(Nuts::new(model).compiled(!args.eager))
         .warmup(args.warmup)
         .samples(args.samples)
         .chains(args.chains)
@@ -57,7 +58,7 @@ fn bench<A, M: Fn(&A) -> Result<()>>(name: &str, model: &M, data: &A, args: &Arg
     println!(
         "pyrite{} nuts {name}: warmup {warmup_s:.2} s, sampling {sampling_s:.2} s ({} chain(s) {} x {}), total {total:.2} s, min ESS {min_ess:.0}, \
          min ESS/s {:.0}, max r_hat {max_rhat:.3}, divergences {}, {:.1} us per leapfrog (sampling)",
-        if args.compiled { " compiled" } else { "" },
+        if args.eager { "" } else { " compiled" },
         args.chains,
         args.method,
         args.samples,

@@ -17,10 +17,10 @@ bash scripts/setup-libtorch.sh >/dev/null
 cargo build --release --example bench_nuts >/dev/null 2>&1
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 1 --eager
+  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 4 --method vectorized --eager
   PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 1
   PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 4 --method vectorized
-  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 1 --compiled
-  PYRITE_DATA="$data" ./target/release/examples/bench_nuts --warmup "$warmup" --samples "$samples" --chains 4 --method vectorized --compiled
   venv="${ANCHOR_VENV:-$HOME/.cache/pyrite-anchors/venv}"
   if [ -n "$anchors" ] && { [ -x "$venv/bin/python" ] || [ "${ANCHORS:-0}" = 1 ]; }; then
     py="$(bash "$anchors/setup.sh")"

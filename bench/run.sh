@@ -17,11 +17,11 @@ bash scripts/setup-libtorch.sh >/dev/null
 cargo build --release --example bench --example scaling >/dev/null 2>&1
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  PYRITE_DATA="$data" /usr/bin/time -f "pyrite peak RSS %M KB" ./target/release/examples/bench --steps "$steps" --threads "$threads" 2>&1
-  PYRITE_DATA="$data" ./target/release/examples/bench --steps "$steps" --threads "$threads" --compiled 2>&1
+  PYRITE_DATA="$data" /usr/bin/time -f "pyrite peak RSS %M KB" ./target/release/examples/bench --steps "$steps" --threads "$threads" --eager 2>&1
+  PYRITE_DATA="$data" ./target/release/examples/bench --steps "$steps" --threads "$threads" 2>&1
   # The large-data case: the GLMM of bench/scaling.rs at N = 10^6 with 10^3 groups.
+  ./target/release/examples/scaling --n 1000000 --groups 1000 --threads "$threads" --eager 2>&1
   ./target/release/examples/scaling --n 1000000 --groups 1000 --threads "$threads" 2>&1
-  ./target/release/examples/scaling --n 1000000 --groups 1000 --threads "$threads" --compiled 2>&1
   venv="${ANCHOR_VENV:-$HOME/.cache/pyrite-anchors/venv}"
   if [ -n "$anchors" ] && { [ -x "$venv/bin/python" ] || [ "${ANCHORS:-0}" = 1 ]; }; then
     py="$(bash "$anchors/setup.sh")"

@@ -5,8 +5,8 @@
 //! `cargo run --release --example scaling -- [--threads N] [--max-n 1000000] [--out DIR] [--device cpu|cuda]`
 //!
 //! `--n N --groups G` times that one size only (no plot), as `bench/run.sh` does for its table;
-//! `--compiled` runs pyrite's steps compiled (`Svi::compiled`), the pyrite column then saying
-//! `compiled us`.
+//! pyrite's steps run compiled (`Svi::compiled`, the default: the pyrite column then says
+//! `compiled us`); `--eager` runs them eagerly.
 //!
 //! On CUDA every step ends with a device synchronisation, so the times are complete steps.
 
@@ -129,7 +129,7 @@ fn main() -> Result<()> {
     pyrite::tch::set_num_threads(threads);
     set_rng_seed(0);
     println!("GLMM SVI step (AutoNormal, Trace_ELBO, Adam), {threads} thread(s), device {device:?}");
-    let compiled = args.iter().any(|a| a == "--compiled");
+    let compiled = !args.iter().any(|a| a == "--eager");
     println!("{:>9} {:>7} {:>14} {:>14} {:>8}", "N", "groups", if compiled { "compiled us" } else { "pyrite us" }, "floor us", "ratio");
     // One size (`--n N --groups G`), or every size up to `--max-n` for 100, 1,000 and 10,000 groups.
     let sizes: Vec<(i64, i64)> = match (args.iter().position(|a| a == "--n"), args.iter().position(|a| a == "--groups")) {

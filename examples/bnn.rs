@@ -62,10 +62,11 @@ struct Args {
     /// training; the digits network is not fitted.
     #[arg(long, conflicts_with = "save")]
     load: Option<PathBuf>,
-    /// Run the SVI steps compiled (`Svi::compiled`, the minibatches as the step's inputs):
-    /// libtorch's matrix products, the rest fused native code.
+    /// Run the SVI steps eagerly (libtorch's operations) instead of compiled (`Svi::compiled`,
+    /// the default: the minibatches as the step's inputs, libtorch's matrix products, the rest
+    /// fused native code).
     #[arg(long)]
-    compiled: bool,
+    eager: bool,
 }
 
 impl Args {
@@ -353,6 +354,7 @@ fn main() -> std::process::ExitCode {
 fn example() -> Result<()> {
     let args: Args = parse_args()?;
     args.check()?;
+    pyrite::compile::set_enabled_by_default(!args.eager);
     let flags = &args.common;
     // numbers in the model (`Normal::new(0.0, 1.0)`) become tensors on this device
     let device = args.device.select()?;
@@ -383,7 +385,7 @@ fn example() -> Result<()> {
         load,
         save,
         seed: flags.seed,
-        compiled: args.compiled,
+        compiled: !args.eager,
     };
     let mnist = with_param_store(&new_param_store(), || fit(&mnist_setup, &mnist_train, &mnist_test, device, flags.steps, args.samples))?;
     if let Some(path) = load {
@@ -402,7 +404,7 @@ fn example() -> Result<()> {
         load: None,
         save: None,
         seed: flags.seed,
-        compiled: args.compiled,
+        compiled: !args.eager,
     };
     let digits = with_param_store(&new_param_store(), || fit(&digits_setup, &digits_train, &digits_test, device, flags.steps, args.samples))?;
 

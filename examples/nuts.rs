@@ -53,10 +53,11 @@ struct Args {
     /// The kernel: `nuts`, or `hmc` (Pyro's HMC: trajectory length 2 pi).
     #[arg(long, default_value = "nuts")]
     kernel: String,
-    /// Evaluate the potential with native code compiled from the model (`pyrite-compile`);
-    /// a model it cannot take runs eagerly, with a note.
+    /// Evaluate the potential with eager libtorch operations instead of native code compiled
+    /// from the model (`pyrite-compile`, the default; a model it cannot take runs eagerly
+    /// anyway, with a note).
     #[arg(long)]
-    compiled: bool,
+    eager: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,7 +132,7 @@ impl Args {
             method,
             method_name,
             hmc,
-            compiled: self.compiled,
+            compiled: !self.eager,
             seed: self.common.seed,
         })
     }
@@ -144,6 +145,7 @@ fn main() -> std::process::ExitCode {
 fn example() -> Result<()> {
     let args: Args = parse_args()?;
     let s = args.check()?;
+    pyrite::compile::set_enabled_by_default(s.compiled);
     let flags = &args.common;
     flags.prepare()?;
     flags.set_threads(1);

@@ -29,10 +29,10 @@ struct Args {
     /// pooling last.
     #[arg(long)]
     compare: bool,
-    /// Run the SVI steps compiled (`Svi::compiled`: native code generated from the model and
-    /// guide, checked against an eager step).
+    /// Run the SVI steps eagerly (libtorch's operations) instead of as native code compiled
+    /// from the model and guide (`Svi::compiled`, the default).
     #[arg(long)]
-    compiled: bool,
+    eager: bool,
 }
 
 // ANCHOR: model_uranium
@@ -71,7 +71,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn example() -> Result<()> {
-    let Args { common: flags, compare, compiled } = parse_args()?;
+    let Args { common: flags, compare, eager } = parse_args()?;
+    pyrite::compile::set_enabled_by_default(!eager);
     flags.prepare()?;
     flags.set_threads(1);
     let steps = flags.steps.unwrap_or(3000);
@@ -86,7 +87,6 @@ fn example() -> Result<()> {
     // ANCHOR: fit
     let guide = AutoNormal::new(&model, &d)?;
     let mut svi = Svi::new(model, &guide, Optimizer::adam(0.01), TraceElbo::new());
-    svi.compiled = compiled;
     let losses = svi.run(steps, &d)?;
     // ANCHOR_END: fit
     let post = guide.sample_posterior(2000)?;

@@ -18,10 +18,10 @@ use pyrite_examples::{final_loss, load_rugged, parse_args, report_checks, scalar
 struct Args {
     #[command(flatten)]
     common: Flags,
-    /// Run the AutoNormal fit's SVI steps compiled (`Svi::compiled`: native code generated from
-    /// the model and guide, checked against an eager step).
+    /// Run the SVI steps eagerly (libtorch's operations) instead of as native code compiled from
+    /// the model and guide (`Svi::compiled`, the default).
     #[arg(long)]
-    compiled: bool,
+    eager: bool,
 }
 
 // ANCHOR: simple_model
@@ -73,7 +73,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn example() -> Result<()> {
-    let Args { common: mut flags, compiled } = parse_args()?;
+    let Args { common: mut flags, eager } = parse_args()?;
+    pyrite::compile::set_enabled_by_default(!eager);
     flags.prepare()?;
     flags.set_threads(1);
     // Seed 1 unless asked otherwise, as Pyro's reference script for this model does; with
@@ -112,7 +113,6 @@ fn example() -> Result<()> {
             let (losses, samples, median) = if name == "AutoNormal" {
                 let guide = AutoNormal::new(&model, &d)?;
                 let mut svi = Svi::new(model, &guide, Optimizer::adam(0.02), TraceElbo::new());
-                svi.compiled = compiled;
                 let losses = svi.run(steps, &d)?;
                 (losses, guide.sample_posterior(800)?, guide.median()?)
             } else {

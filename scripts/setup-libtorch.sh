@@ -23,12 +23,16 @@ else
   site="$cache/torch-$version"
   libtorch="$site/torch"
   if [ ! -e "$libtorch/lib/libtorch.so" ]; then
-    echo "setup-libtorch: installing torch==$version from PyPI into $site (once, about 5 GB)" >&2
     mkdir -p "$cache"
+    log="$cache/pip-torch-$version.log"
+    echo "setup-libtorch: installing torch==$version from PyPI into $site (once, about 5 GB; log: $log)" >&2
     tmp="$(mktemp -d "$cache/.torch-$version.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
-    python3 -m pip install --quiet --disable-pip-version-check --no-cache-dir \
-      --target "$tmp" "torch==$version" >&2
+    if ! python3 -m pip install --disable-pip-version-check --no-cache-dir --target "$tmp" "torch==$version" >"$log" 2>&1; then
+      echo "setup-libtorch: pip could not install torch==$version; the last lines of $log:" >&2
+      tail -n 15 "$log" >&2
+      exit 1
+    fi
     rm -rf "$site"
     mv "$tmp" "$site"   # atomic: a half-finished install is never taken for a whole one
     trap - EXIT
@@ -61,10 +65,12 @@ fi
 # the process groups builds without them.
 if [ -z "${GLOO_INCLUDE_DIR:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ] && [ ! -f /usr/local/include/gloo/algorithm.h ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup-libtorch: installing libgloo-dev (Gloo's headers, for --features distributed)" >&2
+    mkdir -p "${PYRITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pyrite}"
+    aptlog="${PYRITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pyrite}/apt-libgloo-dev.log"
+    echo "setup-libtorch: installing libgloo-dev (Gloo's headers, for --features distributed; log: $aptlog)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q libgloo-dev >&2 || { apt-get update -q >&2 && apt-get install -y -q libgloo-dev >&2; } ||
-      echo "setup-libtorch: could not install libgloo-dev; pyrite-distributed builds without process groups" >&2
+    { apt-get install -y -q libgloo-dev || { apt-get update -q && apt-get install -y -q libgloo-dev; }; } >"$aptlog" 2>&1 ||
+      echo "setup-libtorch: could not install libgloo-dev (see $aptlog); pyrite-distributed builds without process groups" >&2
   else
     echo "setup-libtorch: Gloo's headers are missing, so pyrite-distributed builds without process groups; to add them run: sudo apt-get install -y libgloo-dev" >&2
   fi

@@ -12,9 +12,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The SVI steps run compiled by default (pyrite-compile); eagerly they meet the same checks.
 cargo run --example radon -- --out target/ci-out/radon --check
-# The compiled SVI step (pyrite-compile) meets the same checks.
-cargo run --example radon -- --out target/ci-out/radon-compiled --check --compiled
+cargo run --example radon -- --out target/ci-out/radon-eager --check --eager
 cargo run --example gmm_iris -- --out target/ci-out/gmm --check
 cargo run --example bnn -- --out target/ci-out/bnn --device cpu --check --save target/ci-out/bnn/mnist.safetensors
 # The saved fit, reloaded in a fresh process, predicts with the same accuracy.
@@ -24,20 +24,20 @@ if [ "$(accuracy target/ci-out/bnn)" != "$(accuracy target/ci-out/bnn-load)" ]; 
   echo "bnn --load: $(accuracy target/ci-out/bnn-load), but the run that saved it had $(accuracy target/ci-out/bnn)" >&2
   exit 1
 fi
-# Compiled minibatch steps (the batches as the step's inputs, libtorch's matrix products).
-cargo run --example bnn -- --out target/ci-out/bnn-compiled --device cpu --check --compiled
+# Eager minibatch steps (compiled by default: the batches as the step's inputs).
+cargo run --example bnn -- --out target/ci-out/bnn-eager --device cpu --check --eager
 cargo run --example vae -- --out target/ci-out/vae --device cpu --check
 nuts=(--warmup 300 --samples 300 --chains 2 --check)
 cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-radon
-# The same with the compiled potential (pyrite-compile): its checks hold too.
-cargo run --example nuts -- --model radon "${nuts[@]}" --compiled --out target/ci-out/nuts-radon-compiled
+# The same with the eager potential (compiled by default): its checks hold too.
+cargo run --example nuts -- --model radon "${nuts[@]}" --eager --out target/ci-out/nuts-radon-eager
 cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
-cargo run --example nuts -- --model gmm "${nuts[@]}" --compiled --out target/ci-out/nuts-gmm-compiled
+cargo run --example nuts -- --model gmm "${nuts[@]}" --eager --out target/ci-out/nuts-gmm-eager
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check
-  cargo run --example rugged -- --out target/ci-out/rugged-compiled --check --compiled
+  cargo run --example rugged -- --out target/ci-out/rugged-eager --check --eager
   cargo run --example nuts -- --model rugged "${nuts[@]}" --out target/ci-out/nuts-rugged
-  cargo run --example nuts -- --model rugged "${nuts[@]}" --compiled --out target/ci-out/nuts-rugged-compiled
+  cargo run --example nuts -- --model rugged "${nuts[@]}" --eager --out target/ci-out/nuts-rugged-eager
 elif [ "${CI:-}" = "true" ]; then
   echo "rugged_data.csv not found (PYRITE_DATA=${PYRITE_DATA:-unset}): required under CI" >&2
   exit 1

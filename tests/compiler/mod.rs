@@ -2,5 +2,6 @@
 //! offers, and tensors made inside a model from host data become constants.
 
 mod branching;
+mod fuzz;
 mod host_data;
 mod host_reads;

@@ -324,7 +324,9 @@ void fold_host_data(Capture& c) {
     constant->setType(value->type());
     value->replaceAllUsesWith(constant);
   }
-  torch::jit::EliminateDeadCode(c.state->graph);
+  // No dead-code elimination: a draw nothing reads (an initial value made at every call) still
+  // advances the generator, and the compiled step must draw it too (the lowering skips what
+  // else is dead).
 }
 
 char* copy_string(const std::string& s) {

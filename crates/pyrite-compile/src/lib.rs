@@ -19,5 +19,5 @@ pub use codegen::Precision;
 pub use ir::Graph;
 pub use kernel::{Kernel, Real};
 pub use lower::{lower, lower_with, Program, Unsupported};
-pub use policy::{enabled_by_default, note_once};
+pub use policy::{enabled_by_default, note_once, set_enabled_by_default};
 pub use trace::{trace, with_rng_restored, Externals};

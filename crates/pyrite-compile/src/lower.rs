@@ -898,8 +898,10 @@ pub fn lower_with(graph: &Graph, noise: bool, data: usize) -> Result<Program, Un
     }
     let live = live_values(graph);
     for n in &graph.nodes {
-        // Nodes whose values the output does not use are skipped, but never a host read.
-        if n.outputs.iter().any(|(id, _)| live.contains(id)) || HOST_READS.contains(&n.op.as_str()) {
+        // Nodes whose values the output does not use are skipped, but never a host read, nor a
+        // draw (it advances the generator as the eager code's does: the noise stays in step).
+        let drawn = noise && n.op == "aten::randn";
+        if drawn || n.outputs.iter().any(|(id, _)| live.contains(id)) || HOST_READS.contains(&n.op.as_str()) {
             l.lower_node(n)?;
         }
     }
