@@ -105,6 +105,13 @@ impl GmmFloor {
     }
 }
 
+/// Prints how long the step's capture took (first build or from the kernel cache).
+fn print_build<A: ?Sized>(label: &str, svi: &Svi<'_, A>) {
+    if let Some((seconds, cached)) = svi.compile_seconds() {
+        println!("  {label}: captured, built and checked in {:.0} ms ({})", seconds * 1e3, if cached { "kernel from the cache" } else { "C compiler run" });
+    }
+}
+
 /// Times `steps` SVI steps after two warm-up steps (a compiled step is built at the second);
 /// µs per step.
 fn time_steps(steps: usize, mut step: impl FnMut() -> Result<f64>) -> Result<f64> {
@@ -135,6 +142,7 @@ fn main() -> Result<()> {
                     svi.compiled = args.compiled;
                     let t = time_steps(args.steps, || svi.step(&d))?;
                     println!("{:<34} {:>12.1}", args.label(RUGGED_NORMAL, &svi), t);
+                    print_build(RUGGED_NORMAL, &svi);
                     Ok(())
                 })?;
                 with_param_store(&new_param_store(), || -> Result<()> {
@@ -146,6 +154,7 @@ fn main() -> Result<()> {
                     svi.compiled = args.compiled;
                     let t = time_steps(args.steps, || svi.step(&d))?;
                     println!("{:<34} {:>12.1}", args.label(RUGGED_MVN, &svi), t);
+                    print_build(RUGGED_MVN, &svi);
                     Ok(())
                 })?;
             }
@@ -161,6 +170,7 @@ fn main() -> Result<()> {
             svi.compiled = args.compiled;
             let t = time_steps(args.steps, || svi.step(&d))?;
             println!("{:<34} {:>12.1}", args.label(RADON, &svi), t);
+            print_build(RADON, &svi);
             Ok(())
         })?;
     }
@@ -172,6 +182,7 @@ fn main() -> Result<()> {
             svi.compiled = args.compiled;
             let t = time_steps(args.steps, || svi.step(&iris.petal_length))?;
             println!("{:<34} {:>12.1}", args.label(GMM, &svi), t);
+            print_build(GMM, &svi);
             Ok(())
         })?;
     }

@@ -121,7 +121,10 @@ impl Recipe {
                 }
                 7 if r > 0 => {
                     let d = pick_dim(rng);
-                    let j = shapes.iter().position(|t| t.len() == s.len() && t.iter().zip(&s).enumerate().all(|(k, (a, b))| k == d as usize || a == b)).unwrap_or(i);
+                    let j = shapes
+                        .iter()
+                        .position(|t| t.len() == s.len() && t.iter().zip(&s).enumerate().all(|(k, (a, b))| k == d as usize || a == b))
+                        .unwrap_or(i);
                     let mut o = s.clone();
                     o[d as usize] += shapes[j][d as usize];
                     (Step::Cat(i, j, d), o)

@@ -326,6 +326,11 @@ impl CompiledStep {
         }
     }
 
+    /// Whether the kernel came from the cache (no C compiler run).
+    pub(crate) fn kernel_cached(&self) -> bool {
+        self.kernel.cached
+    }
+
     /// The params the step updates, in its order.
     pub(crate) fn params(&self) -> Vec<(String, Tensor)> {
         self.params.iter().map(|(n, p)| (n.clone(), p.shallow_clone())).collect()

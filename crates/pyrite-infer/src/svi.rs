@@ -131,6 +131,8 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     compile_tried: bool,
     /// How many times the step was captured again because its arguments changed.
     recaptures: usize,
+    /// The last capture's seconds, and whether its kernel came from the cache.
+    compile_time: Option<(f64, bool)>,
     /// The params of the last eager step, in the ELBO's order.
     last_params: Vec<(String, tch::Tensor)>,
     skipped: usize,
@@ -245,6 +247,7 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
             compiled_step: None,
             compile_tried: false,
             recaptures: 0,
+            compile_time: None,
             last_params: Vec::new(),
             skipped: 0,
             validated: false,
@@ -297,6 +300,13 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
     /// second step, and when the step could not be compiled.
     pub fn runs_compiled(&self) -> bool {
         self.compiled_step.is_some()
+    }
+
+    /// The seconds the last capture of the compiled step took (tracing twice, lowering, the C
+    /// compiler or the kernel cache, loading, the check against an eager step), and whether
+    /// its kernel came from the cache; `None` before a step was compiled.
+    pub fn compile_seconds(&self) -> Option<(f64, bool)> {
+        self.compile_time
     }
 
     /// How many steps were skipped for a non-finite loss or gradient
@@ -398,8 +408,12 @@ impl<'a, A: ?Sized, F: Fn(&A) -> Result<()> + ?Sized> Svi<'a, A, F> {
         let guide = || (self.guide)(args);
         let at = args as *const A as *const () as usize;
         let data = self.compiled_data.as_ref().map(|f| f(args)).unwrap_or_default();
+        let start = std::time::Instant::now();
         match CompiledStep::build(&*self.loss, &model, &guide, params, &data, at)? {
-            Built::Compiled(step) => self.compiled_step = Some(step),
+            Built::Compiled(step) => {
+                self.compile_time = Some((start.elapsed().as_secs_f64(), step.kernel_cached()));
+                self.compiled_step = Some(step);
+            }
             Built::Eager(why) => pyrite_compile::note_once("compiled SVI step", &format!("not compiled, running eagerly: {why}")),
         }
         Ok(())
