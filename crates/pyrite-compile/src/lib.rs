@@ -12,12 +12,12 @@ mod gemm;
 pub mod ir;
 pub mod kernel;
 pub mod lower;
-mod policy;
+pub mod policy;
 pub mod trace;
 
 pub use codegen::Precision;
 pub use ir::Graph;
 pub use kernel::{Kernel, Real};
 pub use lower::{lower, lower_with, Program, Unsupported};
-pub use policy::{enabled_by_default, note_once, set_enabled_by_default};
+pub use policy::{capture_twice, enabled_by_default, note_once, set_enabled_by_default, Captured};
 pub use trace::{trace, with_rng_restored, Externals};

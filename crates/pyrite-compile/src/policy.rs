@@ -1,5 +1,16 @@
-//! When pyrite compiles: by default, wherever a model can be (`PYRITE_COMPILE=0` turns it off
-//! for a process; `Svi::compiled` and `Nuts::compiled` for one run).
+//! The compiled path's decisions, shared by SVI's compiled step and MCMC's compiled potential:
+//! whether to compile (by default, wherever a model can be: `PYRITE_COMPILE=0` turns it off for
+//! a process, `Svi::compiled` and `Nuts::compiled` for one run), what a capture must satisfy
+//! (the same program at two points), how closely the compiled result must agree with the eager
+//! one, and the one note a model that cannot be compiled gets.
+
+use std::sync::Arc;
+
+use pyrite_core::Result;
+
+use crate::ir::Graph;
+use crate::lower::{lower_with, Program};
+use crate::trace::Externals;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -42,4 +53,65 @@ pub fn note_once(what: &str, why: &str) {
     if fresh {
         eprintln!("{line}");
     }
+}
+
+/// One capture of a model's computation, lowered: what it computes, the tensors it holds as
+/// constants (watched for changes) and whether it computed values in float32.
+#[derive(Debug)]
+pub struct Captured {
+    pub program: Program,
+    pub externals: Arc<Externals>,
+    /// The traced code computed some values in float32: the kernel (float64) agrees with it to
+    /// float32's rounding only.
+    pub float32: bool,
+}
+
+impl Captured {
+    /// Lowers a traced graph (see [`lower_with`] for `noise` and `data`); `Err` with the reason
+    /// when it cannot be compiled (a host read, an operation outside the set).
+    pub fn lower(graph: &Graph, noise: bool, data: usize) -> std::result::Result<Captured, String> {
+        let program = lower_with(graph, noise, data).map_err(|why| why.0)?;
+        Ok(Captured { program, externals: graph.externals.clone(), float32: graph.computes_in_float32() })
+    }
+}
+
+/// Captures at a first point and at a second one (`at(false)`, `at(true)`): a computation whose
+/// operations or constants differ between the two (control flow on values the capture could not
+/// see) is not compiled. Returns the first capture, or why not.
+///
+/// # Errors
+///
+/// `at`'s own errors (the model's).
+pub fn capture_twice(mut at: impl FnMut(bool) -> Result<std::result::Result<Captured, String>>) -> Result<std::result::Result<Captured, String>> {
+    let first = match at(false)? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
+    Ok(match at(true)? {
+        Ok(second) if second.program == first.program => Ok(first),
+        Ok(_) => Err("the operations depend on the values of the inputs".into()),
+        Err(why) => Err(why),
+    })
+}
+
+/// The relative tolerance of a compiled result against the eager one: 1e-10 when the eager code
+/// computed in float64 throughout, float32's rounding (1e-5) otherwise.
+pub fn tolerance(float64_throughout: bool) -> f64 {
+    if float64_throughout {
+        1e-10
+    } else {
+        1e-5
+    }
+}
+
+/// Whether `a` and `b` agree to `tol` relative to the largest of them, `scale` and 1.
+pub fn close(a: f64, b: f64, scale: f64, tol: f64) -> bool {
+    a == b || (a - b).abs() <= tol * scale.max(a.abs()).max(b.abs()).max(1.0)
+}
+
+/// The first element of `compiled` that disagrees with `eager` beyond `tol`, relative to the
+/// largest eager element (a gradient's scale).
+pub fn first_disagreement(eager: &[f64], compiled: &[f64], tol: f64) -> Option<usize> {
+    let scale = eager.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    eager.iter().zip(compiled).position(|(a, b)| !close(*a, *b, scale, tol))
 }

@@ -16,7 +16,8 @@
 
 use std::sync::Arc;
 
-use pyrite_compile::{lower_with, trace, with_rng_restored, Externals, Kernel, Precision, Program, Real};
+use pyrite_compile::policy::{close, first_disagreement, tolerance};
+use pyrite_compile::{capture_twice, trace, with_rng_restored, Captured, Externals, Kernel, Precision, Program, Real};
 use pyrite_core::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -155,19 +156,21 @@ fn kind_of(name: &str) -> Option<Kind> {
     }
 }
 
-/// What one capture of the step gives: its program, the tensors it holds as constants, and
-/// whether it computed values in float32; or why it cannot be compiled.
-type Captured = std::result::Result<(Program, Arc<Externals>, bool), String>;
-
 /// Captures the step's surrogate loss with `params` and `data` as the graph's inputs. The
 /// capture draws the guide's noise: the generator is put back afterwards. The eager step just
 /// ran: an error under the tracer is the tracer's (a tensor that requires grad read as a
 /// constant, for one), and the step stays eager.
-fn capture(loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>, params: &[(String, Tensor)], data: &[Tensor]) -> Result<Captured> {
+fn capture(
+    loss: &dyn Elbo,
+    model: &dyn Fn() -> Result<()>,
+    guide: &dyn Fn() -> Result<()>,
+    params: &[(String, Tensor)],
+    data: &[Tensor],
+) -> Result<std::result::Result<Captured, String>> {
     let inputs: Vec<Tensor> = params.iter().map(|(_, p)| p).chain(data).map(Tensor::shallow_clone).collect();
     let traced = with_rng_restored(|| pyrite_distributions::without_validation(|| trace(&inputs, || Ok(loss.loss_and_params(model, guide)?.surrogate))))?;
     Ok(match traced {
-        Ok(graph) => lower_with(&graph, true, data.len()).map(|p| (p, graph.externals.clone(), graph.computes_in_float32())).map_err(|why| why.0),
+        Ok(graph) => Captured::lower(&graph, true, data.len()),
         Err(e) => Err(format!("the tracer: {}", e.to_string().lines().next().unwrap_or_default())),
     })
 }
@@ -206,30 +209,31 @@ impl CompiledStep {
         if params.iter().any(|(_, p)| p.kind() != kind) {
             return Ok(Built::Eager("params of several dtypes".into()));
         }
-        let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        let capture = || capture(loss, model, guide, params, data);
-        let (program, externals, float32) = match capture()? {
-            Ok(p) => p,
+        // Captured at the params, then with every param moved by 0.5 (put back afterwards): a
+        // step whose operations depend on the values gives another capture, and stays eager.
+        let captured = capture_twice(|second| {
+            if !second {
+                return capture(loss, model, guide, params, data);
+            }
+            let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
+            let saved: Vec<Tensor> = leaves.iter().map(|p| p.detach().copy()).collect();
+            tch::no_grad(|| {
+                for p in &leaves {
+                    let _ = p.detach().g_add_scalar_(0.5);
+                }
+            });
+            let again = capture(loss, model, guide, params, data);
+            tch::no_grad(|| {
+                for (p, v) in leaves.iter().zip(&saved) {
+                    p.detach().copy_(v);
+                }
+            });
+            again
+        })?;
+        let Captured { program, externals, float32 } = match captured {
+            Ok(c) => c,
             Err(why) => return Ok(Built::Eager(why)),
         };
-        // Captured again with every param moved by 0.5: a step whose operations depend on the
-        // values (control flow on a value read on the host) gives another capture, and stays
-        // eager. The params are put back as they were.
-        let saved: Vec<Tensor> = leaves.iter().map(|p| p.detach().copy()).collect();
-        tch::no_grad(|| {
-            for p in &leaves {
-                let _ = p.detach().g_add_scalar_(0.5);
-            }
-        });
-        let again = capture();
-        tch::no_grad(|| {
-            for (p, v) in leaves.iter().zip(&saved) {
-                p.detach().copy_(v);
-            }
-        });
-        if again?.map(|(p, _, _)| p).as_ref() != Ok(&program) {
-            return Ok(Built::Eager("the step's operations depend on the values of its params or draws".into()));
-        }
         let mut noise = Vec::with_capacity(program.noise.len());
         for (shape, dtype) in &program.noise {
             match kind_of(dtype) {
@@ -317,8 +321,8 @@ impl CompiledStep {
         args: usize,
     ) -> Result<bool> {
         match capture(loss, model, guide, &self.params, data)? {
-            Ok((program, externals, _)) if program == self.program => {
-                self.externals = externals;
+            Ok(captured) if captured.program == self.program => {
+                self.externals = captured.externals;
                 self.args = args;
                 Ok(true)
             }
@@ -479,22 +483,20 @@ impl CompiledStep {
         })?;
         let ((loss_eager, surrogate_eager, g_eager), (loss_compiled, g_compiled)) = (eager?, compiled?);
         let g_compiled = Vec::<f64>::try_from(g_compiled.to_kind(Kind::Double))?;
-        let tol = if !self.float32 && self.params.iter().all(|(_, p)| p.kind() == Kind::Double) { 1e-10 } else { 1e-5 };
-        let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(a.abs()).max(b.abs()).max(1.0);
+        let tol = tolerance(!self.float32 && self.params.iter().all(|(_, p)| p.kind() == Kind::Double));
         let disagree = |what: String| Err(PyriteError::Model(format!("the compiled SVI step disagrees with the eager one ({what}): please report this model")));
-        if !close(loss_eager, surrogate_eager, 0.0) {
+        if !close(loss_eager, surrogate_eager, 0.0, tol) {
             // Score-function terms make the surrogate's value differ from the loss: the kernel
             // computes the surrogate only.
             return Ok(Err("score-function terms (a guide site without reparameterised draws)".into()));
         }
-        if !close(loss_eager, loss_compiled, 0.0) {
+        if !close(loss_eager, loss_compiled, 0.0, tol) {
             return disagree(format!("loss: eager {loss_eager}, compiled {loss_compiled}"));
         }
         for (((name, p), ge), &at) in self.params.iter().zip(&g_eager).zip(&self.offsets) {
             let b = &g_compiled[at..at + p.numel()];
             let a = if ge.defined() { Vec::<f64>::try_from(ge.to_kind(Kind::Double).reshape([-1]))? } else { vec![0.0; p.numel()] };
-            let scale = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            if let Some(i) = a.iter().zip(b).position(|(x, y)| !close(*x, *y, scale)) {
+            if let Some(i) = first_disagreement(&a, b, tol) {
                 return disagree(format!("gradient of `{name}`[{i}]: eager {}, compiled {}", a[i], b[i]));
             }
         }

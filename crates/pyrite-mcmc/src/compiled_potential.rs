@@ -3,23 +3,13 @@
 //! is one call with no tensor operation. The data the model reads are constants of the capture,
 //! which is right for MCMC: a chain's model and arguments do not change during the run.
 
-use pyrite_compile::{lower, note_once, Kernel};
+use pyrite_compile::policy::{close, first_disagreement, tolerance};
+use pyrite_compile::{capture_twice, note_once, Captured, Kernel};
 use pyrite_core::prelude::*;
 use tch::Kind;
 
 use crate::model_potential::ModelPotential;
 use crate::potential::Potential;
-
-/// The relative tolerance of the check against the eager potential: float32 models (or float64
-/// models with float32 values inside) are computed in float64 by the kernel, so they agree to
-/// float32's rounding.
-fn tolerance(kind: Kind) -> f64 {
-    if kind == Kind::Double {
-        1e-10
-    } else {
-        1e-5
-    }
-}
 
 /// A potential evaluated by a compiled kernel.
 pub struct CompiledPotential {
@@ -39,31 +29,25 @@ impl CompiledPotential {
     /// eager one beyond float rounding (a compiler bug: never a wrong answer).
     pub fn new(eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<Option<CompiledPotential>> {
         // Traced at `z` and at a second point: a model whose operations or constants differ
-        // between the two (control flow on a value read on the host) cannot be captured.
+        // between the two cannot be captured.
         let other: Vec<f64> = z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.7 } else { -0.7 }).collect();
-        let lowered = |at: &[f64]| -> Result<std::result::Result<(pyrite_compile::Program, bool), String>> {
-            let graph = eager.trace_log_density(at)?;
-            Ok(lower(&graph).map(|p| (p, graph.computes_in_float32())).map_err(|why| why.0))
-        };
-        let (program, float32) = match (lowered(z)?, lowered(&other)?) {
-            (Ok(p), Ok(q)) if p == q => p,
-            (Ok(_), Ok(_)) => {
-                note_once("compiled potential", "not compiled, running eagerly: the model's operations depend on the values of its latent sites");
-                return Ok(None);
-            }
-            (Err(why), _) | (_, Err(why)) => {
-                note_once("compiled potential", &format!("not compiled, running eagerly: {why}"));
+        let captured = capture_twice(|second| Ok(Captured::lower(&eager.trace_log_density(if second { &other } else { z })?, false, 0)))?;
+        let eager_note = |why: &str| note_once("compiled potential", &format!("not compiled, running eagerly: {why}"));
+        let captured = match captured {
+            Ok(c) => c,
+            Err(why) => {
+                eager_note(&why);
                 return Ok(None);
             }
         };
-        let kernel = match Kernel::new(program) {
+        let tolerance = tolerance(!captured.float32 && eager.layout().kind() == Kind::Double);
+        let kernel = match Kernel::new(captured.program) {
             Ok(k) => k,
             Err(e) => {
-                note_once("compiled potential", &format!("not compiled, running eagerly: {e}"));
+                eager_note(&e.to_string());
                 return Ok(None);
             }
         };
-        let tolerance = if float32 { tolerance(Kind::Float) } else { tolerance(eager.layout().kind()) };
         let mut compiled = CompiledPotential { kernel, tolerance };
         compiled.check(eager, z)?;
         compiled.check(eager, &other)?;
@@ -77,21 +61,15 @@ impl CompiledPotential {
 
     /// Compares energy and gradient with the eager potential at `z`.
     fn check(&mut self, eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<()> {
-        let tol = self.tolerance;
         let (mut g_eager, mut g_compiled) = (vec![0.0; z.len()], vec![0.0; z.len()]);
         let e_eager = eager.energy_and_grad(z, &mut g_eager)?;
         let e_compiled = self.energy_and_grad(z, &mut g_compiled)?;
-        let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(a.abs()).max(b.abs()).max(1.0) || (a == b);
-        let g_scale = g_eager.iter().fold(0.0f64, |m, g| m.max(g.abs()));
-        let bad_grad = g_eager.iter().zip(&g_compiled).position(|(a, b)| !close(*a, *b, g_scale));
-        if !close(e_eager, e_compiled, 0.0) || bad_grad.is_some() {
-            let detail = match bad_grad {
-                Some(i) => format!("gradient {i}: eager {}, compiled {}", g_eager[i], g_compiled[i]),
-                None => format!("energy: eager {e_eager}, compiled {e_compiled}"),
-            };
-            return Err(PyriteError::Model(format!("the compiled potential disagrees with the eager one ({detail}): please report this model")));
-        }
-        Ok(())
+        let detail = match first_disagreement(&g_eager, &g_compiled, self.tolerance) {
+            Some(i) => format!("gradient {i}: eager {}, compiled {}", g_eager[i], g_compiled[i]),
+            None if !close(e_eager, e_compiled, 0.0, self.tolerance) => format!("energy: eager {e_eager}, compiled {e_compiled}"),
+            None => return Ok(()),
+        };
+        Err(PyriteError::Model(format!("the compiled potential disagrees with the eager one ({detail}): please report this model")))
     }
 }
 
