@@ -29,9 +29,22 @@ impl CompiledPotential {
     /// eager one beyond float rounding (a compiler bug: never a wrong answer).
     pub fn new(eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<Option<CompiledPotential>> {
         // Traced at `z` and at a second point: a model whose operations or constants differ
-        // between the two cannot be captured.
-        let other: Vec<f64> = z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.7 } else { -0.7 }).collect();
-        let captured = capture_twice(|second| Ok(Captured::lower(&eager.trace_log_density(if second { &other } else { z })?, false, 0)))?;
+        // between the two cannot be captured. The second point moves each coordinate by 0.7, or
+        // by 0.1 where the model fails there (a covariance that is no longer positive definite).
+        let moved = |by: f64| -> Vec<f64> { z.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { by } else { -by }).collect() };
+        let mut other = moved(0.7);
+        let captured = capture_twice(|second| {
+            if !second {
+                return Ok(Captured::lower(&eager.trace_log_density(z)?, false, 0));
+            }
+            for by in [0.7, 0.1] {
+                other = moved(by);
+                if let Ok(graph) = eager.trace_log_density(&other) {
+                    return Ok(Captured::lower(&graph, false, 0));
+                }
+            }
+            Ok(Err("the model fails at every second point tried near the first".into()))
+        })?;
         let eager_note = |why: &str| note_once("compiled potential", &format!("not compiled, running eagerly: {why}"));
         let captured = match captured {
             Ok(c) => c,

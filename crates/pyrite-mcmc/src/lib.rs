@@ -14,6 +14,7 @@ pub mod mcmc;
 pub mod model_potential;
 pub mod nuts;
 pub mod potential;
+pub mod rejecting;
 pub mod sampler;
 pub mod settings;
 pub mod summary;

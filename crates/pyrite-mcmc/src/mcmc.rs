@@ -15,6 +15,7 @@ use crate::compiled_potential::CompiledPotential;
 use crate::kernel::{Kernel, ModelTarget, PotentialTarget};
 use crate::model_potential::{LatentLayout, ModelPotential};
 use crate::potential::Potential;
+use crate::rejecting::Rejecting;
 use crate::sampler::{Algorithm, Sampler, StepInfo};
 use crate::summary::{summary, PosteriorSummary};
 use crate::tensor_potential::TensorPotential;
@@ -66,6 +67,11 @@ pub struct ChainStats {
     pub num_leapfrog: Vec<usize>,
     /// The potential energy of each draw.
     pub potential_energy: Vec<f64>,
+    /// Points (warm-up included) where the model failed (an error, a gradient that is not
+    /// finite) and whose proposal was rejected as divergent, as Stan does.
+    pub failures: usize,
+    /// The first of those failures' message.
+    pub first_failure: Option<String>,
 }
 
 impl ChainStats {
@@ -260,7 +266,16 @@ impl<T> Mcmc<T> {
                 outs
             }
         };
+        note_failures(&outputs);
         collect(outputs, dim, layout, concurrent)
+    }
+}
+
+/// One note for a run whose chains rejected points where the model failed.
+fn note_failures(outputs: &[ChainOutput]) {
+    let failures: usize = outputs.iter().map(|o| o.stats.failures).sum();
+    if let Some(first) = outputs.iter().find_map(|o| o.stats.first_failure.as_deref()) {
+        eprintln!("note: {failures} proposal(s) rejected as divergent transitions: the model failed there (the first: {first})");
     }
 }
 
@@ -356,6 +371,7 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(PyriteError::Model("a chain's thread panicked".into())))).collect()
         });
         let outputs = outputs.into_iter().collect::<Result<Vec<_>>>()?;
+        note_failures(&outputs);
         self.run = Some(collect(outputs, dim, Some(&layout), true)?);
         Ok(())
     }
@@ -401,19 +417,26 @@ fn model_inits(
     let mut inits = Vec::with_capacity(chains);
     for c in 0..chains {
         let mut last = Vec::new();
+        let mut failure = None;
         let mut found = None;
         for attempt in 0..MAX_INIT_ATTEMPTS {
-            let (_, z) = seed(splitmix64(chain_seed(c) ^ attempt), || LatentLayout::discover(program, init))?;
-            let e = potential.energy_and_grad(&z, &mut grad)?;
-            if e.is_finite() && grad.iter().all(|g| g.is_finite()) {
-                found = Some(z);
-                break;
+            // A point where the model fails (an error) is tried again elsewhere, as one where it
+            // is not finite: only failing at every point is an error.
+            let tried = seed(splitmix64(chain_seed(c) ^ attempt), || LatentLayout::discover(program, init))
+                .and_then(|(_, z)| potential.energy_and_grad(&z, &mut grad).map(|e| (z, e)));
+            match tried {
+                Ok((z, e)) if e.is_finite() && grad.iter().all(|g| g.is_finite()) => {
+                    found = Some(z);
+                    break;
+                }
+                Ok((z, _)) => last = z,
+                Err(e) => failure = Some(e),
             }
-            last = z;
         }
-        match found {
-            Some(z) => inits.push(z),
-            None => {
+        match (found, failure) {
+            (Some(z), _) => inits.push(z),
+            (None, Some(e)) if last.is_empty() => return Err(e),
+            (None, _) => {
                 let sites = potential.non_finite_sites(&last);
                 return Err(PyriteError::NonFinite {
                     site: if sites.is_empty() { "<initial point>".into() } else { sites.join("`, `") },
@@ -429,7 +452,10 @@ fn model_inits(
 /// rate and the divergences so far.
 fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], warmup: usize, samples: usize, bar: &ProgressBar) -> Result<ChainOutput> {
     let start = Instant::now();
-    sampler.init(potential, z0)?;
+    // A failure of the model at a proposed point rejects it (a divergence); the initial point is
+    // one where it does not fail (see `model_inits`).
+    let mut potential = Rejecting::new(potential);
+    sampler.init(&mut potential, z0)?;
     let dim = potential.dim();
     let mut out = ChainOutput { positions: Vec::with_capacity(samples * dim), stats: ChainStats::default(), warmup_seconds: 0.0, sampling_seconds: 0.0 };
     let (mut accept_sum, mut divergences) = (0.0, 0usize);
@@ -440,7 +466,7 @@ fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], w
             sampling_start = Instant::now();
             (accept_sum, divergences) = (0.0, 0);
         }
-        let info: StepInfo = sampler.step(potential)?;
+        let info: StepInfo = sampler.step(&mut potential)?;
         accept_sum += info.accept_prob;
         divergences += usize::from(info.diverging);
         if i < warmup {
@@ -463,6 +489,8 @@ fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], w
     }
     out.sampling_seconds = sampling_start.elapsed().as_secs_f64();
     out.stats.step_size = sampler.step_size();
+    out.stats.failures = potential.failures();
+    out.stats.first_failure = potential.first_failure().map(str::to_string);
     bar.finish();
     Ok(out)
 }
@@ -650,13 +678,16 @@ fn vectorized(
                         let _ = answer_to[c].send(Ok((energies[i], g[i * dim..(i + 1) * dim].to_vec())));
                     }
                 }
-                Err(e) => {
-                    let message = e.to_string();
-                    let mut first = Some(e);
-                    for &c in &chains {
-                        let err = first.take().unwrap_or_else(|| PyriteError::Model(message.clone()));
-                        let _ = answer_to[c].send(Err(err));
+                // One chain's point may be where the model fails: each chain on its own, so that
+                // the failure is that chain's alone.
+                Err(_) if chains.len() > 1 => {
+                    for (i, &c) in chains.iter().enumerate() {
+                        let (zc, gc) = (&z[i * dim..(i + 1) * dim], &mut g[i * dim..(i + 1) * dim]);
+                        let _ = answer_to[c].send(potential.evaluate(zc, gc, 1).map(|e| (e[0], gc.to_vec())));
                     }
+                }
+                Err(e) => {
+                    let _ = answer_to[chains[0]].send(Err(e));
                 }
             }
             waiting = 0;

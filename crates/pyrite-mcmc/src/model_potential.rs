@@ -72,7 +72,9 @@ impl LatentLayout {
                 problem: format!("subsamples {} of {}: MCMC needs the whole data set in every step", p.subsample_size, p.size),
             });
         }
-        let tr = block(BlockSpec::All, || get_trace(model))?;
+        // At the initial values (a draw from the prior may be where the model fails).
+        let init_values: SiteValues = proto.sites.iter().map(|s| (s.name.clone(), s.init.shallow_clone())).collect();
+        let tr = block(BlockSpec::All, || get_trace(|| substitute(init_values, model)))?;
         let enumerated = tr.sample_sites().any(|s| s.infer.enumerate.is_some() && !s.is_observed);
         let (kind, device) = proto.sites.first().map(|s| (s.init.kind(), s.init.device())).unwrap_or((Kind::Float, Device::Cpu));
         let mut slots = Vec::new();
