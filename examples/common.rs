@@ -22,6 +22,7 @@
 pub mod images;
 pub mod models;
 pub mod plots;
+pub mod posteriordb;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

@@ -203,12 +203,15 @@ fn broadcasts(t: &[i64], s: &[i64]) -> bool {
 /// The sum of `recipes`, each on its own slice of a flat input.
 fn program(recipes: &[Recipe], x: &Tensor) -> Tensor {
     let mut at = 0;
-    let mut total = Tensor::from(0.0f64);
-    for r in recipes {
-        total = total + r.eval(&x.narrow(0, at, r.numel()));
-        at += r.numel();
-    }
-    total
+    let parts: Vec<Tensor> = recipes
+        .iter()
+        .map(|r| {
+            let part = r.eval(&x.narrow(0, at, r.numel()));
+            at += r.numel();
+            part
+        })
+        .collect();
+    Tensor::stack(&parts, 0).sum(Kind::Double)
 }
 
 /// Compiles the sum of `recipes` and compares it with libtorch at three random points:

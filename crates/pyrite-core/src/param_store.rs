@@ -141,7 +141,7 @@ impl ParamStore {
     pub fn move_leaf(&mut self, name: &str, current: &Tensor, leaf: Tensor) -> bool {
         match self.params.get_mut(name) {
             Some(e)
-                if e.owned && crate::host_reads::address(&e.unconstrained) == crate::host_reads::address(&current) && e.unconstrained.size() == leaf.size() =>
+                if e.owned && crate::host_reads::address(&e.unconstrained) == crate::host_reads::address(current) && e.unconstrained.size() == leaf.size() =>
             {
                 e.unconstrained = leaf;
                 true

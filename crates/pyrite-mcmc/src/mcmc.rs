@@ -67,11 +67,14 @@ pub struct ChainStats {
     pub num_leapfrog: Vec<usize>,
     /// The potential energy of each draw.
     pub potential_energy: Vec<f64>,
-    /// Points (warm-up included) where the model failed (an error, a gradient that is not
-    /// finite) and whose proposal was rejected as divergent, as Stan does.
+    /// Points (warm-up included) where the model failed (an error: a Cholesky factorisation of
+    /// a matrix that is not positive definite, any libtorch error) and whose proposal was
+    /// rejected as divergent, as Stan does.
     pub failures: usize,
     /// The first of those failures' message.
     pub first_failure: Option<String>,
+    /// Whether the chain's potential ran as compiled code (`Nuts::compiled`).
+    pub compiled: bool,
 }
 
 impl ChainStats {
@@ -308,10 +311,14 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let inits = model_inits(&program, &layout, &self.kernel.target.init, self.num_chains, |c| self.chain_seed(c))?;
         let mut potential = ModelPotential::new(&program, &layout);
         let compiled = if self.kernel.target.compiled { CompiledPotential::new(&mut potential, &inits[0])? } else { None };
-        let run = match compiled {
+        let is_compiled = compiled.is_some();
+        let mut run = match compiled {
             Some(mut compiled) => self.run_chains(&mut Looped(&mut compiled), inits, Some(&layout), true)?,
             None => self.run_chains(&mut potential, inits, Some(&layout), false)?,
         };
+        for c in &mut run.chains {
+            c.compiled = is_compiled;
+        }
         self.run = Some(run);
         Ok(())
     }
@@ -361,10 +368,12 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
                         let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
                         let mut potential = ModelPotential::new(&program, &layout);
                         // Each thread compiles (the kernel comes from the cache after the first).
-                        match if compiled { CompiledPotential::new(&mut potential, &z0)? } else { None } {
-                            Some(mut compiled) => run_chain(&mut sampler, &mut compiled, &z0, warmup, samples, bar),
-                            None => run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar),
-                        }
+                        let mut out = match if compiled { CompiledPotential::new(&mut potential, &z0)? } else { None } {
+                            Some(mut compiled) => run_chain(&mut sampler, &mut compiled, &z0, warmup, samples, bar).map(|o| (o, true)),
+                            None => run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar).map(|o| (o, false)),
+                        }?;
+                        out.0.stats.compiled = out.1;
+                        Ok(out.0)
                     })
                 })
                 .collect();

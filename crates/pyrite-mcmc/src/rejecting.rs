@@ -1,7 +1,7 @@
 //! Numerical failures at a proposed point reject the proposal, as Stan does: a Cholesky
-//! factorisation of a matrix that is not positive definite, any error libtorch raises, a
-//! gradient that is not finite. The sampler sees an infinite energy there, a divergent
-//! transition, and the chain goes on; the failures are counted and the first one's message kept.
+//! factorisation of a matrix that is not positive definite, any error libtorch raises (counted,
+//! the first one's message kept), a gradient that is not finite. The sampler sees an infinite
+//! energy there, a divergent transition, and the chain goes on.
 //! Only a model that fails at every initial point tried is an error (see `Mcmc::run`).
 
 use pyrite_core::PyriteError;
@@ -41,7 +41,7 @@ impl<'p> Rejecting<'p> {
         Rejecting { inner, failures: 0, first: None }
     }
 
-    /// How many points were rejected for a failure (an error or a non-finite gradient).
+    /// How many points were rejected because the model failed there (an error).
     pub fn failures(&self) -> usize {
         self.failures
     }
@@ -65,7 +65,12 @@ impl Potential for Rejecting<'_> {
     }
     fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64, PyriteError> {
         Ok(match self.inner.energy_and_grad(z, grad) {
-            Ok(e) if e.is_finite() && !grad.iter().all(|g| g.is_finite()) => self.reject("a gradient that is not finite".into(), grad),
+            // Not finite at a point reached by a step far too long (early in warm-up): rejected,
+            // but the model did not fail there.
+            Ok(e) if e.is_finite() && !grad.iter().all(|g| g.is_finite()) => {
+                grad.fill(0.0);
+                f64::INFINITY
+            }
             Ok(e) => e,
             Err(e) => self.reject(e.to_string(), grad),
         })

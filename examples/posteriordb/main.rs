@@ -1,0 +1,208 @@
+//! NUTS on posteriordb's reference posteriors (`examples/posteriordb/`): each ported posterior
+//! is sampled and every parameter checked against Stan's reference (pass: the mean within 0.15
+//! reference sds, the sd within 10% of the reference sd, R-hat at most 1.01). Writes
+//! `OUT/results.json` (one row per posterior) and prints a table.
+//!
+//! `cargo run --release --example posteriordb -- --posterior NAME|--all [--eager] [--chains 4]
+//! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check]`
+//!
+//! A posterior whose data or reference file is missing or malformed is one error naming the
+//! file and the field, and the run goes on to the next. `--check` exits non-zero unless every
+//! posterior run passed.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use pyrite::prelude::*;
+use pyrite_examples::posteriordb::{data_dir, ported, stan_names, Data, Reference};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// One posterior by posteriordb's name (`kidiq-kidscore_momiq`).
+    #[arg(long, conflicts_with = "all")]
+    posterior: Vec<String>,
+    /// Every ported posterior.
+    #[arg(long)]
+    all: bool,
+    /// The potential evaluated eagerly (libtorch's operations), not compiled.
+    #[arg(long)]
+    eager: bool,
+    #[arg(long, default_value_t = 4)]
+    chains: usize,
+    #[arg(long, default_value_t = 1000)]
+    warmup: usize,
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where results.json goes.
+    #[arg(long, default_value = "target/posteriordb")]
+    out: PathBuf,
+    /// Where the posteriors' data and references are (default: the copies in the project).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Fail unless every posterior passes the reference check.
+    #[arg(long)]
+    check: bool,
+}
+
+/// One posterior's outcome.
+struct Row {
+    posterior: String,
+    ok: bool,
+    compiled: bool,
+    worst_mean_z: f64,
+    worst_sd_ratio: f64,
+    min_ess_bulk: f64,
+    min_ess_tail: f64,
+    max_r_hat: f64,
+    divergences: usize,
+    seconds: f64,
+    error: Option<String>,
+}
+
+impl Row {
+    fn min_ess_per_s(&self) -> f64 {
+        self.min_ess_bulk / self.seconds
+    }
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "posterior": self.posterior, "ok": self.ok, "compiled": self.compiled,
+            "worst_mean_z": self.worst_mean_z, "worst_sd_ratio": self.worst_sd_ratio,
+            "min_ess_bulk": self.min_ess_bulk, "min_ess_tail": self.min_ess_tail, "max_r_hat": self.max_r_hat,
+            "divergences": self.divergences, "seconds": self.seconds, "min_ess_per_s": self.min_ess_per_s(),
+            "error": self.error,
+        })
+    }
+}
+
+/// Runs NUTS on one posterior and checks it against its reference.
+fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::path::Path, args: &Args) -> Result<Row> {
+    let data = Data::load(dir)?;
+    let reference = Reference::load(dir)?;
+    let model = build(&data)?;
+    let mut mcmc =
+        Mcmc::new(Nuts::new(&*model).compiled(!args.eager)).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
+    let start = Instant::now();
+    mcmc.run(&())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let summary = mcmc.summary(0.9)?;
+    // Each reference parameter, found by its Stan name among the sites' values.
+    let mut found = std::collections::HashMap::new();
+    for (site, s) in &summary {
+        for (i, stan) in stan_names(site, &s.shape).into_iter().enumerate() {
+            found.insert(stan, (s.mean[i], s.sd[i], s.ess_bulk[i], s.ess_tail[i], s.r_hat[i]));
+        }
+    }
+    let mut row = Row {
+        posterior: name.into(),
+        ok: true,
+        compiled: mcmc.chain_stats()?.iter().all(|c| c.compiled),
+        worst_mean_z: 0.0,
+        worst_sd_ratio: 1.0,
+        min_ess_bulk: f64::INFINITY,
+        min_ess_tail: f64::INFINITY,
+        max_r_hat: f64::NAN,
+        divergences: mcmc.divergences()?,
+        seconds,
+        error: None,
+    };
+    for (i, stan) in reference.names.iter().enumerate() {
+        let Some(&(mean, sd, ess_bulk, ess_tail, r_hat)) = found.get(stan) else {
+            return Err(PyriteError::InvalidInput {
+                what: stan.clone(),
+                problem: format!("the reference's parameter is not a site of the pyrite model of {name}"),
+            });
+        };
+        let z = (mean - reference.mean[i]) / reference.sd[i];
+        let ratio = sd / reference.sd[i];
+        if z.abs() > row.worst_mean_z.abs() {
+            row.worst_mean_z = z;
+        }
+        if (ratio - 1.0).abs() > (row.worst_sd_ratio - 1.0).abs() {
+            row.worst_sd_ratio = ratio;
+        }
+        row.min_ess_bulk = row.min_ess_bulk.min(ess_bulk);
+        row.min_ess_tail = row.min_ess_tail.min(ess_tail);
+        // (NaN while no R-hat is known: `f64::max` keeps the other.)
+        row.max_r_hat = row.max_r_hat.max(r_hat);
+    }
+    row.ok = row.worst_mean_z.abs() <= 0.15 && (row.worst_sd_ratio - 1.0).abs() <= 0.10 && (row.max_r_hat.is_nan() || row.max_r_hat <= 1.01);
+    Ok(row)
+}
+
+fn example() -> Result<()> {
+    let args: Args = pyrite_examples::parse_args()?;
+    pyrite::tch::set_num_threads(1);
+    let all = ported();
+    let chosen: Vec<_> = if args.all {
+        all.clone()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.posterior {
+            match all.iter().find(|(n, _)| n == name) {
+                Some(p) => chosen.push(*p),
+                None => return Err(PyriteError::InvalidInput { what: "--posterior".into(), problem: format!("`{name}` is not among the ported posteriors") }),
+            }
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        return Err(PyriteError::InvalidInput { what: "--posterior".into(), problem: "name one posterior, or --all".into() });
+    }
+    let root = args.data_dir.clone().unwrap_or_else(data_dir);
+    println!(
+        "{:<44} {:>4} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>9}",
+        "posterior", "ok", "mean z", "sd ratio", "ess bulk", "ess tail", "r-hat", "div", "seconds", "ess/s"
+    );
+    let mut rows = Vec::new();
+    for (name, build) in chosen {
+        let row = run_one(name, build, &root.join(name), &args).unwrap_or_else(|e| Row {
+            posterior: name.into(),
+            ok: false,
+            compiled: false,
+            worst_mean_z: f64::NAN,
+            worst_sd_ratio: f64::NAN,
+            min_ess_bulk: f64::NAN,
+            min_ess_tail: f64::NAN,
+            max_r_hat: f64::NAN,
+            divergences: 0,
+            seconds: f64::NAN,
+            error: Some(e.to_string()),
+        });
+        match &row.error {
+            Some(e) => println!("{:<44} error: {e}", row.posterior),
+            None => println!(
+                "{:<44} {:>4} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>6.3} {:>5} {:>8.2} {:>9.0}{}",
+                row.posterior,
+                if row.ok { "yes" } else { "NO" },
+                row.worst_mean_z,
+                row.worst_sd_ratio,
+                row.min_ess_bulk,
+                row.min_ess_tail,
+                row.max_r_hat,
+                row.divergences,
+                row.seconds,
+                row.min_ess_per_s(),
+                if row.compiled { "" } else { "  (eager)" }
+            ),
+        }
+        rows.push(row);
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| PyriteError::Io { path: args.out.display().to_string(), problem: e.to_string() })?;
+    let path = args.out.join("results.json");
+    let text = serde_json::to_string_pretty(&rows.iter().map(Row::json).collect::<Vec<_>>()).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
+    let passed = rows.iter().filter(|r| r.ok).count();
+    println!("{passed} of {} passed the reference check; wrote {}", rows.len(), path.display());
+    if args.check && passed != rows.len() {
+        return Err(PyriteError::Model(format!("{} of {} posteriors failed the reference check", rows.len() - passed, rows.len())));
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    pyrite_examples::run(example)
+}
