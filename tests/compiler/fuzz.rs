@@ -217,15 +217,21 @@ fn program(recipes: &[Recipe], x: &Tensor) -> Tensor {
 /// Compiles the sum of `recipes` and compares it with libtorch at three random points:
 /// `Err` describing the first disagreement (or a compiler refusal).
 fn check(recipes: &[Recipe], rng: &mut StdRng) -> std::result::Result<(), String> {
-    let n: i64 = recipes.iter().map(Recipe::numel).sum();
+    check_against(recipes, recipes, rng)
+}
+
+/// Compiles the sum of `compiled` and compares it with libtorch's values of `reference` (the
+/// same programs but in the test that the fuzzer sees a wrong kernel).
+fn check_against(compiled: &[Recipe], reference: &[Recipe], rng: &mut StdRng) -> std::result::Result<(), String> {
+    let n: i64 = compiled.iter().map(Recipe::numel).sum();
     let x0 = Tensor::from_slice(&(0..n).map(|_| rng.gen_range(-1.5..1.5)).collect::<Vec<f64>>());
-    let graph = trace(&[x0.shallow_clone()], || Ok(program(recipes, &x0))).map_err(|e| e.to_string())?;
+    let graph = trace(&[x0.shallow_clone()], || Ok(program(compiled, &x0))).map_err(|e| e.to_string())?;
     let lowered = lower(&graph).map_err(|e| format!("refused: {}", e.0))?;
     let mut kernel = Kernel::new(lowered).map_err(|e| e.to_string())?;
     for _ in 0..3 {
         let z: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.5..1.5)).collect();
         let x = Tensor::from_slice(&z).set_requires_grad(true);
-        let y = program(recipes, &x);
+        let y = program(reference, &x);
         y.backward();
         let (want, want_grad) = (y.double_value(&[]), Vec::<f64>::try_from(x.grad()).unwrap());
         let mut grad = vec![0.0; n as usize];
@@ -265,4 +271,21 @@ fn random_programs_compile_to_libtorchs_values_and_gradients() {
     }
     eprintln!("fuzz: {count} programs from seed {seed}, {} mismatches", failures.len());
     assert!(failures.is_empty(), "{} of {count} programs disagree:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The fuzzer can fail: a kernel compiled from a program with one special function swapped for
+/// another is caught.
+#[test]
+fn a_wrong_kernel_is_seen() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut caught = 0;
+    for _ in 0..20 {
+        let original = Recipe::random(&mut rng);
+        let mut changed = original.clone();
+        let Some(Step::Unary(op, _)) = changed.steps.iter_mut().find(|s| matches!(s, Step::Unary(..))) else { continue };
+        *op = (*op + 1) % UNARY;
+        assert!(check_against(&[original], &[changed], &mut rng).is_err(), "a swapped operation went unseen");
+        caught += 1;
+    }
+    assert!(caught > 5);
 }
