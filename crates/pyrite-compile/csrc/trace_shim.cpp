@@ -126,6 +126,14 @@ struct Capture {
 
 thread_local Capture* capture = nullptr;
 
+// The shim's own bookkeeping, for a scope: callbacks do nothing meanwhile, and it ends on every
+// path (an exception in a clone leaves the watch working).
+struct Busy {
+  Capture& c;
+  explicit Busy(Capture& capture) : c(capture) { c.busy = true; }
+  ~Busy() { c.busy = false; }
+};
+
 void note_read(Capture& c, const std::string& what) {
   if (c.host_read.empty()) c.host_read = what;
 }
@@ -251,11 +259,10 @@ std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
   Capture* c = capture;
   if (c == nullptr || c->busy) return nullptr;
   c->depth += 1;
-  c->busy = true;
+  Busy busy(*c);
   if (c->depth == 1) {
     for (const c10::IValue& v : fn.inputs()) for_each_tensor(v, [&](const at::Tensor& t) { snapshot_input(*c, t); });
   }
-  c->busy = false;
   return nullptr;
 }
 
@@ -264,14 +271,13 @@ void on_op_end(const at::RecordFunction& fn, at::ObserverContext*) {
   if (c == nullptr || c->busy) return;
   c->depth -= 1;
   if (c->depth != 0) return;
-  c->busy = true;
+  Busy busy(*c);
   for (const c10::IValue& v : fn.outputs()) {
     for_each_tensor(v, [&](const at::Tensor& t) {
       if (traced_dependent(*c, t)) arm(*c, t);
     });
   }
   rearm(*c);
-  c->busy = false;
 }
 
 // The operations that hand a tensor's values to the host through the dispatcher: `item` (and
@@ -282,9 +288,8 @@ void on_op_end(const at::RecordFunction& fn, at::ObserverContext*) {
 void watch_read(const char* what, const at::Tensor& t) {
   Capture* c = capture;
   if (c == nullptr || c->busy || exempt(*c)) return;
-  c->busy = true;
+  Busy busy(*c);
   if (traced_dependent(*c, t)) note_read(*c, what);
-  c->busy = false;
 }
 
 at::Scalar watch_local_scalar_dense(const at::Tensor& self) {
@@ -608,9 +613,8 @@ void pyrite_externals_free(pyrite_externals* e) { delete e; }
 void pyrite_trace_rearm() {
   Capture* c = capture;
   if (c == nullptr || c->busy) return;
-  c->busy = true;
+  Busy busy(*c);
   rearm(*c);
-  c->busy = false;
 }
 
 // The state of libtorch's default CPU generator, as a new tensor; 0 on success.

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# posteriordb side by side in one run: pyrite compiled, pyrite eager and Stan (pystan 3, from
+# ../shared/anchors/setup.sh) on the ported posteriors, with the same chains, warm-up and draws.
+# Usage: bash bench/posteriordb.sh [CHAINS] [WARMUP] [SAMPLES] [POSTERIOR...]   (default: 1 1000
+# 1000, every ported posterior). EAGER=0 skips the eager runs; STAN=0 skips Stan.
+# Results: target/bench/posteriordb-C.json (one row per posterior, Stan's figures added:
+# stan_ess_per_s, stan_ess_per_s_net, ratio = pyrite compiled / Stan net) and the table with
+# geometric means in target/bench/posteriordb-C.txt, C the number of chains.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+chains="${1:-1}"
+warmup="${2:-1000}"
+samples="${3:-1000}"
+shift $(( $# < 3 ? $# : 3 ))
+if [ $# -gt 0 ]; then
+  sel=()
+  for n in "$@"; do sel+=(--posterior "$n"); done
+else
+  sel=(--all)
+fi
+out="target/bench/posteriordb-$chains"
+mkdir -p "$out"
+bash scripts/setup-libtorch.sh >/dev/null
+cargo build --release --example posteriordb >/dev/null 2>&1
+run=(./target/release/examples/posteriordb "${sel[@]}" --chains "$chains" --warmup "$warmup" --samples "$samples")
+"${run[@]}" --out "$out/compiled"
+if [ "${EAGER:-1}" != 0 ]; then
+  "${run[@]}" --eager --out "$out/eager"
+fi
+: > "$out/stan.jsonl"
+anchors="$(cd ../shared/anchors 2>/dev/null && pwd || true)"
+venv="${ANCHOR_VENV:-$HOME/.cache/pyrite-anchors/venv}"
+if [ "${STAN:-1}" != 0 ] && [ -n "$anchors" ] && [ -x "$venv/bin/python" ]; then
+  py="$(bash "$anchors/setup.sh")"
+  names=$(python3 -c "import json,sys; print(' '.join(r['posterior'] for r in json.load(open(sys.argv[1]))))" "$out/compiled/results.json")
+  for n in $names; do
+    "$py" "$anchors/stan_posteriordb.py" "../shared/posteriordb/posteriors/$n" "$chains" "$warmup" "$samples" 1 2>/dev/null | tail -n 1 >> "$out/stan.jsonl" || true
+  done
+else
+  echo "(Stan skipped: run ../shared/anchors/setup.sh first, or STAN=0 was given)"
+fi
+python3 bench/posteriordb_table.py "$out" | tee "$out.txt"

@@ -1,0 +1,61 @@
+"""Merges a bench/posteriordb.sh run: pyrite compiled (DIR/compiled/results.json), pyrite eager
+(DIR/eager/results.json, if run) and Stan (DIR/stan.jsonl, one JSON line per posterior, if run)
+into DIR.json (one row per posterior) and prints the table with the geometric means of the
+ratios of min bulk ESS per second (pyrite compiled over Stan net of its process overhead, over
+Stan, and over pyrite eager)."""
+import json
+import math
+import os
+import sys
+
+d = sys.argv[1]
+
+
+def load(path):
+    return {r["posterior"]: r for r in json.load(open(path))} if os.path.exists(path) else {}
+
+
+compiled = load(os.path.join(d, "compiled", "results.json"))
+eager = load(os.path.join(d, "eager", "results.json"))
+stan = {}
+if os.path.exists(os.path.join(d, "stan.jsonl")):
+    for line in open(os.path.join(d, "stan.jsonl")):
+        line = line.strip()
+        if line.startswith("{"):
+            r = json.loads(line)
+            stan[r["posterior"]] = r
+
+rows = []
+for name, c in compiled.items():
+    row = dict(c)
+    e = eager.get(name)
+    s = stan.get(name)
+    row["eager_ess_per_s"] = e["min_ess_per_s"] if e else None
+    row["eager_ok"] = e["ok"] if e else None
+    row["stan_ess_per_s"] = s["min_ess_per_s"] if s else None
+    row["stan_ess_per_s_net"] = s["min_ess_per_s_net"] if s else None
+    row["stan_divergences"] = s["divergences"] if s else None
+    ok = lambda x: x is not None and isinstance(x, (int, float)) and x > 0 and math.isfinite(x)
+    row["ratio"] = c["min_ess_per_s"] / s["min_ess_per_s_net"] if s and ok(c["min_ess_per_s"]) and ok(s["min_ess_per_s_net"]) else None
+    rows.append(row)
+json.dump(rows, open(d + ".json", "w"), indent=1)
+
+
+def geomean(xs):
+    xs = [x for x in xs if x is not None and x > 0 and math.isfinite(x)]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else float("nan")
+
+
+def f(x, fmt):
+    return format(x, fmt) if isinstance(x, (int, float)) and x is not None else "-"
+
+
+print(f"{'posterior':<44} {'ok':>4} {'compiled':>9} {'eager':>9} {'stan':>9} {'stan net':>9} {'vs stan':>8} {'div':>4} {'stan div':>8}")
+for r in rows:
+    print(f"{r['posterior']:<44} {('yes' if r['ok'] else 'NO'):>4} {f(r['min_ess_per_s'], '9.0f')} {f(r['eager_ess_per_s'], '9.1f')} "
+          f"{f(r['stan_ess_per_s'], '9.0f')} {f(r['stan_ess_per_s_net'], '9.0f')} {f(r['ratio'], '8.2f')} {r['divergences']:>4} {f(r['stan_divergences'], '8d')}")
+ratios = [r["ratio"] for r in rows]
+eager_ratios = [r["min_ess_per_s"] / r["eager_ess_per_s"] for r in rows if r["eager_ess_per_s"]]
+n_stan = sum(x is not None for x in ratios)
+print(f"passed {sum(r['ok'] for r in rows)} of {len(rows)}; geometric mean of compiled / Stan net: {geomean(ratios):.2f} over {n_stan}; "
+      f"at least Stan's on {sum(1 for x in ratios if x and x >= 1)} of {n_stan}; compiled / eager: {geomean(eager_ratios):.1f}")
