@@ -69,7 +69,8 @@ fn comparisons_read_as_bools() {
 }
 
 #[test]
-fn formatting() {
+fn formatting_and_printing() {
+    assert_refused("print", |y| y.print());
     assert_refused("Display", |y| assert!(!format!("{y}").is_empty()));
     assert_refused("Display of a scalar", |y| assert!(!format!("{}", y.sum(Kind::Double)).is_empty()));
 }

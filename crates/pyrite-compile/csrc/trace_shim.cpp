@@ -33,6 +33,9 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <sstream>
 #include <string>
 
@@ -255,13 +258,35 @@ void snapshot_input(Capture& c, const at::Tensor& t) {
   }
 }
 
+// Whether libtorch's printer (`at::print`, behind tch's `print` and `to_string`) is on the
+// stack: it converts the tensor with `to` and reads it through a const pointer, which no hook
+// sees.
+bool called_from_print() {
+  void* frames[48];
+  int n = backtrace(frames, 48);
+  for (int i = 0; i < n; ++i) {
+    Dl_info info;
+    if (dladdr(frames[i], &info) != 0 && info.dli_sname != nullptr && std::strstr(info.dli_sname, "_ZN2at5print") != nullptr) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
   Capture* c = capture;
   if (c == nullptr || c->busy) return nullptr;
   c->depth += 1;
   Busy busy(*c);
   if (c->depth == 1) {
-    for (const c10::IValue& v : fn.inputs()) for_each_tensor(v, [&](const at::Tensor& t) { snapshot_input(*c, t); });
+    bool dependent_input = false;
+    for (const c10::IValue& v : fn.inputs()) {
+      for_each_tensor(v, [&](const at::Tensor& t) {
+        snapshot_input(*c, t);
+        dependent_input = dependent_input || traced_dependent(*c, t);
+      });
+    }
+    if (dependent_input && std::strcmp(fn.name(), "aten::to") == 0 && !exempt(*c) && called_from_print()) {
+      note_read(*c, "`print` (libtorch's printer)");
+    }
   }
   return nullptr;
 }
