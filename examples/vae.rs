@@ -186,6 +186,8 @@ fn example() -> Result<()> {
     let g = |d: &Data| guide(&vae, d);
     let mut svi = Svi::new(m, g, Optimizer::adam(1e-3), TraceElbo::new());
     svi.progress = false;
+    // The minibatch's images and row indices change at every step: inputs of the compiled step.
+    svi.compiled_data(|d: &Data| [Some(&d.x), d.indices.as_ref()].into_iter().flatten().map(Tensor::shallow_clone).collect());
     let loader = DataLoader::new(vec![train_x.shallow_clone()], 128, true, device).map_err(data_error("MNIST training set"))?;
     let test_data = Data { x: test_x.shallow_clone(), indices: None, size: test.len() as i64 };
     let test_elbo_now = |svi: &Svi<Data>| -> Result<f64> { Ok(-svi.evaluate_loss(&test_data)? / test.len() as f64) };

@@ -57,3 +57,14 @@ fn a_recursion_over_time_from_a_host_made_start() {
         lp
     });
 }
+
+/// A linear layer (`aten::linear`, tch's `nn::Linear`): `x W^T + b` compiles, with and without
+/// a bias.
+#[test]
+fn linear_layers() {
+    let opts = (Kind::Double, Device::Cpu);
+    let w = Tensor::randn([3, 4], opts);
+    let b = Tensor::randn([3], opts);
+    compiles_and_matches("linear with bias", 8, |x| x.reshape([2, 4]).linear(&w, Some(&b)).softplus().sum(Kind::Double));
+    compiles_and_matches("linear without bias", 4, |x| x.linear::<Tensor>(&w, None).tanh().sum(Kind::Double));
+}

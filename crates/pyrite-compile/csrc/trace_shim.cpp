@@ -144,10 +144,28 @@ void note_read(Capture& c, const std::string& what) {
 bool exempt(const Capture& c) { return c.exempt != nullptr && c.exempt() != 0; }
 
 // The materialize hook: a mutable data pointer was asked of a hooked storage.
-void on_data_access(c10::StorageImpl*) {
+// The storages whose hook is the shim's and has not fired yet. Hooks fire on any thread (a
+// kernel's worker reading in parallel): guarded by a lock. Only these are cleared at the end, so
+// that another owner's hook (libtorch's copy-on-write materializer) is never taken off.
+std::mutex hooks_lock;
+std::unordered_set<const c10::StorageImpl*> hooked;
+
+void on_data_access(c10::StorageImpl* storage) {
+  {
+    std::lock_guard<std::mutex> guard(hooks_lock);
+    hooked.erase(storage);
+  }
   Capture* c = capture;
   if (c == nullptr || c->busy || c->depth > 0 || exempt(*c)) return;
   note_read(*c, "a data pointer (`copy_data`, `Vec::try_from`, `data_ptr`, formatting)");
+}
+
+// Hooks a storage whose hook (anyone's) is not set.
+void hook(c10::StorageImpl* s) {
+  if (s->has_materializer()) return;
+  std::lock_guard<std::mutex> guard(hooks_lock);
+  s->set_materializer(&on_data_access);
+  hooked.insert(s);
 }
 
 void arm(Capture& c, const at::Tensor& t) {
@@ -156,22 +174,24 @@ void arm(Capture& c, const at::Tensor& t) {
   if (c.armed_set.insert(s).second) {
     c.armed.emplace_back(c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl()));
   }
-  if (!s->has_materializer()) s->set_materializer(&on_data_access);
+  hook(s);
 }
 
 // Hooks again every storage whose one-shot hook an operation's kernel used.
 void rearm(Capture& c) {
   for (auto& w : c.armed) {
-    auto s = w.lock();
-    if (s && !s->has_materializer()) s->set_materializer(&on_data_access);
+    if (auto s = w.lock()) hook(s.get());
   }
 }
 
 void disarm(Capture& c) {
+  std::lock_guard<std::mutex> guard(hooks_lock);
   for (auto& w : c.armed) {
     auto s = w.lock();
-    if (s && s->has_materializer()) s->clear_materializer();
+    if (s && hooked.erase(s.get()) > 0 && s->has_materializer()) s->clear_materializer();
   }
+  // Storages that died meanwhile: their entries go too.
+  for (const c10::StorageImpl* s : c.armed_set) hooked.erase(s);
   c.armed.clear();
   c.armed_set.clear();
 }

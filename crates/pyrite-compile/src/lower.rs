@@ -721,6 +721,29 @@ impl Lowering {
                         }
                         Val::Tensor(self.push(Op::MatMul(a, b, n, k, m, transposed), shape))
                     }
+                    // A linear layer, `x W^T + b` (tch's `nn::Linear`): the product reads `W` in
+                    // place, the bias is broadcast over the rows.
+                    "aten::linear" => {
+                        let (x, w) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
+                        let (sx, sw) = (self.shape(x).to_vec(), self.shape(w).to_vec());
+                        let (n, k) = match sx.as_slice() {
+                            [k] => (1, *k),
+                            [n, k] => (*n, *k),
+                            _ => return Err(unsupported("batched operands")),
+                        };
+                        let (m, k2) = match sw.as_slice() {
+                            [m, k2] => (*m, *k2),
+                            _ => return Err(unsupported("a weight that is not a matrix")),
+                        };
+                        if k != k2 || shape.iter().product::<i64>() != n * m {
+                            return Err(unsupported("operands of mismatched shapes"));
+                        }
+                        let product = self.push(Op::MatMul(x, w, n, k, m, true), shape.clone());
+                        match i.get(2).and_then(|&b| self.tensor(b)) {
+                            Some(bias) => Val::Tensor(self.push(Op::Binary(Binary::Add(1.0), product, bias), shape)),
+                            None => Val::Tensor(product),
+                        }
+                    }
                     "aten::linalg_solve_triangular" => {
                         let (a, b) = (x0.ok_or_else(|| unsupported("operands"))?, self.tensor(arg(1)?).ok_or_else(|| unsupported("operands"))?);
                         let flag = |k: usize| i.get(k).and_then(|&v| self.scalar(v)).map(|v| v != 0.0);

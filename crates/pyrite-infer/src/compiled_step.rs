@@ -15,6 +15,7 @@
 //! then on otherwise.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use pyrite_compile::policy::{close, first_disagreement, tolerance};
 use pyrite_compile::{capture_twice, trace, with_rng_restored, Captured, Externals, Kernel, Precision, Program, Real};
@@ -111,6 +112,9 @@ fn read_values<T: Real>(t: &Tensor, out: &mut [T]) {
 /// The number of float32 param values from which a step's kernel stores float32 (see
 /// [`CompiledStep::build`]).
 const SINGLE_MIN_PARAMS: usize = 1 << 16;
+
+/// How much slower than the eager step a compiled step may be and still be used (timing noise).
+const SLOWER: f64 = 1.25;
 
 /// The largest integer every float32 holds exactly (2^24).
 const F32_EXACT: f64 = 16_777_216.0;
@@ -211,23 +215,30 @@ impl CompiledStep {
         }
         // Captured at the params, then with every param moved by 0.5 (put back afterwards): a
         // step whose operations depend on the values gives another capture, and stays eager.
+        // Where the step fails there (a network's activations overflow), by 0.01.
         let captured = capture_twice(|second| {
             if !second {
                 return capture(loss, model, guide, params, data);
             }
             let leaves: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
             let saved: Vec<Tensor> = leaves.iter().map(|p| p.detach().copy()).collect();
-            tch::no_grad(|| {
-                for p in &leaves {
-                    let _ = p.detach().g_add_scalar_(0.5);
+            let mut again = Ok(Err(String::new()));
+            for by in [0.5, 0.01] {
+                tch::no_grad(|| {
+                    for p in &leaves {
+                        let _ = p.detach().g_add_scalar_(by);
+                    }
+                });
+                again = capture(loss, model, guide, params, data);
+                tch::no_grad(|| {
+                    for (p, v) in leaves.iter().zip(&saved) {
+                        p.detach().copy_(v);
+                    }
+                });
+                if matches!(again, Ok(Ok(_))) {
+                    break;
                 }
-            });
-            let again = capture(loss, model, guide, params, data);
-            tch::no_grad(|| {
-                for (p, v) in leaves.iter().zip(&saved) {
-                    p.detach().copy_(v);
-                }
-            });
+            }
             again
         })?;
         let Captured { program, externals, float32 } = match captured {
@@ -290,10 +301,35 @@ impl CompiledStep {
         if !step.set_data(data)? {
             return Ok(Built::Eager("the data tensors' shapes".into()));
         }
-        Ok(match step.check(loss, model, guide)? {
-            Ok(()) => Built::Compiled(Box::new(step)),
-            Err(why) => Built::Eager(why),
-        })
+        if let Err(why) = step.check(loss, model, guide)? {
+            return Ok(Built::Eager(why));
+        }
+        // Compiled where it is faster: a network's step, whose time is its matrix products, can
+        // run slower as single-threaded loops around them than eagerly on libtorch's threads.
+        let (compiled, eager) = step.timings(loss, model, guide)?;
+        if compiled > SLOWER * eager {
+            return Ok(Built::Eager(format!("the compiled step is slower here ({:.2} ms against {:.2} ms eagerly)", compiled * 1e3, eager * 1e3)));
+        }
+        Ok(Built::Compiled(Box::new(step)))
+    }
+
+    /// Seconds of one compiled and one eager evaluation of the loss and its gradient (the faster
+    /// of two of each); libtorch's generator is put back afterwards.
+    fn timings(&mut self, loss: &dyn Elbo, model: &dyn Fn() -> Result<()>, guide: &dyn Fn() -> Result<()>) -> Result<(f64, f64)> {
+        with_rng_restored(|| -> Result<(f64, f64)> {
+            let (mut compiled, mut eager) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..2 {
+                let start = Instant::now();
+                self.loss_and_grad()?;
+                compiled = compiled.min(start.elapsed().as_secs_f64());
+                let start = Instant::now();
+                let lp = pyrite_distributions::without_validation(|| loss.loss_and_params(model, guide))?;
+                let leaves: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+                Tensor::f_run_backward(&[&lp.surrogate], &leaves, false, false)?;
+                eager = eager.min(start.elapsed().as_secs_f64());
+            }
+            Ok((compiled, eager))
+        })?
     }
 
     /// Whether the step still stands for a step on `args`: the arguments it was captured with
