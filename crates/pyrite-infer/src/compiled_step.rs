@@ -320,7 +320,7 @@ impl CompiledStep {
             let (mut compiled, mut eager) = (f64::INFINITY, f64::INFINITY);
             for _ in 0..2 {
                 let start = Instant::now();
-                self.loss_and_grad()?;
+                let _ = self.loss_and_grad()?;
                 compiled = compiled.min(start.elapsed().as_secs_f64());
                 let start = Instant::now();
                 let lp = pyrite_distributions::without_validation(|| loss.loss_and_params(model, guide))?;
