@@ -46,6 +46,9 @@ struct Args {
     /// Fail unless every posterior passes the reference check.
     #[arg(long)]
     check: bool,
+    /// Print every parameter's mean and sd beside the reference's.
+    #[arg(long)]
+    details: bool,
 }
 
 /// One posterior's outcome.
@@ -118,6 +121,9 @@ fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::pa
         };
         let z = (mean - reference.mean[i]) / reference.sd[i];
         let ratio = sd / reference.sd[i];
+        if args.details {
+            println!("  {stan:<20} mean {mean:>11.4} (reference {:>11.4}, z {z:>7.3})  sd {sd:>9.4} (reference {:>9.4})", reference.mean[i], reference.sd[i]);
+        }
         if z.abs() > row.worst_mean_z.abs() {
             row.worst_mean_z = z;
         }

@@ -5,6 +5,8 @@
 //! family. `examples/posteriordb.rs` runs NUTS on them and checks each parameter against its
 //! reference.
 
+pub mod hmms;
+pub mod mixtures;
 pub mod regressions;
 pub mod time_series;
 
@@ -149,6 +151,8 @@ pub fn ported() -> Vec<(&'static str, Build)> {
     let mut all: Vec<(&'static str, Build)> = Vec::new();
     all.extend(regressions::POSTERIORS.iter().copied());
     all.extend(time_series::POSTERIORS.iter().copied());
+    all.extend(mixtures::POSTERIORS.iter().copied());
+    all.extend(hmms::POSTERIORS.iter().copied());
     all
 }
 

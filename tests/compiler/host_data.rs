@@ -68,3 +68,16 @@ fn linear_layers() {
     compiles_and_matches("linear with bias", 8, |x| x.reshape([2, 4]).linear(&w, Some(&b)).softplus().sum(Kind::Double));
     compiles_and_matches("linear without bias", 4, |x| x.linear::<Tensor>(&w, None).tanh().sum(Kind::Double));
 }
+
+/// `all` and `any` along a dim and over everything (a support check's reductions) compile.
+#[test]
+fn all_and_any() {
+    compiles_and_matches("all and any", 6, |x| {
+        let m = x.reshape([2, 3]);
+        let rows = m.sum_dim_intlist(-1, false, Kind::Double);
+        let every = m.gt(-0.5).all_dim(-1, false);
+        let some = m.gt(1.0).any_dim(-1, false);
+        let both = m.gt(-10.0).all().logical_and(&m.lt(10.0).any());
+        (rows.where_self(&every, &(&rows * 2.0)) + rows.where_self(&some, &rows.square())).sum(Kind::Double) * both.to_kind(Kind::Double)
+    });
+}

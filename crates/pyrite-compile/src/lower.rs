@@ -599,6 +599,22 @@ impl Lowering {
                             Val::Tensor(s)
                         }
                     }
+                    // Whether every (some) element along dims is true: no element false (a count
+                    // of the false ones is 0), some true (a count of the true ones above 0).
+                    "aten::all" | "aten::any" => {
+                        let x = x0.ok_or_else(|| unsupported("a non-tensor operand"))?;
+                        let xs = self.shape(x).to_vec();
+                        let rank = xs.len();
+                        let dims = match i.get(1).map(|&d| self.env.get(&d)) {
+                            None | Some(Some(Val::None)) => (0..rank).collect(),
+                            Some(Some(Val::Int(d))) => vec![if *d < 0 { (*d + rank as i64) as usize } else { *d as usize }],
+                            Some(_) => self.dims(arg(1)?, rank).ok_or_else(|| unsupported("dims"))?,
+                        };
+                        let (marked, test) = if op == "aten::all" { (Unary::LogicalNot, Cmp::Eq) } else { (Unary::NonZero, Cmp::Gt) };
+                        let marked = self.push(Op::Unary(marked, x), xs);
+                        let count = self.push(Op::Sum(marked, dims), shape.clone());
+                        Val::Tensor(self.push(Op::Unary(Unary::Compare(test, 0.0), count), shape))
+                    }
                     "aten::cat" | "aten::stack" => {
                         let parts = match self.get(arg(0)?)? {
                             Val::Tensors(parts) => parts.clone(),

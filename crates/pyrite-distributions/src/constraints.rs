@@ -69,6 +69,10 @@ pub enum Constraint {
     UnitInterval,
     /// Vectors of nonnegative entries summing to one (event dim 1).
     Simplex,
+    /// Strictly increasing vectors (Stan's `ordered`; event dim 1).
+    Ordered,
+    /// Strictly increasing vectors of positive entries (Stan's `positive_ordered`; event dim 1).
+    PositiveOrdered,
     /// Lower-triangular matrices with positive diagonal (event dim 2).
     LowerCholesky,
     /// Cholesky factors of correlation matrices (event dim 2).
@@ -105,7 +109,7 @@ impl Constraint {
     pub fn event_dim(&self) -> usize {
         match self {
             Constraint::Independent(base, n) => base.event_dim() + n,
-            Constraint::Simplex | Constraint::OneHot => 1,
+            Constraint::Simplex | Constraint::OneHot | Constraint::Ordered | Constraint::PositiveOrdered => 1,
             Constraint::LowerCholesky | Constraint::CorrCholesky | Constraint::PositiveDefinite => 2,
             _ => 0,
         }
@@ -151,6 +155,8 @@ impl Constraint {
             Constraint::Interval(l, h) => format!("interval({}, {})", l.describe(), h.describe()),
             Constraint::UnitInterval => "unit_interval".into(),
             Constraint::Simplex => "simplex".into(),
+            Constraint::Ordered => "ordered".into(),
+            Constraint::PositiveOrdered => "positive_ordered".into(),
             Constraint::LowerCholesky => "lower_cholesky".into(),
             Constraint::CorrCholesky => "corr_cholesky".into(),
             Constraint::PositiveDefinite => "positive_definite".into(),
@@ -179,6 +185,15 @@ impl Constraint {
             Constraint::GreaterThanEq(b) => value.ge_tensor(&b.to_tensor(value)),
             Constraint::Interval(l, h) => value.ge_tensor(&l.to_tensor(value)).logical_and(&value.le_tensor(&h.to_tensor(value))),
             Constraint::UnitInterval => value.ge(0.0).logical_and(&value.le(1.0)),
+            Constraint::Ordered | Constraint::PositiveOrdered => {
+                let k = value.size().last().copied().unwrap_or(0);
+                let increasing = (value.narrow(-1, 1, (k - 1).max(0)) - value.narrow(-1, 0, (k - 1).max(0))).gt(0.0).all_dim(-1, false);
+                if *self == Constraint::PositiveOrdered {
+                    increasing.logical_and(&value.narrow(-1, 0, k.min(1)).gt(0.0).all_dim(-1, false))
+                } else {
+                    increasing.logical_and(&value.eq_tensor(value).all_dim(-1, false))
+                }
+            }
             Constraint::Simplex => {
                 let nonneg = value.ge(0.0).all_dim(-1, false);
                 let sums = value.sum_dim_intlist(-1, false, value.kind());
@@ -260,7 +275,13 @@ impl Constraint {
             Constraint::IntegerInterval(l, h) => Range::Integers(Some(*l), Some(*h)),
             Constraint::NonnegativeInteger => Range::Integers(Some(0), None),
             Constraint::Boolean => Range::Integers(Some(0), Some(1)),
-            Constraint::Simplex | Constraint::LowerCholesky | Constraint::CorrCholesky | Constraint::PositiveDefinite | Constraint::OneHot => Range::Structured,
+            Constraint::Simplex
+            | Constraint::Ordered
+            | Constraint::PositiveOrdered
+            | Constraint::LowerCholesky
+            | Constraint::CorrCholesky
+            | Constraint::PositiveDefinite
+            | Constraint::OneHot => Range::Structured,
         }
     }
 

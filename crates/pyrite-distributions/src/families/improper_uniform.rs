@@ -20,8 +20,11 @@ use crate::transforms::biject_to;
 /// use tch::{Kind, Tensor};
 ///
 /// let flat = ImproperUniform::new(Constraint::Positive, &[3], &[])?;
-/// let lp = flat.log_prob(&Tensor::from_slice(&[0.5f64, 2.0, -1.0]))?;
-/// assert_eq!(Vec::<f64>::try_from(lp).unwrap(), vec![0.0, 0.0, f64::NEG_INFINITY]);
+/// let lp = flat.log_prob(&Tensor::from_slice(&[0.5f64, 2.0, 7.0]))?;
+/// assert_eq!(Vec::<f64>::try_from(lp).unwrap(), vec![0.0, 0.0, 0.0]);
+/// // Outside the support: minus infinity (with validation on, an error naming the support).
+/// let outside = without_validation(|| flat.log_prob(&Tensor::from_slice(&[0.5f64, -1.0, 7.0])))?;
+/// assert_eq!(Vec::<f64>::try_from(outside).unwrap(), vec![0.0, f64::NEG_INFINITY, 0.0]);
 /// // Points for initial values lie in the support.
 /// assert!(flat.sample(&[4])?.gt(0.0).all().int64_value(&[]) == 1);
 /// # Ok::<(), pyrite_distributions::DistError>(())

@@ -3,12 +3,14 @@
 mod basic;
 mod cholesky;
 mod compose;
+mod ordered;
 mod positive_definite;
 mod stick_breaking;
 
 pub use basic::{AffineTransform, ExpTransform, IdentityTransform, IndependentTransform, SigmoidTransform, SoftplusTransform};
 pub use cholesky::{CorrCholeskyTransform, LowerCholeskyTransform};
 pub use compose::ComposeTransform;
+pub use ordered::OrderedTransform;
 pub use positive_definite::PositiveDefiniteTransform;
 pub use stick_breaking::StickBreakingTransform;
 
@@ -95,6 +97,8 @@ pub fn biject_to(constraint: &Constraint) -> Result<TransformRef> {
         }
         Constraint::UnitInterval => Rc::new(SigmoidTransform),
         Constraint::Simplex => Rc::new(StickBreakingTransform),
+        Constraint::Ordered => Rc::new(OrderedTransform { positive: false }),
+        Constraint::PositiveOrdered => Rc::new(OrderedTransform { positive: true }),
         Constraint::LowerCholesky => Rc::new(LowerCholeskyTransform),
         Constraint::CorrCholesky => Rc::new(CorrCholeskyTransform),
         Constraint::PositiveDefinite => Rc::new(PositiveDefiniteTransform),

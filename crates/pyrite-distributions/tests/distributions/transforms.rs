@@ -235,6 +235,8 @@ fn biject_to_every_constraint() {
         (Constraint::Real.independent(1), &[2]),
         (Constraint::Positive.independent(1), &[2]),
         (constraints::interval(0.0, 2.0).independent(1), &[2]),
+        (Constraint::Ordered, &[2]),
+        (Constraint::PositiveOrdered, &[2]),
     ];
     for (c, ladj_shape) in scalar_cases {
         let t = biject_to(&c).unwrap();
