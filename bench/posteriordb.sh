@@ -24,6 +24,7 @@ bash scripts/setup-libtorch.sh >/dev/null
 cargo build --release --example posteriordb >/dev/null 2>&1
 run=(./target/release/examples/posteriordb "${sel[@]}" --chains "$chains" --warmup "$warmup" --samples "$samples")
 "${run[@]}" --out "$out/compiled"
+rm -rf "$out/eager"
 if [ "${EAGER:-1}" != 0 ]; then
   "${run[@]}" --eager --out "$out/eager"
 fi
@@ -32,9 +33,13 @@ anchors="$(cd ../shared/anchors 2>/dev/null && pwd || true)"
 venv="${ANCHOR_VENV:-$HOME/.cache/pyrite-anchors/venv}"
 if [ "${STAN:-1}" != 0 ] && [ -n "$anchors" ] && [ -x "$venv/bin/python" ]; then
   py="$(bash "$anchors/setup.sh")"
+  # httpstan caches fits by model, data and arguments: a run repeating an earlier one's seed would
+  # be served from that cache (no sampling, a meaningless time), so each run draws its own.
+  stan_seed="${STAN_SEED:-$(( $(date +%s) % 100000 + 1 ))}"
+  echo "Stan's seed: $stan_seed"
   names=$(python3 -c "import json,sys; print(' '.join(r['posterior'] for r in json.load(open(sys.argv[1]))))" "$out/compiled/results.json")
   for n in $names; do
-    "$py" "$anchors/stan_posteriordb.py" "../shared/posteriordb/posteriors/$n" "$chains" "$warmup" "$samples" 1 2>/dev/null | tail -n 1 >> "$out/stan.jsonl" || true
+    "$py" "$anchors/stan_posteriordb.py" "../shared/posteriordb/posteriors/$n" "$chains" "$warmup" "$samples" "$stan_seed" 2>/dev/null | tail -n 1 >> "$out/stan.jsonl" || true
   done
 else
   echo "(Stan skipped: run ../shared/anchors/setup.sh first, or STAN=0 was given)"
