@@ -50,16 +50,9 @@ fn hmm_drive(d: &Data) -> Result<Model> {
     let (n, k) = (d.int("N")?, d.int("K")?);
     let (u, v, alpha) = (d.vector_of("u", n)?, d.vector_of("v", n)?, d.matrix("alpha")?);
     Ok(Box::new(move |_: &()| {
-        let theta1 = sample("theta1", Dirichlet::new(alpha.get(0))?)?;
-        let theta2 = sample("theta2", Dirichlet::new(alpha.get(1))?)?;
-        let phi = sample("phi", ImproperUniform::new(Constraint::PositiveOrdered, &[], &[k])?)?;
-        let lambda = sample("lambda", ImproperUniform::new(Constraint::PositiveOrdered, &[], &[k])?)?;
-        normal_prior("phi1_prior", &phi.get(0), 0.0)?;
-        normal_prior("phi2_prior", &phi.get(1), 3.0)?;
-        normal_prior("lambda1_prior", &lambda.get(0), 0.0)?;
-        normal_prior("lambda2_prior", &lambda.get(1), 3.0)?;
+        let (theta, phi, lambda) = drive_parameters(&alpha, k, Constraint::PositiveOrdered)?;
         let emission = Exponential::new(&phi)?.log_prob(&u.unsqueeze(-1))? + Exponential::new(&lambda)?.log_prob(&v.unsqueeze(-1))?;
-        forward(&emission, &Tensor::stack(&[theta1, theta2], 0))
+        forward(&emission, &theta)
     }))
 }
 
@@ -71,15 +64,23 @@ fn hmm_drive_normal(d: &Data) -> Result<Model> {
     let (u, v, alpha) = (d.vector_of("u", n)?, d.vector_of("v", n)?, d.matrix("alpha")?);
     let (tau, rho) = (c(d.real("tau")?), c(d.real("rho")?));
     Ok(Box::new(move |_: &()| {
-        let theta1 = sample("theta1", Dirichlet::new(alpha.get(0))?)?;
-        let theta2 = sample("theta2", Dirichlet::new(alpha.get(1))?)?;
-        let phi = sample("phi", ImproperUniform::new(Constraint::Ordered, &[], &[k])?)?;
-        let lambda = sample("lambda", ImproperUniform::new(Constraint::Ordered, &[], &[k])?)?;
-        normal_prior("phi1_prior", &phi.get(0), 0.0)?;
-        normal_prior("phi2_prior", &phi.get(1), 3.0)?;
-        normal_prior("lambda1_prior", &lambda.get(0), 0.0)?;
-        normal_prior("lambda2_prior", &lambda.get(1), 3.0)?;
+        let (theta, phi, lambda) = drive_parameters(&alpha, k, Constraint::Ordered)?;
         let emission = Normal::new(&phi, &tau)?.log_prob(&u.unsqueeze(-1))? + Normal::new(&lambda, &rho)?.log_prob(&v.unsqueeze(-1))?;
-        forward(&emission, &Tensor::stack(&[theta1, theta2], 0))
+        forward(&emission, &theta)
     }))
+}
+
+/// The basketball drives' parameters: `theta[k] ~ dirichlet(alpha[k])` (the transition matrix's
+/// rows), `phi` and `lambda` on `support` (`ordered` or `positive_ordered`) with `phi[1],
+/// lambda[1] ~ normal(0, 1)` and `phi[2], lambda[2] ~ normal(3, 1)`.
+fn drive_parameters(alpha: &Tensor, k: i64, support: Constraint) -> Result<(Tensor, Tensor, Tensor)> {
+    let theta1 = sample("theta1", Dirichlet::new(alpha.get(0))?)?;
+    let theta2 = sample("theta2", Dirichlet::new(alpha.get(1))?)?;
+    let phi = sample("phi", ImproperUniform::new(support.clone(), &[], &[k])?)?;
+    let lambda = sample("lambda", ImproperUniform::new(support, &[], &[k])?)?;
+    normal_prior("phi1_prior", &phi.get(0), 0.0)?;
+    normal_prior("phi2_prior", &phi.get(1), 3.0)?;
+    normal_prior("lambda1_prior", &lambda.get(0), 0.0)?;
+    normal_prior("lambda2_prior", &lambda.get(1), 3.0)?;
+    Ok((Tensor::stack(&[theta1, theta2], 0), phi, lambda))
 }
