@@ -5,6 +5,7 @@
 //! family. `examples/posteriordb.rs` runs NUTS on them and checks each parameter against its
 //! reference.
 
+pub mod gps;
 pub mod hmms;
 pub mod mixtures;
 pub mod regressions;
@@ -153,6 +154,7 @@ pub fn ported() -> Vec<(&'static str, Build)> {
     all.extend(time_series::POSTERIORS.iter().copied());
     all.extend(mixtures::POSTERIORS.iter().copied());
     all.extend(hmms::POSTERIORS.iter().copied());
+    all.extend(gps::POSTERIORS.iter().copied());
     all
 }
 
@@ -175,4 +177,27 @@ pub fn flat_positive() -> Result<DistRef> {
 /// A float64 scalar tensor (the models' numbers are float64, as Stan's).
 pub fn c(v: f64) -> Tensor {
     Tensor::from(v)
+}
+
+/// The summaries of `sites`, deterministic sites of `model` (the transformed parameters a
+/// reference lists, such as gp_pois_regr's `f`), from the draws of its latent sites by chain
+/// (`[chains, draws, ...]`): the model is run on each draw (`Predictive`) and the values are
+/// summarised by chain as the latent sites are.
+///
+/// # Errors
+///
+/// The model's errors at a draw.
+pub fn derived(model: &Model, by_chain: &Samples, sites: &[&str]) -> Result<Vec<(String, PosteriorSummary)>> {
+    let Some(first) = by_chain.values().next().filter(|_| !sites.is_empty()) else { return Ok(Vec::new()) };
+    let (chains, draws) = (first.size()[0], first.size()[1]);
+    let flat: Samples = by_chain.iter().map(|(k, v)| (k.clone(), v.flatten(0, 1))).collect();
+    let values = Predictive::from_samples(model, &flat).return_sites(sites).sequential().call(&())?;
+    let by_chain: Samples = values
+        .into_iter()
+        .map(|(k, v)| {
+            let shape: Vec<i64> = [chains, draws].into_iter().chain(v.size().into_iter().skip(1)).collect();
+            (k, v.reshape(shape))
+        })
+        .collect();
+    Ok(posterior_summary(&by_chain, 0.9, true)?.into_iter().collect())
 }

@@ -1,9 +1,10 @@
 //! Linear regressions of posteriordb (kidiq, kidiq_with_mom_work, earnings, mesquite, nes,
-//! kilpisjarvi, sblr), each written as its Stan program: the transformed data computed once
+//! kilpisjarvi, sblr, diamonds), each written as its Stan program: the transformed data computed once
 //! from the data, then the parameters' priors and the normal likelihood. A parameter Stan
 //! declares without a sampling statement gets a flat prior on its support (`flat`,
 //! `flat_positive`); `sigma ~ cauchy(0, 2.5)` on `real<lower=0>` is a half-Cauchy, and
-//! `normal_lpdf(sigma | 0, 10)` a half-normal.
+//! `normal_lpdf(sigma | 0, 10)` a half-normal, brms's `student_t_lpdf(sigma | 3, 0, 10) -
+//! student_t_lccdf(0 | 3, 0, 10)` a half-Student's t.
 
 use pyrite::prelude::*;
 
@@ -39,6 +40,7 @@ pub const POSTERIORS: &[(&str, Build)] = &[
     ("kilpisjarvi_mod-kilpisjarvi", kilpisjarvi),
     ("sblrc-blr", blr),
     ("sblri-blr", blr),
+    ("diamonds-diamonds", diamonds),
 ];
 
 /// `beta[1] + beta[2] * x[1] + ...`: the intercept and one coefficient per predictor.
@@ -216,5 +218,25 @@ fn blr(d: &Data) -> Result<Model> {
         let beta = sample("beta", Normal::new(c(0.0), c(10.0))?.expand(&[dims])?.to_event(1)?)?;
         let sigma = sample("sigma", HalfNormal::new(c(10.0))?)?;
         normal_rows("y", &y, &x.mv(&beta), &sigma)
+    }))
+}
+
+/// brms's regression of the diamonds' log price on 24 correlated predictors: the design
+/// matrix's columns after the first (the intercept) centred in transformed data, `b ~ normal(0,
+/// 1)`, the intercept of the centred predictors `Intercept ~ student_t(3, 8, 10)`, `sigma` a
+/// half-Student's t (3, 0, 10), `Y ~ normal_id_glm(Xc, Intercept, b, sigma)`.
+fn diamonds(d: &Data) -> Result<Model> {
+    let (n, k) = (d.int("N")?, d.int("K")?);
+    let (x, y) = (d.matrix("X")?, d.vector_of("Y", n)?);
+    if x.size() != [n, k] || k < 2 {
+        return Err(PyriteError::InvalidInput { what: "X".into(), problem: format!("must be N x K = {n} x {k} with K >= 2") });
+    }
+    let columns = x.narrow(1, 1, k - 1);
+    let xc = &columns - columns.mean_dim(0, true, Kind::Double);
+    Ok(Box::new(move |_: &()| {
+        let b = sample("b", Normal::new(c(0.0), c(1.0))?.expand(&[k - 1])?.to_event(1)?)?;
+        let intercept = sample("Intercept", StudentT::new(c(3.0), c(8.0), c(10.0))?)?;
+        let sigma = sample("sigma", HalfStudentT::new(c(3.0), c(10.0))?)?;
+        normal_rows("Y", &y, &(xc.mv(&b) + intercept), &sigma)
     }))
 }

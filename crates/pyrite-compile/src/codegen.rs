@@ -117,7 +117,7 @@ fn differentiable(p: &Program) -> Vec<bool> {
             Op::MaskedFill(x, _, _) | Op::Expand(x) | Op::Reshape(x) | Op::Sum(x, _) | Op::LogSumExp(x, _) | Op::IndexSelect(x, _, _) => d[*x],
             Op::Cat(parts, _) => parts.iter().any(|&p| d[p]),
             Op::Slice(x, ..) | Op::Select(x, ..) | Op::Triangle(x, ..) | Op::Diagonal(x) | Op::Cumulative(x, ..) | Op::Gather(x, ..) => d[*x],
-            Op::Transpose(x) => d[*x],
+            Op::Transpose(x) | Op::Cholesky(x, _) => d[*x],
             Op::MatMul(a, b, ..) | Op::SolveTriangular(a, b, ..) => d[*a] || d[*b],
         };
     }
@@ -153,7 +153,7 @@ fn transpose_index(shape: &[i64]) -> String {
 fn in_workspace(p: &Program) -> Vec<bool> {
     let mut copied = vec![false; p.nodes.len()];
     for n in &p.nodes {
-        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cumulative(..)) {
+        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cholesky(..) | Op::Cumulative(..)) {
             for x in operands(&n.op) {
                 copied[x] = true;
             }
@@ -627,6 +627,16 @@ impl Emitter<'_> {
                     self.c,
                     "  for (long c = 0; c < {cols}; c++) {rows} {{ double s = w[{yb} + r * {cols} + c]; {inner} s -= w[{ya} + r * {size} + q] * w[{yx} + q * {cols} + c]; w[{yx} + r * {cols} + c] = s / w[{ya} + r * {size} + r]; }}"
                 );
+            }
+            &Op::Cholesky(a, size) => {
+                // Column by column (Cholesky–Banachiewicz by columns); a pivot that is not
+                // positive (or NaN) leaves the whole factor NaN.
+                let (ya, yl) = (self.l.value[a], self.l.value[v]);
+                let _ = writeln!(
+                    self.c,
+                    "  {{ int ok = 1; for (long j = 0; j < {size} && ok; j++) {{ double s = w[{ya} + j * {size} + j]; for (long k = 0; k < j; k++) s -= w[{yl} + j * {size} + k] * w[{yl} + j * {size} + k]; if (!(s > 0.0)) {{ ok = 0; break; }} double d = sqrt(s); w[{yl} + j * {size} + j] = d; for (long r = j + 1; r < {size}; r++) {{ double t = w[{ya} + r * {size} + j]; for (long k = 0; k < j; k++) t -= w[{yl} + r * {size} + k] * w[{yl} + j * {size} + k]; w[{yl} + r * {size} + j] = t / d; }} for (long r = 0; r < j; r++) w[{yl} + r * {size} + j] = 0.0; }}"
+                );
+                let _ = writeln!(self.c, "    if (!ok) for (long i = 0; i < {}; i++) w[{yl} + i] = NAN; }}", size * size);
             }
             Op::Cat(parts, dim) => {
                 let mut offset = 0;
@@ -1126,6 +1136,34 @@ impl Emitter<'_> {
                     );
                 }
                 let _ = writeln!(self.c, "  }}");
+            }
+            Op::Cholesky(a, size) => {
+                // libtorch's (Murray 2016): P = tril(L^T dL), S = (P + tril(P, -1)^T) / 2,
+                // dA += L^-T S L^-1 (symmetric).
+                let (yl, gl) = (self.l.value[v], self.l.adjoint[v].unwrap_or(0));
+                let Some(ga) = self.l.adjoint[a] else { return };
+                let l = |r: &str, c: &str| format!("w[{yl} + ({r}) * {size} + ({c})]");
+                let _ = writeln!(self.c, "  {{ double s[{nn}], x[{nn}];", nn = size * size);
+                let _ = writeln!(
+                    self.c,
+                    "    for (long r = 0; r < {size}; r++) for (long c = 0; c <= r; c++) {{ double p = 0.0; for (long k = r; k < {size}; k++) p += {} * w[{gl} + k * {size} + c]; s[r * {size} + c] = 0.5 * p; s[c * {size} + r] = 0.5 * p; }}",
+                    l("k", "r")
+                );
+                // X = L^-T S (back substitution with the upper L^T), then G = X L^-1 (columns
+                // from the right), G kept in s.
+                let _ = writeln!(
+                    self.c,
+                    "    for (long c = 0; c < {size}; c++) for (long r = {size} - 1; r >= 0; r--) {{ double t = s[r * {size} + c]; for (long q = r + 1; q < {size}; q++) t -= {} * x[q * {size} + c]; x[r * {size} + c] = t / {}; }}",
+                    l("q", "r"),
+                    l("r", "r")
+                );
+                let _ = writeln!(
+                    self.c,
+                    "    for (long r = 0; r < {size}; r++) for (long c = {size} - 1; c >= 0; c--) {{ double t = x[r * {size} + c]; for (long q = c + 1; q < {size}; q++) t -= s[r * {size} + q] * {}; s[r * {size} + c] = t / {}; }}",
+                    l("q", "c"),
+                    l("c", "c")
+                );
+                let _ = writeln!(self.c, "    for (long i = 0; i < {}; i++) w[{ga} + i] += s[i]; }}", size * size);
             }
             Op::Cat(parts, dim) => {
                 let mut offset = 0;

@@ -37,6 +37,7 @@ pub(crate) fn operands(op: &Op) -> Vec<usize> {
         | Op::Triangle(x, ..)
         | Op::Diagonal(x)
         | Op::Transpose(x)
+        | Op::Cholesky(x, _)
         | Op::Cumulative(x, ..) => vec![*x],
         Op::Binary(_, x, y) | Op::MatMul(x, y, ..) | Op::SolveTriangular(x, y, ..) => vec![*x, *y],
         Op::MaskedFill(x, m, _) => vec![*x, *m],

@@ -143,6 +143,11 @@ pub enum Op {
     /// `X` with `A X = B` for a triangular `[n, n]` matrix `A` and a `[n, m]` matrix `B`
     /// (`aten::linalg_solve_triangular`, left side): `(a, b, upper, n, m)`.
     SolveTriangular(usize, usize, bool, i64, i64),
+    /// The lower Cholesky factor `L` (`A = L L^T`) of a symmetric positive-definite `[n, n]`
+    /// matrix, read from its lower triangle (`aten::linalg_cholesky`, `aten::cholesky`):
+    /// `(a, n)`. A matrix without a factor gives NaNs (rejected by the caller as a non-finite
+    /// value; libtorch raises an error there).
+    Cholesky(usize, i64),
 }
 
 /// A value: its operation and shape.
@@ -770,6 +775,17 @@ impl Lowering {
                                 Val::Tensor(self.push(Op::SolveTriangular(a, b, upper, *n, *m), shape))
                             }
                             _ => return Err(unsupported("batched operands, a right side or a unit diagonal")),
+                        }
+                    }
+                    "aten::linalg_cholesky_ex" | "aten::linalg_cholesky" | "aten::cholesky" => {
+                        let a = x0.ok_or_else(|| unsupported("operands"))?;
+                        let upper = i.get(1).and_then(|&v| self.scalar(v)).is_some_and(|v| v != 0.0);
+                        match *self.shape(a) {
+                            [n, n2] if n == n2 => {
+                                let l = self.push(Op::Cholesky(a, n), shape.clone());
+                                Val::Tensor(if upper { self.push(Op::Transpose(l), shape) } else { l })
+                            }
+                            _ => return Err(unsupported("a batch of matrices")),
                         }
                     }
                     "aten::slice" | "aten::narrow" | "aten::select" => {

@@ -72,6 +72,14 @@ impl CompiledPotential {
         (self.kernel.cached, self.kernel.build_seconds)
     }
 
+    /// This potential, which at a point where its energy is not finite asks `eager` why: the
+    /// model's error there (a covariance with no Cholesky factor, which the kernel marks with
+    /// NaNs where libtorch raises) is returned, so that the point is counted and named as a
+    /// failure exactly as in an eager run. Everywhere else, the kernel's value alone.
+    pub fn explained_by<'a, 'm>(&'a mut self, eager: &'a mut ModelPotential<'m>) -> Explained<'a, 'm> {
+        Explained { compiled: self, eager }
+    }
+
     /// Compares energy and gradient with the eager potential at `z`.
     fn check(&mut self, eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<()> {
         let (mut g_eager, mut g_compiled) = (vec![0.0; z.len()], vec![0.0; z.len()]);
@@ -96,5 +104,29 @@ impl Potential for CompiledPotential {
             *g = -*g;
         }
         Ok(-lp)
+    }
+}
+
+/// A compiled potential whose non-finite values are explained by the eager one
+/// ([`CompiledPotential::explained_by`]).
+pub struct Explained<'a, 'm> {
+    compiled: &'a mut CompiledPotential,
+    eager: &'a mut ModelPotential<'m>,
+}
+
+impl Potential for Explained<'_, '_> {
+    fn dim(&self) -> usize {
+        self.compiled.dim()
+    }
+    fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64> {
+        let energy = self.compiled.energy_and_grad(z, grad)?;
+        if energy.is_finite() {
+            return Ok(energy);
+        }
+        // Rare (a proposal outside where the model is defined): one eager evaluation for its
+        // error, if it has one; unvalidated, as the run's evaluations after its first.
+        let mut scratch = vec![0.0; grad.len()];
+        pyrite_distributions::without_validation(|| self.eager.energy_and_grad(z, &mut scratch))?;
+        Ok(energy)
     }
 }

@@ -75,6 +75,9 @@ pub struct ChainStats {
     pub first_failure: Option<String>,
     /// Whether the chain's potential ran as compiled code (`Nuts::compiled`).
     pub compiled: bool,
+    /// Evaluations of the potential and its gradient by the chain, warm-up (and its step-size
+    /// searches) included: the cost of the run in gradients.
+    pub grad_evals: usize,
 }
 
 impl ChainStats {
@@ -313,7 +316,10 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let compiled = if self.kernel.target.compiled { CompiledPotential::new(&mut potential, &inits[0])? } else { None };
         let is_compiled = compiled.is_some();
         let mut run = match compiled {
-            Some(mut compiled) => self.run_chains(&mut Looped(&mut compiled), inits, Some(&layout), true)?,
+            Some(mut compiled) => {
+                let mut eager = ModelPotential::new(&program, &layout);
+                self.run_chains(&mut Looped(&mut compiled.explained_by(&mut eager)), inits, Some(&layout), true)?
+            }
             None => self.run_chains(&mut potential, inits, Some(&layout), false)?,
         };
         for c in &mut run.chains {
@@ -369,7 +375,9 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
                         let mut potential = ModelPotential::new(&program, &layout);
                         // Each thread compiles (the kernel comes from the cache after the first).
                         let mut out = match if compiled { CompiledPotential::new(&mut potential, &z0)? } else { None } {
-                            Some(mut compiled) => run_chain(&mut sampler, &mut compiled, &z0, warmup, samples, bar).map(|o| (o, true)),
+                            Some(mut compiled) => {
+                                run_chain(&mut sampler, &mut compiled.explained_by(&mut potential), &z0, warmup, samples, bar).map(|o| (o, true))
+                            }
                             None => run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar).map(|o| (o, false)),
                         }?;
                         out.0.stats.compiled = out.1;
@@ -499,6 +507,7 @@ fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], w
     out.sampling_seconds = sampling_start.elapsed().as_secs_f64();
     out.stats.step_size = sampler.step_size();
     out.stats.failures = potential.failures();
+    out.stats.grad_evals = potential.evaluations();
     out.stats.first_failure = potential.first_failure().map(str::to_string);
     bar.finish();
     Ok(out)

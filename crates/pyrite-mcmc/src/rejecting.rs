@@ -28,22 +28,29 @@ use crate::potential::Potential;
 /// assert_eq!(guarded.energy_and_grad(&[2.0], &mut g).unwrap(), f64::INFINITY);
 /// assert_eq!(guarded.energy_and_grad(&[0.5], &mut g).unwrap(), 0.125);
 /// assert_eq!((guarded.failures(), guarded.first_failure()), (1, Some("outside the domain")));
+/// assert_eq!(guarded.evaluations(), 2);
 /// ```
 pub struct Rejecting<'p> {
     inner: &'p mut dyn Potential,
     failures: usize,
     first: Option<String>,
+    evaluations: usize,
 }
 
 impl<'p> Rejecting<'p> {
     /// Guards `inner`.
     pub fn new(inner: &'p mut dyn Potential) -> Rejecting<'p> {
-        Rejecting { inner, failures: 0, first: None }
+        Rejecting { inner, failures: 0, first: None, evaluations: 0 }
     }
 
     /// How many points were rejected because the model failed there (an error).
     pub fn failures(&self) -> usize {
         self.failures
+    }
+
+    /// How many times the potential and its gradient were evaluated (failures included).
+    pub fn evaluations(&self) -> usize {
+        self.evaluations
     }
 
     /// The first failure's message.
@@ -64,6 +71,7 @@ impl Potential for Rejecting<'_> {
         self.inner.dim()
     }
     fn energy_and_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64, PyriteError> {
+        self.evaluations += 1;
         Ok(match self.inner.energy_and_grad(z, grad) {
             // Not finite at a point reached by a step far too long (early in warm-up): rejected,
             // but the model did not fail there.

@@ -302,3 +302,64 @@ fn a_network_through_transposes_and_libtorchs_products() {
     };
     compare("network", &model, 10, 1e-10);
 }
+
+/// A latent Gaussian process as posteriordb's gp_pois_regr writes it: the Cholesky factor of an
+/// exponentiated-quadratic kernel (a function of two latent sites) times standard normal
+/// latents, a Poisson likelihood on the log scale; and the same kernel as a
+/// `MultivariateNormal` covariance (its own factorisation inside). Energy and gradients equal
+/// the eager ones (libtorch's Cholesky and its backward).
+#[test]
+fn a_gaussian_process_through_a_cholesky_factor() {
+    let x = Tensor::linspace(-5.0, 5.0, 9, (Kind::Double, Device::Cpu));
+    let k = Tensor::from_slice(&[1.0f64, 0.0, 2.0, 4.0, 3.0, 1.0, 0.0, 2.0, 5.0]);
+    let d2 = (x.unsqueeze(1) - x.unsqueeze(0)).square();
+    let kernel = std::rc::Rc::new(move |alpha: &Tensor, rho: &Tensor| alpha.square() * (-&d2 / (rho.square() * 2.0)).exp() + Tensor::eye(9, (Kind::Double, Device::Cpu)) * 1e-6);
+    let kernel2 = kernel.clone();
+    let f = |v: f64| Tensor::from(v);
+    let non_centred = move || -> Result<()> {
+        let rho = sample("rho", Gamma::new(f(25.0), f(4.0))?)?;
+        let alpha = sample("alpha", HalfNormal::new(f(2.0))?)?;
+        let z = sample("f_tilde", Normal::new(Tensor::zeros([9], (Kind::Double, Device::Cpu)), f(1.0))?.to_event(1))?;
+        let l = kernel(&alpha, &rho).linalg_cholesky(false);
+        let log_rate = l.matmul(&z);
+        let _ = observe("k", Poisson::new(log_rate.exp())?.to_event(1), &k)?;
+        Ok(())
+    };
+    compare("GP, non-centred", &non_centred, 10, 1e-9);
+    let y = Tensor::from_slice(&[0.3f64, -0.2, 0.1, 0.8, 0.4, -0.5, 0.0, 0.2, 0.9]);
+    let marginal = move || -> Result<()> {
+        let rho = sample("rho", Gamma::new(f(25.0), f(4.0))?)?;
+        let alpha = sample("alpha", HalfNormal::new(f(2.0))?)?;
+        let cov = kernel2(&alpha, &rho) + Tensor::eye(9, (Kind::Double, Device::Cpu)) * 0.1;
+        let _ = observe("y", MultivariateNormal::from_covariance(Tensor::zeros([9], (Kind::Double, Device::Cpu)), cov)?, &y)?;
+        Ok(())
+    };
+    compare("GP, marginal", &marginal, 10, 1e-9);
+}
+
+/// A matrix without a Cholesky factor at a point: the compiled potential's energy is not finite
+/// there (NUTS rejects such a proposal as divergent, `tests/failures.rs`), where the eager one is
+/// libtorch's error; inside the support both agree.
+#[test]
+fn a_factorisation_that_fails_gives_a_non_finite_energy() {
+    let f = |v: f64| Tensor::from(v);
+    let model = move || -> Result<()> {
+        let rho = sample("rho", Uniform::new(f(-2.0), f(2.0))?)?;
+        let one = Tensor::ones([1], (Kind::Double, Device::Cpu));
+        let rows = [Tensor::cat(&[one.shallow_clone(), rho.reshape([1])], 0), Tensor::cat(&[rho.reshape([1]), one], 0)];
+        let l = Tensor::stack(&rows, 0).linalg_cholesky(false);
+        // 2 log L[1, 1] = log(1 - rho^2).
+        factor("det", &(l.get(1).get(1).log() * 2.0))?;
+        Ok(())
+    };
+    let mut compiled = compare("2x2 correlation", &model, 0, 1e-10);
+    let mut grad = vec![0.0];
+    // rho = 0.5 (unconstrained logit(2.5 / 4)): the prior's log 4, -log(1 - 0.25), minus the
+    // transform's log-Jacobian.
+    let at_half = compiled.energy_and_grad(&[(2.5f64 / 1.5).ln()], &mut grad).unwrap();
+    let jacobian = (4.0f64 * 0.625 * 0.375).ln();
+    assert!((at_half - (4.0f64.ln() - 0.75f64.ln() - jacobian)).abs() < 1e-12, "energy {at_half}");
+    // rho = 1.5: no factor.
+    let outside = compiled.energy_and_grad(&[7.0f64.ln()], &mut grad);
+    assert!(outside.as_ref().map_or(true, |e| !e.is_finite()), "energy {outside:?} where the matrix has no factor");
+}

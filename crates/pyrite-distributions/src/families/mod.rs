@@ -24,6 +24,7 @@ pub mod exponential;
 pub mod gamma;
 pub mod half_cauchy;
 pub mod half_normal;
+pub mod half_student_t;
 pub mod improper_uniform;
 pub mod independent;
 pub mod inverse_gamma;

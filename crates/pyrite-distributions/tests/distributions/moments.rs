@@ -278,3 +278,33 @@ fn lkj_cholesky_matches_torch_and_its_correlations_have_the_lkj_marginal() {
     assert!(matches!(LKJCholesky::new(1, 1.0), Err(DistError::InvalidParameter { .. })));
     assert!(LKJCholesky::new(3, -1.0).is_err());
 }
+
+/// HalfStudentT: the density integrates to 1 and its first two moments equal `mean` and
+/// `variance` by quadrature (df 3 and 5); draws match them (df 5 and 9, finite fourth moment).
+#[test]
+fn half_student_t_by_quadrature_and_draws() {
+    for (df, scale) in [(3.0, 10.0), (5.0, 0.7)] {
+        let d = HalfStudentT::new(df, scale).unwrap();
+        // Trapezoids on a log-spaced grid from 1e-6 to 1e4 scales.
+        let n = 400_000;
+        let xs: Vec<f64> = (0..=n).map(|i| scale * (10f64.powf(-6.0 + 10.0 * i as f64 / n as f64))).collect();
+        let x = Tensor::from_slice(&xs);
+        let p: Vec<f64> = Vec::try_from(d.log_prob(&x).unwrap().exp()).unwrap();
+        let (mut mass, mut first, mut second) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let h = xs[i + 1] - xs[i];
+            let f = |k: i32| 0.5 * h * (p[i] * xs[i].powi(k) + p[i + 1] * xs[i + 1].powi(k));
+            (mass, first, second) = (mass + f(0), first + f(1), second + f(2));
+        }
+        assert!((mass - 1.0).abs() < 2e-3, "df {df}: mass {mass}");
+        let mean = d.mean().unwrap().double_value(&[]);
+        assert!((first - mean).abs() / mean < 2e-2, "df {df}: mean {mean}, quadrature {first}");
+        if df > 3.0 {
+            let var = d.variance().unwrap().double_value(&[]);
+            assert!((second - first * first - var).abs() / var < 2e-2, "df {df}: variance {var}");
+        }
+    }
+    let d = HalfStudentT::new(v64(&[5.0, 9.0]), v64(&[1.5, 0.7])).unwrap();
+    check_moments("HalfStudentT", &d, 17);
+    assert!(HalfStudentT::new(-1.0, 1.0).is_err() && HalfStudentT::new(3.0, 0.0).is_err());
+}
