@@ -2,10 +2,13 @@
 # posteriordb side by side in one run: pyrite compiled, pyrite eager and Stan (pystan 3, from
 # ../shared/anchors/setup.sh) on the ported posteriors, with the same chains, warm-up and draws.
 # Usage: bash bench/posteriordb.sh [CHAINS] [WARMUP] [SAMPLES] [POSTERIOR...]   (default: 1 1000
-# 1000, every ported posterior). EAGER=0 skips the eager runs; STAN=0 skips Stan.
+# 1000, every ported posterior). EAGER=0 skips the eager runs; STAN=0 skips Stan. NUMPYRO=1 (default
+# 0) also runs NumPyro (bench/numpyro_posteriordb.py, in the same environment, seed NUMPYRO_SEED,
+# default 1) on those of the run's posteriors it has a port of.
 # Results: target/bench/posteriordb-C.json (one row per posterior, Stan's figures added:
 # stan_ess_per_s, stan_ess_per_s_net, ratio = pyrite compiled / Stan net) and the table with
-# geometric means in target/bench/posteriordb-C.txt, C the number of chains.
+# geometric means in target/bench/posteriordb-C.txt, C the number of chains. With NUMPYRO=1 the
+# rows NumPyro ran also get numpyro_ess_per_s and numpyro_ratio = pyrite compiled / NumPyro.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 chains="${1:-1}"
@@ -43,5 +46,15 @@ if [ "${STAN:-1}" != 0 ] && [ -n "$anchors" ] && [ -x "$venv/bin/python" ]; then
   done
 else
   echo "(Stan skipped: run ../shared/anchors/setup.sh first, or STAN=0 was given)"
+fi
+rm -f "$out/numpyro.json"
+if [ "${NUMPYRO:-0}" != 0 ]; then
+  if [ -x "$venv/bin/python" ]; then
+    names=$(python3 -c "import json,sys; print(' '.join(r['posterior'] for r in json.load(open(sys.argv[1]))))" "$out/compiled/results.json")
+    # shellcheck disable=SC2086
+    "$venv/bin/python" bench/numpyro_posteriordb.py "$out/numpyro.json" "$chains" "$warmup" "$samples" "${NUMPYRO_SEED:-1}" $names 2>/dev/null || true
+  else
+    echo "(NumPyro skipped: run ../shared/anchors/setup.sh first)"
+  fi
 fi
 python3 bench/posteriordb_table.py "$out" | tee "$out.txt"

@@ -33,9 +33,10 @@ cargo run --example nuts -- --model radon "${nuts[@]}" --out target/ci-out/nuts-
 cargo run --example nuts -- --model radon "${nuts[@]}" --eager --out target/ci-out/nuts-radon-eager
 cargo run --example nuts -- --model gmm "${nuts[@]}" --out target/ci-out/nuts-gmm
 cargo run --example nuts -- --model gmm "${nuts[@]}" --eager --out target/ci-out/nuts-gmm-eager
-# posteriordb: four posteriors (an AR model, two regressions, one nes year) against Stan's
-# reference posteriors, compiled.
-cargo run --example posteriordb -- --posterior arK-arK --posterior kidiq-kidscore_momhs --posterior mesquite-logmesquite \
+# posteriordb: six posteriors (an AR model, an HMM, the ordered mixture, two regressions, one
+# nes year) against Stan's reference posteriors, compiled.
+cargo run --example posteriordb -- --posterior arK-arK --posterior hmm_example-hmm_example \
+  --posterior low_dim_gauss_mix-low_dim_gauss_mix --posterior kidiq-kidscore_momhs --posterior mesquite-logmesquite \
   --posterior nes1996-nes --chains 4 --warmup 1000 --samples 1000 --check --out target/ci-out/posteriordb
 if [ -n "${PYRITE_DATA:-}" ] && [ -f "$PYRITE_DATA/rugged_data.csv" ]; then
   cargo run --example rugged -- --out target/ci-out/rugged --check

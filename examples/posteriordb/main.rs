@@ -6,6 +6,12 @@
 //! `cargo run --release --example posteriordb -- --posterior NAME|--all [--eager] [--chains 4]
 //! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check]`
 //!
+//! `--sampler pyrite-dense` adapts a dense mass matrix. Built with `--features nuts-rs`,
+//! `--sampler nuts-rs` (also `nuts-rs-draws`, `nuts-rs-lowrank`: its other mass-matrix
+//! adaptations) runs nutpie's sampler on the same potential instead of pyrite's NUTS (one
+//! chain; `nutsrs.rs`). Each row counts the gradient evaluations, warm-up included, and gives
+//! the minimum bulk ESS per gradient.
+//!
 //! A posterior whose data or reference file is missing or malformed is one error naming the
 //! file and the field, and the run goes on to the next. `--check` exits non-zero unless every
 //! posterior run passed.
@@ -15,8 +21,11 @@ use std::time::Instant;
 
 use clap::Parser;
 use pyrite::prelude::*;
-use pyrite_examples::posteriordb::{data_dir, ported, stan_names, Data, Reference};
+use pyrite_examples::posteriordb::{data_dir, derived, ported, stan_names, Data, Reference};
 use serde_json::json;
+
+#[cfg(feature = "nuts-rs")]
+mod nutsrs;
 
 #[derive(Parser)]
 struct Args {
@@ -49,6 +58,11 @@ struct Args {
     /// Print every parameter's mean and sd beside the reference's.
     #[arg(long)]
     details: bool,
+    /// `pyrite` (pyrite's NUTS), `pyrite-dense` (with a dense mass matrix); with `--features
+    /// nuts-rs`, `nuts-rs` (nutpie's sampler and its gradient-based diagonal adaptation),
+    /// `nuts-rs-draws` (diagonal from the draws alone) or `nuts-rs-lowrank`.
+    #[arg(long, default_value = "pyrite")]
+    sampler: String,
 }
 
 /// One posterior's outcome.
@@ -63,6 +77,10 @@ struct Row {
     max_r_hat: f64,
     divergences: usize,
     seconds: f64,
+    /// Seconds of warm-up and draws alone (no layout, initial point or compilation).
+    chain_seconds: f64,
+    /// Gradient evaluations, warm-up included, over all chains.
+    grad_evals: usize,
     error: Option<String>,
 }
 
@@ -70,12 +88,16 @@ impl Row {
     fn min_ess_per_s(&self) -> f64 {
         self.min_ess_bulk / self.seconds
     }
+    fn ess_per_grad(&self) -> f64 {
+        self.min_ess_bulk / self.grad_evals as f64
+    }
     fn json(&self) -> serde_json::Value {
         json!({
             "posterior": self.posterior, "ok": self.ok, "compiled": self.compiled,
             "worst_mean_z": self.worst_mean_z, "worst_sd_ratio": self.worst_sd_ratio,
             "min_ess_bulk": self.min_ess_bulk, "min_ess_tail": self.min_ess_tail, "max_r_hat": self.max_r_hat,
             "divergences": self.divergences, "seconds": self.seconds, "min_ess_per_s": self.min_ess_per_s(),
+            "chain_seconds": self.chain_seconds, "grad_evals": self.grad_evals, "ess_per_grad": self.ess_per_grad(),
             "error": self.error,
         })
     }
@@ -86,12 +108,12 @@ fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::pa
     let data = Data::load(dir)?;
     let reference = Reference::load(dir)?;
     let model = build(&data)?;
-    let mut mcmc =
-        Mcmc::new(Nuts::new(&*model).compiled(!args.eager)).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
-    let start = Instant::now();
-    mcmc.run(&())?;
-    let seconds = start.elapsed().as_secs_f64();
-    let summary = mcmc.summary(0.9)?;
+    let sampled = if args.sampler.starts_with("pyrite") { run_pyrite(&*model, args)? } else { run_nuts_rs(&*model, args)? };
+    let mut summary: Vec<(String, PosteriorSummary)> = posterior_summary(&sampled.draws, 0.9, true)?.into_iter().collect();
+    // Transformed parameters the reference lists (deterministic sites), from the draws.
+    let mut derived_sites: Vec<&str> = reference.names.iter().map(|n| n.split('[').next().unwrap_or(n)).filter(|s| !sampled.draws.contains_key(*s)).collect();
+    derived_sites.dedup();
+    summary.extend(derived(&model, &sampled.draws, &derived_sites)?);
     // Each reference parameter, found by its Stan name among the sites' values.
     let mut found = std::collections::HashMap::new();
     for (site, s) in &summary {
@@ -102,14 +124,16 @@ fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::pa
     let mut row = Row {
         posterior: name.into(),
         ok: true,
-        compiled: mcmc.chain_stats()?.iter().all(|c| c.compiled),
+        compiled: sampled.compiled,
         worst_mean_z: 0.0,
         worst_sd_ratio: 1.0,
         min_ess_bulk: f64::INFINITY,
         min_ess_tail: f64::INFINITY,
         max_r_hat: f64::NAN,
-        divergences: mcmc.divergences()?,
-        seconds,
+        divergences: sampled.divergences,
+        seconds: sampled.seconds,
+        chain_seconds: sampled.chain_seconds,
+        grad_evals: sampled.grad_evals,
         error: None,
     };
     for (i, stan) in reference.names.iter().enumerate() {
@@ -139,6 +163,75 @@ fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::pa
     Ok(row)
 }
 
+/// What a sampler gave: the latent sites' draws by chain (`[chains, draws, ...]`) and the
+/// run's figures.
+struct Sampled {
+    draws: Samples,
+    compiled: bool,
+    divergences: usize,
+    seconds: f64,
+    chain_seconds: f64,
+    grad_evals: usize,
+}
+
+/// pyrite's NUTS (with a dense mass matrix for `pyrite-dense`).
+fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled> {
+    let kernel = Nuts::new(model).compiled(!args.eager).dense_mass(args.sampler == "pyrite-dense");
+    let mut mcmc = Mcmc::new(kernel).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
+    let start = Instant::now();
+    mcmc.run(&())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let (warmup_seconds, sampling_seconds) = mcmc.seconds()?;
+    let stats = mcmc.chain_stats()?;
+    Ok(Sampled {
+        draws: mcmc.get_samples_by_chain()?,
+        compiled: stats.iter().all(|c| c.compiled),
+        divergences: mcmc.divergences()?,
+        seconds,
+        chain_seconds: warmup_seconds + sampling_seconds,
+        grad_evals: stats.iter().map(|c| c.grad_evals).sum(),
+    })
+}
+
+/// nutpie's sampler (crates.io `nuts-rs`) on the same potential, one chain.
+#[cfg(feature = "nuts-rs")]
+fn run_nuts_rs(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled> {
+    let adaptation = nutsrs::Adaptation::from_sampler(&args.sampler).ok_or_else(|| unknown_sampler(&args.sampler))?;
+    let start = Instant::now();
+    let out = nutsrs::run(model, adaptation, args.warmup, args.samples, args.seed, args.eager)?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Sampled {
+        draws: out.samples,
+        compiled: out.compiled,
+        divergences: out.divergences,
+        seconds,
+        chain_seconds: out.chain_seconds,
+        grad_evals: out.grad_evals,
+    })
+}
+
+#[cfg(not(feature = "nuts-rs"))]
+fn run_nuts_rs(_: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled> {
+    Err(unknown_sampler(&args.sampler))
+}
+
+fn unknown_sampler(name: &str) -> PyriteError {
+    let problem = if cfg!(feature = "nuts-rs") {
+        format!("`{name}` is not `pyrite`, `pyrite-dense`, `nuts-rs`, `nuts-rs-draws` or `nuts-rs-lowrank`")
+    } else if name.starts_with("nuts-rs") {
+        format!("`{name}` needs the runner built with `--features nuts-rs`")
+    } else {
+        format!("`{name}` is not `pyrite` or `pyrite-dense` (build with `--features nuts-rs` for nutpie's sampler)")
+    };
+    PyriteError::InvalidInput { what: "--sampler".into(), problem }
+}
+
+/// A row's JSON with the sampler that made it.
+fn with_sampler(mut row: serde_json::Value, sampler: &str) -> serde_json::Value {
+    row["sampler"] = json!(sampler);
+    row
+}
+
 fn example() -> Result<()> {
     let args: Args = pyrite_examples::parse_args()?;
     pyrite::tch::set_num_threads(1);
@@ -158,10 +251,21 @@ fn example() -> Result<()> {
     if chosen.is_empty() {
         return Err(PyriteError::InvalidInput { what: "--posterior".into(), problem: "name one posterior, or --all".into() });
     }
+    if !matches!(args.sampler.as_str(), "pyrite" | "pyrite-dense") {
+        if !cfg!(feature = "nuts-rs") || !args.sampler.starts_with("nuts-rs") {
+            return Err(unknown_sampler(&args.sampler));
+        }
+        if args.chains != 1 {
+            return Err(PyriteError::InvalidInput {
+                what: "--chains".into(),
+                problem: format!("`--sampler {}` runs one chain: pass `--chains 1`", args.sampler),
+            });
+        }
+    }
     let root = args.data_dir.clone().unwrap_or_else(data_dir);
     println!(
-        "{:<44} {:>4} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>9}",
-        "posterior", "ok", "mean z", "sd ratio", "ess bulk", "ess tail", "r-hat", "div", "seconds", "ess/s"
+        "{:<44} {:>4} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>9} {:>8} {:>9}",
+        "posterior", "ok", "mean z", "sd ratio", "ess bulk", "ess tail", "r-hat", "div", "seconds", "ess/s", "grads", "ess/grad"
     );
     let mut rows = Vec::new();
     for (name, build) in chosen {
@@ -176,12 +280,14 @@ fn example() -> Result<()> {
             max_r_hat: f64::NAN,
             divergences: 0,
             seconds: f64::NAN,
+            chain_seconds: f64::NAN,
+            grad_evals: 0,
             error: Some(e.to_string()),
         });
         match &row.error {
             Some(e) => println!("{:<44} error: {e}", row.posterior),
             None => println!(
-                "{:<44} {:>4} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>6.3} {:>5} {:>8.2} {:>9.0}{}",
+                "{:<44} {:>4} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>6.3} {:>5} {:>8.2} {:>9.0} {:>8} {:>9.4}{}",
                 row.posterior,
                 if row.ok { "yes" } else { "NO" },
                 row.worst_mean_z,
@@ -192,6 +298,8 @@ fn example() -> Result<()> {
                 row.divergences,
                 row.seconds,
                 row.min_ess_per_s(),
+                row.grad_evals,
+                row.ess_per_grad(),
                 if row.compiled { "" } else { "  (eager)" }
             ),
         }
@@ -199,7 +307,7 @@ fn example() -> Result<()> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| PyriteError::Io { path: args.out.display().to_string(), problem: e.to_string() })?;
     let path = args.out.join("results.json");
-    let text = serde_json::to_string_pretty(&rows.iter().map(Row::json).collect::<Vec<_>>()).unwrap_or_default();
+    let text = serde_json::to_string_pretty(&rows.iter().map(|r| with_sampler(r.json(), &args.sampler)).collect::<Vec<_>>()).unwrap_or_default();
     std::fs::write(&path, text).map_err(|e| PyriteError::Io { path: path.display().to_string(), problem: e.to_string() })?;
     let passed = rows.iter().filter(|r| r.ok).count();
     println!("{passed} of {} passed the reference check; wrote {}", rows.len(), path.display());

@@ -8,6 +8,7 @@
 pub mod gps;
 pub mod hmms;
 pub mod mixtures;
+pub mod odes;
 pub mod regressions;
 pub mod time_series;
 
@@ -155,6 +156,7 @@ pub fn ported() -> Vec<(&'static str, Build)> {
     all.extend(mixtures::POSTERIORS.iter().copied());
     all.extend(hmms::POSTERIORS.iter().copied());
     all.extend(gps::POSTERIORS.iter().copied());
+    all.extend(odes::POSTERIORS.iter().copied());
     all
 }
 
@@ -171,7 +173,12 @@ pub fn flat(shape: &[i64]) -> Result<DistRef> {
 
 /// A flat prior on the positive reals (Stan: `real<lower=0>` with no sampling statement).
 pub fn flat_positive() -> Result<DistRef> {
-    Ok(ImproperUniform::new(Constraint::Positive, &[], &[])?.into_dist())
+    flat_positive_of(&[])
+}
+
+/// A flat prior on the positive reals of `shape` (`array[4] real<lower=0> theta`).
+pub fn flat_positive_of(shape: &[i64]) -> Result<DistRef> {
+    Ok(ImproperUniform::new(Constraint::Positive, &[], shape)?.into_dist())
 }
 
 /// A float64 scalar tensor (the models' numbers are float64, as Stan's).

@@ -81,3 +81,19 @@ fn all_and_any() {
         (rows.where_self(&every, &(&rows * 2.0)) + rows.where_self(&some, &rows.square())).sum(Kind::Double) * both.to_kind(Kind::Double)
     });
 }
+
+/// An ODE solved inside the traced code (`ode::rk4`, Lotka–Volterra with its four rates and
+/// initial state from the input): the fixed steps compile as an unrolled loop, value and
+/// gradient equal libtorch's.
+#[test]
+fn an_ode_solution_compiles() {
+    compiles_and_matches("Lotka–Volterra by rk4", 6, |x| {
+        let rates = x.narrow(0, 0, 4).exp() * Tensor::from_slice(&[0.5f64, 0.03, 0.8, 0.02]);
+        let f = |_t: f64, z: &Tensor| {
+            let (u, v) = (z.get(0), z.get(1));
+            Tensor::stack(&[(rates.get(0) - rates.get(1) * &v) * &u, (rates.get(3) * &u - rates.get(2)) * &v], 0)
+        };
+        let z0 = x.narrow(0, 4, 2).exp() * Tensor::from_slice(&[30.0f64, 5.0]);
+        ode::rk4(f, &z0, 0.0, &[1.0, 2.0, 3.0], 0.25).unwrap().log().sum(Kind::Double)
+    });
+}

@@ -10,6 +10,7 @@ mod api;
 mod enumeration;
 mod gmm;
 mod handlers;
+mod ode;
 mod param_files;
 mod params;
 mod plates;

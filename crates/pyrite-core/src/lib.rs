@@ -28,6 +28,7 @@ pub use pyrite_distributions::host_reads;
 pub mod markov;
 pub mod memory;
 pub mod message;
+pub mod ode;
 pub mod param_store;
 pub mod plate;
 pub mod primitives;
@@ -50,6 +51,7 @@ pub mod prelude {
     };
     pub use crate::markov::{markov, markov_with_history};
     pub use crate::message::{lazy, Enumerate, InferConfig, Message, PlateFrame, SiteKind};
+    pub use crate::ode;
     pub use crate::param_store::{get_param_store, new_param_store, with_param_store, ParamStore, ParamStoreHandle};
     pub use crate::plate::{plate, BuiltPlate, Plate, PlateScope};
     pub use crate::primitives::{deterministic, factor, module, observe, param, sample, sample_obs, SampleSite};

@@ -31,10 +31,10 @@ pub use error::DistError;
 pub use ext::DistributionExt;
 pub use families::{
     bernoulli::Bernoulli, beta::Beta, binomial::Binomial, categorical::Categorical, cauchy::Cauchy, delta::Delta, dirichlet::Dirichlet,
-    exponential::Exponential, gamma::Gamma, half_cauchy::HalfCauchy, half_normal::HalfNormal, half_student_t::HalfStudentT, improper_uniform::ImproperUniform, independent::Independent,
-    inverse_gamma::InverseGamma, laplace::Laplace, lkj_cholesky::LKJCholesky, log_normal::LogNormal, low_rank_mvn::LowRankMultivariateNormal, masked::Masked,
-    multivariate_normal::MultivariateNormal, negative_binomial::NegativeBinomial, normal::Normal, one_hot_categorical::OneHotCategorical, poisson::Poisson,
-    student_t::StudentT, transformed::TransformedDistribution, uniform::Uniform,
+    exponential::Exponential, gamma::Gamma, half_cauchy::HalfCauchy, half_normal::HalfNormal, half_student_t::HalfStudentT, improper_uniform::ImproperUniform,
+    independent::Independent, inverse_gamma::InverseGamma, laplace::Laplace, lkj_cholesky::LKJCholesky, log_normal::LogNormal,
+    low_rank_mvn::LowRankMultivariateNormal, masked::Masked, multivariate_normal::MultivariateNormal, negative_binomial::NegativeBinomial, normal::Normal,
+    one_hot_categorical::OneHotCategorical, poisson::Poisson, student_t::StudentT, transformed::TransformedDistribution, uniform::Uniform,
 };
 pub use kl::kl_divergence;
 pub use transforms::{biject_to, Transform, TransformRef};
@@ -48,8 +48,9 @@ pub mod prelude {
     pub use crate::transforms::{biject_to, Transform, TransformRef};
     pub use crate::validation::{set_validation, validation_enabled, without_validation};
     pub use crate::{
-        Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, Dirichlet, DistError, DistRef, Distribution, DistributionExt, Exponential, Gamma, HalfCauchy, HalfStudentT,
-        HalfNormal, ImproperUniform, Independent, IntoDist, IntoParam, IntoSiteDist, InverseGamma, LKJCholesky, Laplace, LogNormal, LowRankMultivariateNormal,
-        Masked, MultivariateNormal, NegativeBinomial, Normal, OneHotCategorical, Poisson, StudentT, TransformedDistribution, Uniform,
+        Bernoulli, Beta, Binomial, Categorical, Cauchy, Delta, Dirichlet, DistError, DistRef, Distribution, DistributionExt, Exponential, Gamma, HalfCauchy,
+        HalfNormal, HalfStudentT, ImproperUniform, Independent, IntoDist, IntoParam, IntoSiteDist, InverseGamma, LKJCholesky, Laplace, LogNormal,
+        LowRankMultivariateNormal, Masked, MultivariateNormal, NegativeBinomial, Normal, OneHotCategorical, Poisson, StudentT, TransformedDistribution,
+        Uniform,
     };
 }

@@ -313,7 +313,9 @@ fn a_gaussian_process_through_a_cholesky_factor() {
     let x = Tensor::linspace(-5.0, 5.0, 9, (Kind::Double, Device::Cpu));
     let k = Tensor::from_slice(&[1.0f64, 0.0, 2.0, 4.0, 3.0, 1.0, 0.0, 2.0, 5.0]);
     let d2 = (x.unsqueeze(1) - x.unsqueeze(0)).square();
-    let kernel = std::rc::Rc::new(move |alpha: &Tensor, rho: &Tensor| alpha.square() * (-&d2 / (rho.square() * 2.0)).exp() + Tensor::eye(9, (Kind::Double, Device::Cpu)) * 1e-6);
+    let kernel = std::rc::Rc::new(move |alpha: &Tensor, rho: &Tensor| {
+        alpha.square() * (-&d2 / (rho.square() * 2.0)).exp() + Tensor::eye(9, (Kind::Double, Device::Cpu)) * 1e-6
+    });
     let kernel2 = kernel.clone();
     let f = |v: f64| Tensor::from(v);
     let non_centred = move || -> Result<()> {
