@@ -69,7 +69,7 @@ fn one_comp_mm_elim_abs(d: &Data) -> Result<Model> {
                 -elimination
             }
         };
-        let concentration = ode::rk4(dc_dt, &Tensor::zeros([1], (Kind::Double, Device::Cpu)), t0, &ts, 0.05)?.reshape([n]);
+        let concentration = ode::rk4(dc_dt, &Tensor::zeros([1], (Kind::Double, Device::Cpu)), t0, &ts, 0.025)?.reshape([n]);
         plate("times", n, |_| observe("C_hat", LogNormal::new(concentration.log(), &sigma)?, &c_hat).map(drop))
     }))
 }
