@@ -6,7 +6,8 @@
 //! `cargo run --release --example posteriordb -- --posterior NAME|--all [--eager] [--chains 4]
 //! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check]`
 //!
-//! `--sampler pyrite-dense` adapts a dense mass matrix. Built with `--features nuts-rs`,
+//! `--sampler pyrite-dense` adapts a dense mass matrix, `pyrite-lowrank` nutpie's low-rank one
+//! (`low_rank_mass`). Built with `--features nuts-rs`,
 //! `--sampler nuts-rs` (also `nuts-rs-draws`, `nuts-rs-lowrank`: its other mass-matrix
 //! adaptations) runs nutpie's sampler on the same potential instead of pyrite's NUTS (one
 //! chain; `nutsrs.rs`). Each row counts the gradient evaluations, warm-up included, and gives
@@ -58,7 +59,8 @@ struct Args {
     /// Print every parameter's mean and sd beside the reference's.
     #[arg(long)]
     details: bool,
-    /// `pyrite` (pyrite's NUTS), `pyrite-dense` (with a dense mass matrix); with `--features
+    /// `pyrite` (pyrite's NUTS), `pyrite-dense` (with a dense mass matrix), `pyrite-lowrank`
+    /// (with a low-rank-plus-diagonal one); with `--features
     /// nuts-rs`, `nuts-rs` (nutpie's sampler and its gradient-based diagonal adaptation),
     /// `nuts-rs-draws` (diagonal from the draws alone) or `nuts-rs-lowrank`.
     #[arg(long, default_value = "pyrite")]
@@ -174,9 +176,15 @@ struct Sampled {
     grad_evals: usize,
 }
 
-/// pyrite's NUTS (with a dense mass matrix for `pyrite-dense`).
+/// pyrite's NUTS (with a dense mass matrix for `pyrite-dense`, a low-rank one for
+/// `pyrite-lowrank`).
 fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled> {
-    let kernel = Nuts::new(model).compiled(!args.eager).dense_mass(args.sampler == "pyrite-dense");
+    let metric = match args.sampler.as_str() {
+        "pyrite-dense" => Metric::Dense,
+        "pyrite-lowrank" => Metric::LowRank,
+        _ => Metric::Diagonal,
+    };
+    let kernel = Nuts::new(model).compiled(!args.eager).metric(metric);
     let mut mcmc = Mcmc::new(kernel).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
     let start = Instant::now();
     mcmc.run(&())?;
@@ -217,11 +225,11 @@ fn run_nuts_rs(_: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled> {
 
 fn unknown_sampler(name: &str) -> PyriteError {
     let problem = if cfg!(feature = "nuts-rs") {
-        format!("`{name}` is not `pyrite`, `pyrite-dense`, `nuts-rs`, `nuts-rs-draws` or `nuts-rs-lowrank`")
+        format!("`{name}` is not `pyrite`, `pyrite-dense`, `pyrite-lowrank`, `nuts-rs`, `nuts-rs-draws` or `nuts-rs-lowrank`")
     } else if name.starts_with("nuts-rs") {
         format!("`{name}` needs the runner built with `--features nuts-rs`")
     } else {
-        format!("`{name}` is not `pyrite` or `pyrite-dense` (build with `--features nuts-rs` for nutpie's sampler)")
+        format!("`{name}` is not `pyrite`, `pyrite-dense` or `pyrite-lowrank` (build with `--features nuts-rs` for nutpie's sampler)")
     };
     PyriteError::InvalidInput { what: "--sampler".into(), problem }
 }
@@ -251,7 +259,7 @@ fn example() -> Result<()> {
     if chosen.is_empty() {
         return Err(PyriteError::InvalidInput { what: "--posterior".into(), problem: "name one posterior, or --all".into() });
     }
-    if !matches!(args.sampler.as_str(), "pyrite" | "pyrite-dense") {
+    if !matches!(args.sampler.as_str(), "pyrite" | "pyrite-dense" | "pyrite-lowrank") {
         if !cfg!(feature = "nuts-rs") || !args.sampler.starts_with("nuts-rs") {
             return Err(unknown_sampler(&args.sampler));
         }

@@ -8,7 +8,9 @@ use pyrite_core::PyriteError;
 use rand::Rng;
 
 use crate::integrator::{leapfrog, DenseMass, MassMatrix, PhasePoint};
+use crate::low_rank::LowRankMass;
 use crate::potential::Potential;
+use crate::settings::Metric;
 
 /// Largest `|log step size|` the adaptation hands out, so the step size stays a finite positive
 /// number whatever the acceptance history.
@@ -375,13 +377,23 @@ pub fn find_reasonable_step_size<R: Rng + ?Sized>(
 enum MassEstimator {
     Diagonal(WelfordVariance),
     Dense(WelfordCovariance),
+    /// The window's draws and gradients, one after the other.
+    LowRank {
+        dim: usize,
+        draws: Vec<f64>,
+        grads: Vec<f64>,
+    },
 }
 
 impl MassEstimator {
-    fn add(&mut self, z: &[f64]) {
+    fn add(&mut self, point: &PhasePoint) {
         match self {
-            MassEstimator::Diagonal(w) => w.add(z),
-            MassEstimator::Dense(w) => w.add(z),
+            MassEstimator::Diagonal(w) => w.add(&point.z),
+            MassEstimator::Dense(w) => w.add(&point.z),
+            MassEstimator::LowRank { draws, grads, .. } => {
+                draws.extend_from_slice(&point.z);
+                grads.extend_from_slice(&point.grad);
+            }
         }
     }
 
@@ -394,10 +406,15 @@ impl MassEstimator {
                 let dim = w.mean.len();
                 w.regularized().and_then(|c| DenseMass::new(c, dim).ok()).map(MassMatrix::Dense)
             }
+            MassEstimator::LowRank { dim, draws, grads } => LowRankMass::estimate(draws, grads, *dim).map(MassMatrix::LowRank),
         };
         match self {
             MassEstimator::Diagonal(w) => w.reset(),
             MassEstimator::Dense(w) => w.reset(),
+            MassEstimator::LowRank { draws, grads, .. } => {
+                draws.clear();
+                grads.clear();
+            }
         }
         m
     }
@@ -423,17 +440,15 @@ impl Warmup {
         dim: usize,
         adapt_step_size: bool,
         adapt_mass_matrix: bool,
-        dense_mass: bool,
+        metric: Metric,
         target_accept: f64,
         step_size: f64,
     ) -> Self {
         let schedule = WarmupSchedule::new(if adapt_mass_matrix { num_warmup } else { 0 });
-        let estimator = (!schedule.slow_windows().is_empty()).then(|| {
-            if dense_mass {
-                MassEstimator::Dense(WelfordCovariance::new(dim))
-            } else {
-                MassEstimator::Diagonal(WelfordVariance::new(dim))
-            }
+        let estimator = (!schedule.slow_windows().is_empty()).then(|| match metric {
+            Metric::Dense => MassEstimator::Dense(WelfordCovariance::new(dim)),
+            Metric::LowRank => MassEstimator::LowRank { dim, draws: Vec::new(), grads: Vec::new() },
+            Metric::Diagonal => MassEstimator::Diagonal(WelfordVariance::new(dim)),
         });
         Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, dual: DualAveraging::new(step_size, target_accept) }
     }
@@ -466,7 +481,7 @@ impl Warmup {
         }
         if let Some(est) = self.estimator.as_mut() {
             if self.schedule.in_slow_window(i) {
-                est.add(&point.z);
+                est.add(point);
             }
             if self.schedule.ends_slow_window(i) {
                 if let Some(m) = est.take() {

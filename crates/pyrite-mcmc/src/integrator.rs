@@ -7,6 +7,7 @@
 use pyrite_core::PyriteError;
 use rand::Rng;
 
+use crate::low_rank::LowRankMass;
 use crate::potential::Potential;
 
 /// The metric of the kinetic energy `K(p) = 0.5 p^T M^-1 p`, stored by its inverse `M^-1` (which
@@ -26,6 +27,8 @@ pub enum MassMatrix {
     Diagonal(Vec<f64>),
     /// A full `M^-1` with its Cholesky factor.
     Dense(DenseMass),
+    /// A diagonal and a few directions (nutpie's low-rank metric).
+    LowRank(LowRankMass),
 }
 
 impl MassMatrix {
@@ -53,6 +56,7 @@ impl MassMatrix {
         match self {
             MassMatrix::Diagonal(d) => d.len(),
             MassMatrix::Dense(m) => m.dim,
+            MassMatrix::LowRank(m) => m.dim(),
         }
     }
 
@@ -71,6 +75,7 @@ impl MassMatrix {
                 }
                 solve_upper_transposed(&m.chol, m.dim, p);
             }
+            MassMatrix::LowRank(m) => m.sample_momentum(rng, p),
         }
     }
 
@@ -87,6 +92,7 @@ impl MassMatrix {
                     *o = dot(row, p);
                 }
             }
+            MassMatrix::LowRank(m) => m.velocity(p, out),
         }
     }
 

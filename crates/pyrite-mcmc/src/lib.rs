@@ -10,6 +10,7 @@ pub mod discrete;
 pub mod hmc;
 pub mod integrator;
 pub mod kernel;
+pub mod low_rank;
 pub mod mcmc;
 pub mod model_potential;
 pub mod nuts;
@@ -26,6 +27,6 @@ pub mod prelude {
     pub use crate::discrete::infer_discrete_samples;
     pub use crate::kernel::{Hmc, Kernel, Nuts};
     pub use crate::mcmc::{ChainMethod, ChainStats, Mcmc};
-    pub use crate::settings::Adaptive;
+    pub use crate::settings::{Adaptive, Metric};
     pub use crate::summary::{format_summary, posterior_summary, summary_to_json, PosteriorSummary};
 }

@@ -9,7 +9,7 @@ use crate::hmc::{Hmc, HmcSettings};
 use crate::integrator::{MassMatrix, PhasePoint};
 use crate::nuts::{Nuts, NutsSettings};
 use crate::potential::Potential;
-use crate::settings::Adaptation;
+use crate::settings::{Adaptation, Metric};
 
 /// The Hamiltonian kernel of a chain, with its settings.
 ///
@@ -140,7 +140,7 @@ impl Sampler {
             adapt,
             num_warmup,
             rng: StdRng::seed_from_u64(seed),
-            mass: MassMatrix::identity(dim, adapt.dense_mass),
+            mass: MassMatrix::identity(dim, adapt.metric == Metric::Dense),
             step_size,
             warmup: Sampler::plan_warmup(&adapt, num_warmup, dim, step_size),
             state: PhasePoint::new(dim),
@@ -149,7 +149,7 @@ impl Sampler {
     }
 
     fn plan_warmup(adapt: &Adaptation, num_warmup: usize, dim: usize, step_size: f64) -> Warmup {
-        Warmup::new(num_warmup, dim, adapt.adapt_step_size, adapt.adapt_mass_matrix, adapt.dense_mass, adapt.target_accept, step_size)
+        Warmup::new(num_warmup, dim, adapt.adapt_step_size, adapt.adapt_mass_matrix, adapt.metric, adapt.target_accept, step_size)
     }
 
     /// (Re)starts the chain at `z0`: evaluates the potential there, resets the mass matrix to the
@@ -175,7 +175,7 @@ impl Sampler {
         if start.grad.iter().any(|g| !g.is_finite()) {
             return Err(non_finite("gradient of the potential energy"));
         }
-        let mass = MassMatrix::identity(self.dim, self.adapt.dense_mass);
+        let mass = MassMatrix::identity(self.dim, self.adapt.metric == Metric::Dense);
         let step_size = match self.adapt.step_size {
             Some(eps) => eps,
             None => find_reasonable_step_size(potential, &mass, &start, 1.0, &mut self.rng)?,

@@ -20,8 +20,9 @@ use crate::sampler::{check_positive, check_target_accept};
 pub struct Adaptation {
     /// Average acceptance probability the step-size adaptation aims at, in `(0, 1)`.
     pub target_accept: f64,
-    /// Adapt (and use) a dense mass matrix rather than a diagonal one.
-    pub dense_mass: bool,
+    /// The mass matrix warm-up adapts (and sampling uses): diagonal (the default), dense, or
+    /// low-rank plus diagonal.
+    pub metric: Metric,
     /// Dual-average the step size during warm-up.
     pub adapt_step_size: bool,
     /// Estimate the mass matrix during warm-up.
@@ -34,7 +35,7 @@ pub struct Adaptation {
 
 impl Default for Adaptation {
     fn default() -> Self {
-        Adaptation { target_accept: 0.8, dense_mass: false, adapt_step_size: true, adapt_mass_matrix: true, step_size: None, max_delta_energy: 1000.0 }
+        Adaptation { target_accept: 0.8, metric: Metric::Diagonal, adapt_step_size: true, adapt_mass_matrix: true, step_size: None, max_delta_energy: 1000.0 }
     }
 }
 
@@ -49,6 +50,17 @@ impl Adaptation {
     }
 }
 
+/// The shape of the mass matrix a Hamiltonian kernel adapts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A diagonal: each coordinate's variance (Stan's, NumPyro's and Pyro's default).
+    Diagonal,
+    /// A full covariance (`dense_mass`).
+    Dense,
+    /// A diagonal plus a few directions (`low_rank_mass`; nutpie's).
+    LowRank,
+}
+
 /// The builder methods of [`Adaptation`], for everything that carries one.
 pub trait Adaptive: Sized {
     /// The settings these methods change.
@@ -61,7 +73,20 @@ pub trait Adaptive: Sized {
     }
     /// A dense mass matrix (adapted to the posterior covariance) instead of a diagonal one.
     fn dense_mass(mut self, dense: bool) -> Self {
-        self.adaptation_mut().dense_mass = dense;
+        self.adaptation_mut().metric = if dense { Metric::Dense } else { Metric::Diagonal };
+        self
+    }
+    /// The mass matrix's shape ([`Metric`]).
+    fn metric(mut self, metric: Metric) -> Self {
+        self.adaptation_mut().metric = metric;
+        self
+    }
+    /// nutpie's low-rank-plus-diagonal mass matrix instead of a diagonal one: the diagonal and
+    /// the few strongly correlated directions estimated from the draws and gradients of each
+    /// warm-up window ([`crate::low_rank`]); for posteriors with strong correlations, in many
+    /// dimensions too.
+    fn low_rank_mass(mut self, low_rank: bool) -> Self {
+        self.adaptation_mut().metric = if low_rank { Metric::LowRank } else { Metric::Diagonal };
         self
     }
     /// Whether warm-up adapts the step size (default true).
