@@ -131,6 +131,16 @@ fn differentiable(p: &Program) -> Vec<bool> {
 /// kernel's `gemm` callback (see [`crate::gemm`]); smaller ones are loops.
 const GEMM_MIN: i64 = 1 << 15;
 
+/// The longest vector of a matrix-vector product whose backward pass accumulates on the stack.
+const MATVEC_ACCUMULATORS: i64 = 4096;
+
+/// Whether a `[rows, inner] x [inner, cols]` product calls libtorch's BLAS: large enough, and not
+/// a matrix times a vector (a regression's `X beta`: a loop streams the matrix's rows where it
+/// is, a constant design matrix never copied into the workspace).
+fn uses_gemm(rows: i64, inner: i64, cols: i64) -> bool {
+    rows * inner * cols >= GEMM_MIN && cols > 1
+}
+
 /// The offset of element `(q, c)` of a product's right operand `[inner, cols]`, held as its
 /// `[cols, inner]` transpose when `transposed`.
 fn right_index(transposed: bool, inner: i64, cols: i64) -> String {
@@ -153,7 +163,12 @@ fn transpose_index(shape: &[i64]) -> String {
 fn in_workspace(p: &Program) -> Vec<bool> {
     let mut copied = vec![false; p.nodes.len()];
     for n in &p.nodes {
-        if matches!(n.op, Op::MatMul(..) | Op::SolveTriangular(..) | Op::Cholesky(..) | Op::Cumulative(..)) {
+        let indexed = match n.op {
+            Op::MatMul(_, _, rows, inner, cols, _) => uses_gemm(rows, inner, cols),
+            Op::SolveTriangular(..) | Op::Cholesky(..) | Op::Cumulative(..) => true,
+            _ => false,
+        };
+        if indexed {
             for x in operands(&n.op) {
                 copied[x] = true;
             }
@@ -600,7 +615,7 @@ impl Emitter<'_> {
             }
             &Op::MatMul(a, b, rows, inner, cols, transposed) => {
                 let (ya, yb, yy) = (self.l.value[a], self.l.value[b], self.l.value[v]);
-                if rows * inner * cols >= GEMM_MIN {
+                if uses_gemm(rows, inner, cols) {
                     let ldb = if transposed { inner } else { cols };
                     let _ = writeln!(
                         self.c,
@@ -609,11 +624,22 @@ impl Emitter<'_> {
                         i32::from(transposed)
                     );
                 } else {
-                    let bi = right_index(transposed, inner, cols);
-                    let _ = writeln!(
-                        self.c,
-                        "  for (long r = 0; r < {rows}; r++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long q = 0; q < {inner}; q++) s += w[{ya} + r * {inner} + q] * w[{yb} + {bi}]; w[{yy} + r * {cols} + c] = s; }}"
-                    );
+                    // Operands read where they are (a constant design matrix is not copied).
+                    let ea = self.at(a, &format!("r * {inner} + q"));
+                    if cols == 1 {
+                        // A matrix times a vector: one dot product per row, vectorised.
+                        let eb = self.at(b, "q");
+                        let _ = writeln!(
+                            self.c,
+                            "  for (long r = 0; r < {rows}; r++) {{ double s = 0.0;\n    _Pragma(\"omp simd reduction(+:s)\") for (long q = 0; q < {inner}; q++) s += {ea} * {eb}; w[{yy} + r] = s; }}"
+                        );
+                    } else {
+                        let eb = self.at(b, &right_index(transposed, inner, cols));
+                        let _ = writeln!(
+                            self.c,
+                            "  for (long r = 0; r < {rows}; r++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long q = 0; q < {inner}; q++) s += {ea} * {eb}; w[{yy} + r * {cols} + c] = s; }}"
+                        );
+                    }
                 }
             }
             Op::SolveTriangular(a, b, upper, size, cols) => {
@@ -1077,7 +1103,7 @@ impl Emitter<'_> {
             }
             Op::MatMul(a, b, rows, inner, cols, transposed) => {
                 let (ya, yb, gy) = (self.l.value[a], self.l.value[b], self.l.adjoint[v].unwrap_or(0));
-                if rows * inner * cols >= GEMM_MIN {
+                if uses_gemm(rows, inner, cols) {
                     // dA += dY op(B)^T; dB += A^T dY (or, held transposed, dY^T A).
                     let ldb = if transposed { inner } else { cols };
                     let gemm = self.gemm();
@@ -1098,17 +1124,30 @@ impl Emitter<'_> {
                     return;
                 }
                 let bi = right_index(transposed, inner, cols);
-                if let Some(ga) = self.l.adjoint[a] {
+                let (ea, eb) = (self.at(a, &format!("r * {inner} + q")), self.at(b, &bi));
+                if self.diff[a] {
+                    let da = self.adj(a, &format!("r * {inner} + q"));
                     let _ = writeln!(
                         self.c,
-                        "  for (long r = 0; r < {rows}; r++) for (long q = 0; q < {inner}; q++) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += w[{gy} + r * {cols} + c] * w[{yb} + {bi}]; w[{ga} + r * {inner} + q] += s; }}"
+                        "  for (long r = 0; r < {rows}; r++) for (long q = 0; q < {inner}; q++) {{ double s = 0.0; for (long c = 0; c < {cols}; c++) s += w[{gy} + r * {cols} + c] * {eb}; {da} += s; }}"
                     );
                 }
-                if let Some(gb) = self.l.adjoint[b] {
-                    let _ = writeln!(
-                        self.c,
-                        "  for (long q = 0; q < {inner}; q++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long r = 0; r < {rows}; r++) s += w[{ya} + r * {inner} + q] * w[{gy} + r * {cols} + c]; w[{gb} + {bi}] += s; }}"
-                    );
+                if self.diff[b] {
+                    let db = self.adj(b, &bi);
+                    if cols == 1 && inner <= MATVEC_ACCUMULATORS {
+                        // A^T dy, streaming A's rows once into accumulators the compiler can keep
+                        // in registers (they alias nothing).
+                        let db = self.adj(b, "q");
+                        let _ = writeln!(
+                            self.c,
+                            "  {{ double acc[{inner}] = {{0.0}}; for (long r = 0; r < {rows}; r++) {{ double g = w[{gy} + r];\n    _Pragma(\"omp simd\") for (long q = 0; q < {inner}; q++) acc[q] += {ea} * g; }} for (long q = 0; q < {inner}; q++) {db} += acc[q]; }}"
+                        );
+                    } else {
+                        let _ = writeln!(
+                            self.c,
+                            "  for (long q = 0; q < {inner}; q++) for (long c = 0; c < {cols}; c++) {{ double s = 0.0; for (long r = 0; r < {rows}; r++) s += {ea} * w[{gy} + r * {cols} + c]; {db} += s; }}"
+                        );
+                    }
                 }
             }
             Op::SolveTriangular(a, b, upper, size, cols) => {

@@ -158,7 +158,7 @@ fn build(source: &str, hash: &str, dir: &Path) -> Result<(PathBuf, bool)> {
     std::fs::write(&c, format!("{source}\nconst char {HASH_SYMBOL}[] = \"{hash}\";\n")).map_err(|e| io(&c, e))?;
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&compiler)
-        .args([optimisation(source), "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-o"])
+        .args([optimisation(source), "-march=native", "-fno-math-errno", "-fopenmp-simd", "-shared", "-fPIC", "-o"])
         .arg(&tmp)
         .arg(&c)
         .arg("-lm")
