@@ -29,7 +29,7 @@ fn gp_pois_regr(d: &Data) -> Result<Model> {
         let alpha = sample("alpha", HalfNormal::new(c(2.0))?)?;
         let f_tilde = sample("f_tilde", Normal::new(c(0.0), c(1.0))?.expand(&[n])?.to_event(1)?)?;
         let cov = exp_quad_cov(&squared_distances, &alpha, &rho) + &jitter;
-        let f = deterministic("f", &cov.linalg_cholesky(false).mv(&f_tilde), 1)?;
+        let f = deterministic("f", &cov.f_linalg_cholesky(false)?.mv(&f_tilde), 1)?;
         plate("data", n, |_| observe("k", Poisson::new(f.exp())?, &k).map(drop))
     }))
 }

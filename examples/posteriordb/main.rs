@@ -65,6 +65,10 @@ struct Args {
     /// `nuts-rs-draws` (diagonal from the draws alone) or `nuts-rs-lowrank`.
     #[arg(long, default_value = "pyrite")]
     sampler: String,
+    /// Where pyrite's chains start: `uniform` (Stan's: uniform on (-2, 2) in the unconstrained
+    /// space) or `median` (the median of 15 prior draws, Pyro's `init_to_median`).
+    #[arg(long, default_value = "uniform")]
+    init: String,
 }
 
 /// One posterior's outcome.
@@ -184,7 +188,12 @@ fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled>
         "pyrite-lowrank" => Metric::LowRank,
         _ => Metric::Diagonal,
     };
-    let kernel = Nuts::new(model).compiled(!args.eager).metric(metric);
+    let init = match args.init.as_str() {
+        "uniform" => InitStrategy::Uniform(2.0),
+        "median" => InitStrategy::Median,
+        other => return Err(PyriteError::InvalidInput { what: "--init".into(), problem: format!("`{other}` is not `uniform` or `median`") }),
+    };
+    let kernel = Nuts::new(model).compiled(!args.eager).metric(metric).init_strategy(init);
     let mut mcmc = Mcmc::new(kernel).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
     let start = Instant::now();
     mcmc.run(&())?;
