@@ -365,3 +365,23 @@ fn a_factorisation_that_fails_gives_a_non_finite_energy() {
     let outside = compiled.energy_and_grad(&[7.0f64.ln()], &mut grad);
     assert!(outside.as_ref().map_or(true, |e| !e.is_finite()), "energy {outside:?} where the matrix has no factor");
 }
+
+/// A model not defined at the second capture point (an ODE that overflows there, here a log of a
+/// negative number: x + 0.7 > 0.5): both potentials are NaN there, which is agreement; the
+/// kernel is checked at the first point and compiles.
+#[test]
+fn a_second_point_where_the_model_is_not_defined_is_no_disagreement() {
+    private_cache();
+    let f = |v: f64| Tensor::from(v);
+    let model = move || -> Result<()> {
+        let x = sample("x", Normal::new(f(0.0), f(1.0))?)?;
+        factor("edge", &(-&x + 0.5).log())
+    };
+    let (layout, _) = LatentLayout::discover(&model, &InitStrategy::Median).unwrap();
+    let mut eager = ModelPotential::new(&model, &layout);
+    let mut compiled = CompiledPotential::new(&mut eager, &[0.0]).unwrap().expect("compiled");
+    let (mut ge, mut gc) = (vec![0.0], vec![0.0]);
+    let (ee, ec) = (eager.energy_and_grad(&[-0.3], &mut ge).unwrap(), compiled.energy_and_grad(&[-0.3], &mut gc).unwrap());
+    assert!((ee - ec).abs() < 1e-12 && (ge[0] - gc[0]).abs() < 1e-12, "eager {ee} {ge:?}, compiled {ec} {gc:?}");
+    assert!(!compiled.energy_and_grad(&[0.9], &mut gc).unwrap().is_finite());
+}
