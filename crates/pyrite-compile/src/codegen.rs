@@ -475,9 +475,8 @@ impl Emitter<'_> {
     /// Element `index` of constant `k`, where the caller passed it.
     fn const_at(&self, k: usize, index: &str) -> String {
         match self.p.const_storage[k] {
-            Storage::F64 => format!("((const double *)consts[{k}])[{index}]"),
-            Storage::F32 => format!("(double)((const float *)consts[{k}])[{index}]"),
-            Storage::I32 => format!("(double)((const int *)consts[{k}])[{index}]"),
+            Storage::F64 => format!("pc{k}[{index}]"),
+            Storage::F32 | Storage::I32 => format!("(double)pc{k}[{index}]"),
         }
     }
 
@@ -684,7 +683,7 @@ impl Emitter<'_> {
     /// stored as one).
     fn index_at(&self, idx: usize, index: &str) -> String {
         match self.p.nodes[idx].op {
-            Op::Const(k) if self.p.const_storage[k] == Storage::I32 => format!("(long)((const int *)consts[{k}])[{index}]"),
+            Op::Const(k) if self.p.const_storage[k] == Storage::I32 => format!("(long)pc{k}[{index}]"),
             _ => format!("(long){}", self.at(idx, index)),
         }
     }
@@ -1238,6 +1237,16 @@ pub fn generate(p: &Program, precision: Precision) -> String {
     e.c.push_str(crate::gemm::C_DECLARATION);
     e.c.push_str(DIGAMMA);
     e.c.push_str("double pyrite_kernel(const real *z, const real *noise, const void *const *consts, real *grad, real *w) {\n");
+    // The constants' pointers, read once: a store into the workspace might otherwise alias
+    // `consts` and force the compiler to reload them inside every loop (and to gather).
+    for (k, storage) in p.const_storage.iter().enumerate() {
+        let ty = match storage {
+            Storage::F64 => "double",
+            Storage::F32 => "float",
+            Storage::I32 => "int",
+        };
+        let _ = writeln!(e.c, "  const {ty} *const pc{k} = (const {ty} *)consts[{k}]; (void)pc{k};");
+    }
     let live = live(p);
     for (v, n) in p.nodes.iter().enumerate() {
         match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
