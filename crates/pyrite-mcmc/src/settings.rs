@@ -72,9 +72,8 @@ pub trait Adaptive: Sized {
         self
     }
     /// A dense mass matrix (adapted to the posterior covariance) instead of a diagonal one.
-    fn dense_mass(mut self, dense: bool) -> Self {
-        self.adaptation_mut().metric = if dense { Metric::Dense } else { Metric::Diagonal };
-        self
+    fn dense_mass(self, dense: bool) -> Self {
+        self.metric(if dense { Metric::Dense } else { Metric::Diagonal })
     }
     /// The mass matrix's shape ([`Metric`]).
     fn metric(mut self, metric: Metric) -> Self {
@@ -85,9 +84,8 @@ pub trait Adaptive: Sized {
     /// the few strongly correlated directions estimated from the draws and gradients of each
     /// warm-up window ([`crate::low_rank`]); for posteriors with strong correlations, in many
     /// dimensions too.
-    fn low_rank_mass(mut self, low_rank: bool) -> Self {
-        self.adaptation_mut().metric = if low_rank { Metric::LowRank } else { Metric::Diagonal };
-        self
+    fn low_rank_mass(self, low_rank: bool) -> Self {
+        self.metric(if low_rank { Metric::LowRank } else { Metric::Diagonal })
     }
     /// Whether warm-up adapts the step size (default true).
     fn adapt_step_size(mut self, adapt: bool) -> Self {
