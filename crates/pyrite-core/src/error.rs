@@ -108,7 +108,7 @@ pub enum PyriteError {
     #[error("{0}")]
     Device(String),
     /// libtorch refused an operation.
-    #[error("libtorch: {0}")]
+    #[error("libtorch: {}", pyrite_distributions::error::torch_message(.0))]
     Torch(#[from] tch::TchError),
     /// An error raised by user code inside a model or guide.
     #[error("{0}")]

@@ -86,7 +86,7 @@ impl PlateScope {
                 // `to_device` cannot fail: the target is `data`'s own device.
                 Some(idx) => match data.f_index_select(d, &idx.to_device(data.device())) {
                     Ok(t) => return Ok(t),
-                    Err(e) => format!("cannot subsample data of shape {shape:?} along dim {dim}: {}", e.to_string().lines().next().unwrap_or_default()),
+                    Err(e) => format!("cannot subsample data of shape {shape:?} along dim {dim}: {}", pyrite_distributions::error::torch_message(&e)),
                 },
                 None => return Ok(data.shallow_clone()),
             }

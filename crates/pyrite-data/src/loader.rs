@@ -69,7 +69,10 @@ impl DataLoader {
         pyrite_distributions::device::check_device(device).map_err(|e| DataError::Device(e.to_string()))?;
         let tensors = tensors
             .into_iter()
-            .map(|t| t.f_to_device(device).map_err(|e| DataError::Device(format!("cannot move the data to {device:?}: {}", first_line(&e)))))
+            .map(|t| {
+                t.f_to_device(device)
+                    .map_err(|e| DataError::Device(format!("cannot move the data to {device:?}: {}", pyrite_distributions::error::torch_message(&e))))
+            })
             .collect::<Result<_>>()?;
         Ok(DataLoader { tensors, batch_size, shuffle, device, len })
     }
@@ -97,9 +100,4 @@ impl DataLoader {
             Batch { tensors: self.tensors.iter().map(|t| t.index_select(0, &idx)).collect(), indices: idx }
         })
     }
-}
-
-/// The first line of a libtorch error (the rest is libtorch's C++ backtrace).
-fn first_line(e: &tch::TchError) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
 }

@@ -42,7 +42,7 @@ pub enum DistError {
         op: &'static str,
     },
     /// libtorch refused an operation; `context` says which.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", torch_message(source))]
     Torch {
         /// The operation that failed.
         context: String,
@@ -59,3 +59,22 @@ pub enum DistError {
 
 /// Result alias of the distributions crate.
 pub type Result<T, E = DistError> = std::result::Result<T, E>;
+
+/// libtorch's message without what it appends for C++ debugging: tch's "Internal torch error: "
+/// prefix and the backtrace from "Exception raised from" on (the full text stays in the error's
+/// `Debug`).
+///
+/// ```
+/// use tch::{Kind, Tensor};
+/// let not_positive_definite = Tensor::from_slice(&[1.0f64, 2.0, 2.0, 1.0]).reshape([2, 2]);
+/// let e = not_positive_definite.f_linalg_cholesky(false).unwrap_err();
+/// let text = pyrite_distributions::error::torch_message(&e);
+/// assert!(text.starts_with("linalg.cholesky: "), "{text}");
+/// assert!(!text.contains("Exception raised from") && !text.contains('\n'), "{text}");
+/// ```
+pub fn torch_message(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    let text = text.split("Exception raised from").next().unwrap_or_default();
+    let text = text.trim_start_matches("Internal torch error: ").trim();
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}

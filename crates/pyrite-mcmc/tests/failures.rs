@@ -65,3 +65,22 @@ fn a_model_that_fails_at_every_initial_point_is_an_error_naming_the_cause() {
     let err = mcmc.run(&()).unwrap_err().to_string();
     assert!(err.contains("MultivariateNormal") && err.contains("positive"), "{err}");
 }
+
+#[test]
+fn a_libtorch_failure_is_reported_in_one_line_without_its_cpp_backtrace() {
+    tch::set_num_threads(1);
+    // The factorisation itself (libtorch's error, not a distribution's check) fails for |r| >= 1.
+    let model = |y: &Tensor| -> Result<()> {
+        let r = sample("r", Uniform::new(Tensor::from(-1.5f64), Tensor::from(1.5f64))?)?;
+        let one = Tensor::from(1.0f64);
+        let cov = Tensor::stack(&[Tensor::stack(&[&one, &r], 0), Tensor::stack(&[&r, &one], 0)], 0);
+        let scale_tril = cov.f_linalg_cholesky(false)?;
+        let zero = Tensor::zeros([2], (Kind::Double, Device::Cpu));
+        observe("y", MultivariateNormal::from_scale_tril(&zero, &scale_tril)?, y).map(drop)
+    };
+    let mut mcmc = Mcmc::new(Nuts::new(&model).compiled(false)).warmup(200).samples(200).seed(3).progress(false);
+    mcmc.run(&Tensor::from_slice(&Y)).unwrap();
+    let first = mcmc.chain_stats().unwrap().iter().find_map(|s| s.first_failure.clone()).expect("no proposal beyond |r| = 1");
+    assert!(first.starts_with("libtorch: linalg.cholesky: "), "{first}");
+    assert!(!first.contains("Exception raised from") && !first.contains('\n'), "{first}");
+}
