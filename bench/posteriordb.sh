@@ -4,7 +4,8 @@
 # Usage: bash bench/posteriordb.sh [CHAINS] [WARMUP] [SAMPLES] [POSTERIOR...]   (default: 1 1000
 # 1000, every ported posterior). EAGER=0 skips the eager runs; STAN=0 skips Stan. NUMPYRO=1 (default
 # 0) also runs NumPyro (bench/numpyro_posteriordb.py, in the same environment, seed NUMPYRO_SEED,
-# default 1) on those of the run's posteriors it has a port of.
+# default 1) on those of the run's posteriors it has a port of. STAN_CHECK=1 (default 0) also puts
+# Stan's own draws through the reference check (bench/stan_check.py, a second, untimed Stan run).
 # Results: target/bench/posteriordb-C.json (one row per posterior, Stan's figures added:
 # stan_ess_per_s, stan_ess_per_s_net, ratio = pyrite compiled / Stan net) and the table with
 # geometric means in target/bench/posteriordb-C.txt, C the number of chains. With NUMPYRO=1 the
@@ -46,6 +47,12 @@ if [ "${STAN:-1}" != 0 ] && [ -n "$anchors" ] && [ -x "$venv/bin/python" ]; then
   done
 else
   echo "(Stan skipped: run ../shared/anchors/setup.sh first, or STAN=0 was given)"
+fi
+rm -f "$out/stan_check.jsonl"
+if [ "${STAN_CHECK:-0}" != 0 ] && [ -x "$venv/bin/python" ]; then
+  names=$(python3 -c "import json,sys; print(' '.join('../shared/posteriordb/posteriors/' + r['posterior'] for r in json.load(open(sys.argv[1]))))" "$out/compiled/results.json")
+  # shellcheck disable=SC2086
+  "$venv/bin/python" bench/stan_check.py "$out/stan_check.jsonl" "$chains" "$warmup" "$samples" "${STAN_SEED:-1}" $names >/dev/null 2>&1 || true
 fi
 rm -f "$out/numpyro.json"
 if [ "${NUMPYRO:-0}" != 0 ]; then

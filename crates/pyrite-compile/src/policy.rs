@@ -94,11 +94,15 @@ pub fn capture_twice(mut at: impl FnMut(bool) -> Result<std::result::Result<Capt
     })
 }
 
-/// The relative tolerance of a compiled result against the eager one: 1e-10 when the eager code
-/// computed in float64 throughout, float32's rounding (1e-5) otherwise.
+/// The relative tolerance of a compiled result against the eager one: 1e-6 when the eager code
+/// computed in float64 throughout, float32's rounding (1e-5) otherwise. Not float64's epsilon:
+/// linear algebra on a nearly singular matrix rounds differently in the kernel's loops and in
+/// LAPACK by its condition number times that (6e-8 of the gradient on posteriordb's
+/// gp_pois_regr, a Cholesky factor with a jitter of 1e-10), while a miscompiled operation is
+/// off by far more.
 pub fn tolerance(float64_throughout: bool) -> f64 {
     if float64_throughout {
-        1e-10
+        1e-6
     } else {
         1e-5
     }

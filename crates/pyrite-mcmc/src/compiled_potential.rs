@@ -19,14 +19,15 @@ pub struct CompiledPotential {
 }
 
 impl CompiledPotential {
-    /// Compiles `eager`'s potential at `z` and checks it there against `eager` (energy and every
-    /// gradient). `Ok(None)`, with a one-line note on stderr naming what stopped it, when the
-    /// model cannot be compiled (an operation the compiler does not know, no C compiler).
+    /// Compiles `eager`'s potential at `z` and checks it there and at a second point against
+    /// `eager` (energy and every gradient). `Ok(None)`, with a one-line note on stderr naming
+    /// what stopped it, when the model cannot be compiled (an operation the compiler does not
+    /// know, no C compiler) or when the compiled potential disagrees with the eager one beyond
+    /// rounding (a compiler bug, to report: the run goes on eagerly, never with a wrong answer).
     ///
     /// # Errors
     ///
-    /// The model's errors; [`PyriteError::Model`] if the compiled potential disagrees with the
-    /// eager one beyond float rounding (a compiler bug: never a wrong answer).
+    /// The model's errors.
     pub fn new(eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<Option<CompiledPotential>> {
         // Traced at `z` and at a second point: a model whose operations or constants differ
         // between the two cannot be captured. The second point moves each coordinate by 0.7, or
@@ -62,8 +63,12 @@ impl CompiledPotential {
             }
         };
         let mut compiled = CompiledPotential { kernel, tolerance };
-        compiled.check(eager, z)?;
-        compiled.check(eager, &other)?;
+        for at in [z, &other] {
+            if let Some(detail) = compiled.disagreement(eager, at)? {
+                eager_note(&format!("the compiled potential disagrees with the eager one ({detail}): please report this model"));
+                return Ok(None);
+            }
+        }
         Ok(Some(compiled))
     }
 
@@ -80,8 +85,8 @@ impl CompiledPotential {
         Explained { compiled: self, eager }
     }
 
-    /// Compares energy and gradient with the eager potential at `z`.
-    fn check(&mut self, eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<()> {
+    /// Compares energy and gradient with the eager potential at `z`: what differs, if anything.
+    fn disagreement(&mut self, eager: &mut ModelPotential<'_>, z: &[f64]) -> Result<Option<String>> {
         let (mut g_eager, mut g_compiled) = (vec![0.0; z.len()], vec![0.0; z.len()]);
         let e_eager = eager.energy_and_grad(z, &mut g_eager)?;
         let e_compiled = self.energy_and_grad(z, &mut g_compiled)?;
@@ -89,19 +94,15 @@ impl CompiledPotential {
         // rejects either way and the gradients mean nothing (eager ones may be zeros, compiled
         // ones NaN): the two must only agree that the energy is not finite.
         let energies = format!("energy: eager {e_eager}, compiled {e_compiled}");
-        let detail = if !e_eager.is_finite() {
-            if !e_compiled.is_finite() {
-                return Ok(());
-            }
-            energies
+        Ok(if !e_eager.is_finite() {
+            (e_compiled.is_finite()).then_some(energies)
         } else {
             match first_disagreement(&g_eager, &g_compiled, self.tolerance) {
-                Some(i) => format!("gradient {i}: eager {}, compiled {}", g_eager[i], g_compiled[i]),
-                None if !close(e_eager, e_compiled, 0.0, self.tolerance) => energies,
-                None => return Ok(()),
+                Some(i) => Some(format!("gradient {i}: eager {}, compiled {}", g_eager[i], g_compiled[i])),
+                None if !close(e_eager, e_compiled, 0.0, self.tolerance) => Some(energies),
+                None => None,
             }
-        };
-        Err(PyriteError::Model(format!("the compiled potential disagrees with the eager one ({detail}): please report this model")))
+        })
     }
 }
 

@@ -88,8 +88,8 @@ impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
     /// (`pyrite-compile`) instead of eager libtorch operations (on by default; off with
     /// `.compiled(false)` or `PYRITE_COMPILE=0`). The model is captured at the first chain's
     /// initial point and at a second point near it (differing captures keep it eager), and the
-    /// compiled potential is checked against the eager one at both (a disagreement is an
-    /// error). A model that reads a latent value on the host (`double_value`, `Vec::try_from`,
+    /// compiled potential is checked against the eager one at both (one that disagrees, a
+    /// compiler bug, is not used: the run is eager, with a note asking to report it). A model that reads a latent value on the host (`double_value`, `Vec::try_from`,
     /// a comparison read as a bool: its result may depend on the read), a model the compiler
     /// cannot take (an operation it does not know) or a machine without a C compiler runs
     /// eagerly with a one-line note. Tensors made inside the model from host numbers
