@@ -65,9 +65,10 @@ struct Args {
     /// `nuts-rs-draws` (diagonal from the draws alone) or `nuts-rs-lowrank`.
     #[arg(long, default_value = "pyrite")]
     sampler: String,
-    /// Where pyrite's chains start: `uniform` (Stan's: uniform on (-2, 2) in the unconstrained
-    /// space) or `median` (the median of 15 prior draws, Pyro's `init_to_median`).
-    #[arg(long, default_value = "uniform")]
+    /// Where pyrite's chains start: `median` (pyrite's default, Pyro's `init_to_median`: the
+    /// median of 15 prior draws) or `uniform` (Stan's: uniform on (-2, 2) in the unconstrained
+    /// space).
+    #[arg(long, default_value = "median")]
     init: String,
 }
 

@@ -7,7 +7,8 @@ use tch::{Kind, Tensor};
 /// How an autoguide picks the initial value of each latent site (in the constrained space).
 #[derive(Debug, Default)]
 pub enum InitStrategy {
-    /// The median of 15 prior samples (`init_to_median`).
+    /// The median of 15 prior samples (`init_to_median`); `Uniform(2)` for a distribution that
+    /// cannot be sampled (as NumPyro's).
     #[default]
     Median,
     /// The prior mean, or the median where the mean is not finite (`init_to_mean`).
@@ -54,7 +55,10 @@ impl InitStrategy {
         let v = tch::no_grad(|| -> Result<Tensor> {
             Ok(match self {
                 InitStrategy::Sample => dist.sample(&[]).map_err(|e| site_err(name, e))?,
-                InitStrategy::Median => median(name, dist)?,
+                InitStrategy::Median => match median(name, dist) {
+                    Ok(m) => m,
+                    Err(_) => unconstrained(2.0),
+                },
                 InitStrategy::Mean => match dist.mean() {
                     Ok(m) if bool::try_from(m.isfinite().all()).unwrap_or(false) && support.contains_all(&m) => m,
                     _ => median(name, dist)?,
