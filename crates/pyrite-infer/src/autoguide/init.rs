@@ -92,3 +92,45 @@ fn median(name: &str, dist: &dyn Distribution) -> Result<Tensor> {
         Ok(samples.get(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyrite_distributions::{Constraint, DistError, DistRef};
+
+    /// A user's distribution on the positive reals with a density and no way to draw from it.
+    #[derive(Debug)]
+    struct DensityOnly;
+
+    impl Distribution for DensityOnly {
+        fn name(&self) -> &'static str {
+            "DensityOnly"
+        }
+        fn batch_shape(&self) -> &[i64] {
+            &[3]
+        }
+        fn support(&self) -> Constraint {
+            Constraint::Positive
+        }
+        fn options(&self) -> (Kind, tch::Device) {
+            (Kind::Double, tch::Device::Cpu)
+        }
+        fn log_prob(&self, value: &Tensor) -> std::result::Result<Tensor, DistError> {
+            Ok(-value.shallow_clone())
+        }
+        fn expand(&self, _batch_shape: &[i64]) -> std::result::Result<DistRef, DistError> {
+            Err(DistError::Unsupported { dist: "DensityOnly", op: "expand" })
+        }
+    }
+
+    /// As NumPyro's `init_to_median`: a site whose distribution cannot be sampled starts at
+    /// `init_to_uniform(2)`, inside its support, instead of failing.
+    #[test]
+    fn the_median_of_a_distribution_that_cannot_be_sampled_is_a_uniform_start() {
+        let v = InitStrategy::Median.init_value("x", &DensityOnly).unwrap();
+        assert_eq!(v.size(), [3]);
+        let v = Vec::<f64>::try_from(v).unwrap();
+        // exp of uniform(-2, 2): the positive reals' bijection
+        assert!(v.iter().all(|x| *x > (-2.0f64).exp() && *x < 2.0f64.exp()), "{v:?}");
+    }
+}
