@@ -123,7 +123,7 @@ fn splitmix64(x: u64) -> u64 {
 
 /// One chain of nuts-rs with `warmup` tuning draws and `draws` draws on `model`'s potential,
 /// compiled unless `eager`. The initial point is the one `Mcmc::run` gives chain 0 with `seed`
-/// (`init_to_uniform(2)`, retried where the potential is not finite).
+/// and `init_to_uniform(2)` (`--init uniform`; retried where the potential is not finite).
 ///
 /// # Errors
 ///

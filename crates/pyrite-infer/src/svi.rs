@@ -114,8 +114,9 @@ pub struct Svi<'a, A: ?Sized, F: ?Sized = ModelFn<'a, A>> {
     /// default, off with `PYRITE_COMPILE=0` or by setting this to false before the second
     /// step): after the first (eager) step, the loss and its gradient are captured with
     /// libtorch's tracer (twice: at the params and with them moved, differing captures staying
-    /// eager), compiled and checked against an eager step with the same noise (one that disagrees,
-    /// a compiler bug, is not used: the steps run eagerly with a note asking to report it). A model that reads a value computed from its params or draws on the host
+    /// eager), compiled and checked against an eager step with the same noise (one that
+    /// disagrees, a compiler bug, is not used: the steps run eagerly with a note asking to
+    /// report it). A model that reads a value computed from its params or draws on the host
     /// (`double_value`, `Vec::try_from`...) is not captured: its result may depend on the read.
     /// Tensors the model reads from its arguments are constants of the compiled step, watched
     /// at every step (the same tensor, storage, version counter and shape): a change, or another
