@@ -5,7 +5,10 @@
 //! `integrate_ode_bdf` pick their steps adaptively from error estimates (values read on the
 //! host, which a trace cannot follow); here the steps are fixed, no longer than `max_step`, so
 //! the accuracy is set by the caller (the classical fourth-order Runge–Kutta method: the global
-//! error shrinks as `max_step^4`).
+//! error shrinks as `max_step^4`). That order needs a smooth `f`: a jump, even at one instant,
+//! costs accuracy where a step's stage lands on it (a dose term switched on "for t > 0" and
+//! evaluated at `t0 = 0` is off by a first-order amount; give `f` the value the solution sees,
+//! its limit from the right, there).
 //!
 //! ```
 //! use pyrite_core::ode::rk4;
