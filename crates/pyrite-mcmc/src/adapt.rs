@@ -7,6 +7,7 @@ use std::ops::Range;
 use pyrite_core::PyriteError;
 use rand::Rng;
 
+use crate::continuous_adaptation::ContinuousLowRank;
 use crate::integrator::{leapfrog, DenseMass, MassMatrix, PhasePoint};
 use crate::low_rank::LowRankMass;
 use crate::potential::Potential;
@@ -420,8 +421,9 @@ impl MassEstimator {
     }
 }
 
-/// The warm-up of one chain: which iteration it is in, the dual averaging, and the mass-matrix
-/// estimator of the current slow window.
+/// The warm-up of one chain: which iteration it is in, the dual averaging, and either the
+/// mass-matrix estimator of Stan's current slow window (diagonal and dense metrics) or nutpie's
+/// continuous estimate (the low-rank metric).
 #[derive(Debug, Clone)]
 pub(crate) struct Warmup {
     num_warmup: usize,
@@ -429,6 +431,9 @@ pub(crate) struct Warmup {
     adapt_step_size: bool,
     schedule: WarmupSchedule,
     estimator: Option<MassEstimator>,
+    continuous: Option<ContinuousLowRank>,
+    /// Whether the continuous estimate has changed the metric yet.
+    estimated: bool,
     dual: DualAveraging,
 }
 
@@ -444,13 +449,21 @@ impl Warmup {
         target_accept: f64,
         step_size: f64,
     ) -> Self {
-        let schedule = WarmupSchedule::new(if adapt_mass_matrix { num_warmup } else { 0 });
+        let continuous = (adapt_mass_matrix && metric == Metric::LowRank && num_warmup > 0).then(|| ContinuousLowRank::new(num_warmup, dim));
+        let schedule = WarmupSchedule::new(if adapt_mass_matrix && continuous.is_none() { num_warmup } else { 0 });
         let estimator = (!schedule.slow_windows().is_empty()).then(|| match metric {
             Metric::Dense => MassEstimator::Dense(WelfordCovariance::new(dim)),
             Metric::LowRank => MassEstimator::LowRank { dim, draws: Vec::new(), grads: Vec::new() },
             Metric::Diagonal => MassEstimator::Diagonal(WelfordVariance::new(dim)),
         });
-        Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, dual: DualAveraging::new(step_size, target_accept) }
+        let dual = DualAveraging::new(step_size, target_accept);
+        Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, continuous, estimated: false, dual }
+    }
+
+    /// The metric a chain starting at `start` begins warm-up with: for the continuous low-rank
+    /// estimate, scales read off the initial gradient; otherwise `None` (the identity).
+    pub(crate) fn initial_mass(&self, start: &PhasePoint) -> Option<MassMatrix> {
+        self.continuous.as_ref().map(|_| MassMatrix::LowRank(ContinuousLowRank::initial_mass(&start.grad)))
     }
 
     /// Whether iterations of warm-up remain.
@@ -478,6 +491,14 @@ impl Warmup {
         let i = self.iteration;
         if self.adapt_step_size {
             *step_size = self.dual.update(accept_prob);
+        }
+        if let Some(m) = self.continuous.as_mut().and_then(|c| c.learn(i, point)) {
+            *mass = MassMatrix::LowRank(m);
+            if !self.estimated && self.adapt_step_size {
+                *step_size = find_reasonable_step_size(potential, mass, point, *step_size, rng)?;
+                self.dual.restart(*step_size);
+            }
+            self.estimated = true;
         }
         if let Some(est) = self.estimator.as_mut() {
             if self.schedule.in_slow_window(i) {

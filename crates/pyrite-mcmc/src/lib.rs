@@ -5,6 +5,7 @@
 
 pub mod adapt;
 pub mod compiled_potential;
+pub mod continuous_adaptation;
 pub mod diagnostics;
 pub mod discrete;
 pub mod hmc;

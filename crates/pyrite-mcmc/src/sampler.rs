@@ -153,8 +153,9 @@ impl Sampler {
     }
 
     /// (Re)starts the chain at `z0`: evaluates the potential there, resets the mass matrix to the
-    /// identity, sets the initial step size (the configured one, or one found by search) and
-    /// restarts warm-up. `NonFinite` (site `"<initial point>"`) when `z0`, the energy or the
+    /// identity (with the low-rank metric's warm-up, to the scales the gradient there suggests),
+    /// sets the initial step size (the configured one, or one found by search) and restarts
+    /// warm-up. `NonFinite` (site `"<initial point>"`) when `z0`, the energy or the
     /// gradient there is not finite, so the caller can try another point; `InvalidInput` on a
     /// dimension mismatch; the potential's own error as is.
     pub fn init(&mut self, potential: &mut dyn Potential, z0: &[f64]) -> Result<(), PyriteError> {
@@ -175,7 +176,8 @@ impl Sampler {
         if start.grad.iter().any(|g| !g.is_finite()) {
             return Err(non_finite("gradient of the potential energy"));
         }
-        let mass = MassMatrix::identity(self.dim, self.adapt.metric == Metric::Dense);
+        let warmup = Sampler::plan_warmup(&self.adapt, self.num_warmup, self.dim, 1.0);
+        let mass = warmup.initial_mass(&start).unwrap_or_else(|| MassMatrix::identity(self.dim, self.adapt.metric == Metric::Dense));
         let step_size = match self.adapt.step_size {
             Some(eps) => eps,
             None => find_reasonable_step_size(potential, &mass, &start, 1.0, &mut self.rng)?,
