@@ -1,6 +1,6 @@
 //! Warm-up adaptation: dual-averaging step size (Hoffman & Gelman 2014), Welford estimators of
-//! the posterior (co)variance for the mass matrix, Stan's windowed schedule, and the "reasonable
-//! initial step size" heuristic.
+//! the posterior (co)variance for the mass matrix, Stan's windowed schedule (nutpie's for the
+//! low-rank metric: `continuous_adaptation`), and the "reasonable initial step size" heuristic.
 
 use std::ops::Range;
 
@@ -9,7 +9,6 @@ use rand::Rng;
 
 use crate::continuous_adaptation::ContinuousLowRank;
 use crate::integrator::{leapfrog, DenseMass, MassMatrix, PhasePoint};
-use crate::low_rank::LowRankMass;
 use crate::potential::Potential;
 use crate::settings::Metric;
 
@@ -373,17 +372,12 @@ pub fn find_reasonable_step_size<R: Rng + ?Sized>(
     Ok(step_size)
 }
 
-/// The mass-matrix estimator of the slow windows.
+/// The mass-matrix estimator of the slow windows (the low-rank metric's is
+/// [`ContinuousLowRank`]).
 #[derive(Debug, Clone)]
 enum MassEstimator {
     Diagonal(WelfordVariance),
     Dense(WelfordCovariance),
-    /// The window's draws and gradients, one after the other.
-    LowRank {
-        dim: usize,
-        draws: Vec<f64>,
-        grads: Vec<f64>,
-    },
 }
 
 impl MassEstimator {
@@ -391,33 +385,25 @@ impl MassEstimator {
         match self {
             MassEstimator::Diagonal(w) => w.add(&point.z),
             MassEstimator::Dense(w) => w.add(&point.z),
-            MassEstimator::LowRank { draws, grads, .. } => {
-                draws.extend_from_slice(&point.z);
-                grads.extend_from_slice(&point.grad);
-            }
         }
     }
 
     /// The regularised estimate as a mass matrix, then forgets the draws. `None` with too few
     /// draws, or for a dense estimate that is not numerically positive definite.
     fn take(&mut self) -> Option<MassMatrix> {
-        let m = match self {
-            MassEstimator::Diagonal(w) => w.regularized().map(MassMatrix::Diagonal),
+        match self {
+            MassEstimator::Diagonal(w) => {
+                let m = w.regularized().map(MassMatrix::Diagonal);
+                w.reset();
+                m
+            }
             MassEstimator::Dense(w) => {
                 let dim = w.mean.len();
-                w.regularized().and_then(|c| DenseMass::new(c, dim).ok()).map(MassMatrix::Dense)
-            }
-            MassEstimator::LowRank { dim, draws, grads } => LowRankMass::estimate(draws, grads, *dim).map(MassMatrix::LowRank),
-        };
-        match self {
-            MassEstimator::Diagonal(w) => w.reset(),
-            MassEstimator::Dense(w) => w.reset(),
-            MassEstimator::LowRank { draws, grads, .. } => {
-                draws.clear();
-                grads.clear();
+                let m = w.regularized().and_then(|c| DenseMass::new(c, dim).ok()).map(MassMatrix::Dense);
+                w.reset();
+                m
             }
         }
-        m
     }
 }
 
@@ -451,11 +437,12 @@ impl Warmup {
     ) -> Self {
         let continuous = (adapt_mass_matrix && metric == Metric::LowRank && num_warmup > 0).then(|| ContinuousLowRank::new(num_warmup, dim));
         let schedule = WarmupSchedule::new(if adapt_mass_matrix && continuous.is_none() { num_warmup } else { 0 });
-        let estimator = (!schedule.slow_windows().is_empty()).then(|| match metric {
-            Metric::Dense => MassEstimator::Dense(WelfordCovariance::new(dim)),
-            Metric::LowRank => MassEstimator::LowRank { dim, draws: Vec::new(), grads: Vec::new() },
-            Metric::Diagonal => MassEstimator::Diagonal(WelfordVariance::new(dim)),
-        });
+        let estimator = match metric {
+            _ if schedule.slow_windows().is_empty() => None,
+            Metric::Dense => Some(MassEstimator::Dense(WelfordCovariance::new(dim))),
+            Metric::Diagonal => Some(MassEstimator::Diagonal(WelfordVariance::new(dim))),
+            Metric::LowRank => None,
+        };
         let dual = DualAveraging::new(step_size, target_accept);
         Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, continuous, estimated: false, dual }
     }
