@@ -1,9 +1,11 @@
 //! nutpie's warm-up for the low-rank metric (crates.io `nuts-rs`, its `GlobalStrategy`): the
-//! metric is re-estimated after every draw from a sliding window of recent draws and gradients,
+//! metric is re-estimated again and again from a sliding window of recent draws and gradients,
 //! from the first iterations on, where Stan's schedule keeps the identity for 75 iterations and
 //! then changes the metric five times. On a badly scaled posterior Stan's first 100 iterations
 //! are trees of depth 10; here the chain starts from a metric read off the initial gradient and
-//! has a usable estimate within a dozen draws.
+//! has an estimate from its first 10 draws. (nuts-rs re-estimates after every draw; here the
+//! estimate is made when the window is renewed, and once more at the end: see
+//! [`ContinuousLowRank::learn`].)
 //!
 //! The schedule over `n` warm-up iterations (nuts-rs 0.19's defaults):
 //! - the first 30% are the early phase: the window of draws the estimate uses is renewed every
