@@ -1,6 +1,6 @@
 //! `ode::rk4`: the classical Runge–Kutta solution against closed forms (exponential decay and
-//! its gradient by autograd, fourth-order convergence), a conserved quantity (Lotka–Volterra's),
-//! and the errors for bad input.
+//! its gradient by autograd, fourth-order convergence, first-order absorption switched on at
+//! `t0`), a conserved quantity (Lotka–Volterra's), and the errors for bad input.
 
 use pyrite::prelude::*;
 
@@ -47,6 +47,36 @@ fn lotka_volterra_keeps_its_invariant() {
     }
     let forced = ode::rk4(|t, y: &Tensor| y.ones_like() * t, &Tensor::from_slice(&[0.0f64]), 0.0, &[1.0, 3.0], 0.3).unwrap();
     assert!((forced.double_value(&[1, 0]) - 4.5).abs() < 1e-12);
+}
+
+/// One compartment with first-order absorption from `t = 0` and linear elimination, `C' = (D
+/// k_a / V) exp(-k_a t) - k C`, `C(0) = 0`: `C(t) = (D k_a / V) (exp(-k_a t) - exp(-k t)) /
+/// (k - k_a)`. Written as Stan's one_comp_mm_elim_abs writes its dose (`if (t > 0)`), the
+/// first step's first stage sits on the jump and leaves the dose out: a first-order error, 1%
+/// at t = 0.5 with steps of 0.025; given its limit from the right there, the solution is the
+/// closed form's to 1e-8.
+#[test]
+fn a_dose_switched_on_at_t0_needs_its_right_limit_there() {
+    let (dose, k_a, k) = (15.0, 0.76, 0.2);
+    let times = [0.5, 1.0, 5.0];
+    let exact = |t: f64| dose * k_a * ((-k_a * t).exp() - (-k * t).exp()) / (k - k_a);
+    let solve = |dose_at_t0: bool| {
+        let f = move |t: f64, c: &Tensor| {
+            let elimination = c * k;
+            if t > 0.0 || dose_at_t0 {
+                elimination.ones_like() * (dose * k_a * (-k_a * t).exp()) - elimination
+            } else {
+                -elimination
+            }
+        };
+        ode::rk4(f, &Tensor::from_slice(&[0.0f64]), 0.0, &times, 0.025).unwrap()
+    };
+    let (with_limit, without) = (solve(true), solve(false));
+    for (i, &t) in times.iter().enumerate() {
+        let relative = |y: &Tensor| (y.double_value(&[i as i64, 0]) / exact(t) - 1.0).abs();
+        assert!(relative(&with_limit) < 1e-8, "t = {t}: {}", relative(&with_limit));
+        assert!(relative(&without) > 1e-3, "t = {t}: {}", relative(&without));
+    }
 }
 
 #[test]
