@@ -447,10 +447,16 @@ impl Warmup {
         Warmup { num_warmup, iteration: 0, adapt_step_size, schedule, estimator, continuous, estimated: false, dual }
     }
 
-    /// The metric a chain starting at `start` begins warm-up with: for the continuous low-rank
-    /// estimate, scales read off the initial gradient; otherwise `None` (the identity).
-    pub(crate) fn initial_mass(&self, start: &PhasePoint) -> Option<MassMatrix> {
-        self.continuous.as_ref().map(|_| MassMatrix::LowRank(ContinuousLowRank::initial_mass(&start.grad)))
+    /// Begins warm-up at `start` and returns the metric to begin with: for the continuous
+    /// low-rank estimate, scales read off the gradient there (the point is its first draw);
+    /// otherwise `None` (the identity).
+    pub(crate) fn start(&mut self, start: &PhasePoint) -> Option<MassMatrix> {
+        self.continuous.as_mut().map(|c| MassMatrix::LowRank(c.start(start)))
+    }
+
+    /// Restarts the step size's dual averaging from `step_size` (the chain's initial one).
+    pub(crate) fn restart_step_size(&mut self, step_size: f64) {
+        self.dual.restart(step_size);
     }
 
     /// Whether iterations of warm-up remain.
@@ -461,8 +467,10 @@ impl Warmup {
     /// Learns from one warm-up transition that ended at `point` with acceptance statistic
     /// `accept_prob`: updates the step size, adds the draw to the slow window's estimate, and at
     /// the end of a slow window installs the new mass matrix, re-finds the step size and restarts
-    /// dual averaging. The last warm-up iteration sets the averaged step size. After warm-up it
-    /// does nothing.
+    /// dual averaging. With the low-rank metric it hands the draw to the continuous estimate
+    /// instead and installs each new metric it gives, re-finding the step size after the first
+    /// only. The last warm-up iteration sets the averaged step size. After warm-up it does
+    /// nothing.
     pub(crate) fn learn<R: Rng + ?Sized>(
         &mut self,
         accept_prob: f64,

@@ -176,16 +176,17 @@ impl Sampler {
         if start.grad.iter().any(|g| !g.is_finite()) {
             return Err(non_finite("gradient of the potential energy"));
         }
-        let warmup = Sampler::plan_warmup(&self.adapt, self.num_warmup, self.dim, 1.0);
-        let mass = warmup.initial_mass(&start).unwrap_or_else(|| MassMatrix::identity(self.dim, self.adapt.metric == Metric::Dense));
+        let mut warmup = Sampler::plan_warmup(&self.adapt, self.num_warmup, self.dim, 1.0);
+        let mass = warmup.start(&start).unwrap_or_else(|| MassMatrix::identity(self.dim, self.adapt.metric == Metric::Dense));
         let step_size = match self.adapt.step_size {
             Some(eps) => eps,
             None => find_reasonable_step_size(potential, &mass, &start, 1.0, &mut self.rng)?,
         };
+        warmup.restart_step_size(step_size);
         self.state = start;
         self.mass = mass;
         self.step_size = step_size;
-        self.warmup = Sampler::plan_warmup(&self.adapt, self.num_warmup, self.dim, step_size);
+        self.warmup = warmup;
         self.initialized = true;
         Ok(())
     }
@@ -193,8 +194,9 @@ impl Sampler {
     /// One transition; during warm-up it also adapts the step size and mass matrix. A non-finite
     /// energy is a divergence, reported in the [`StepInfo`]. An error from the potential stops the
     /// step and is returned: raised during the transition, the chain keeps its position; raised by
-    /// the step-size search that ends a warm-up window, the transition has happened but its
-    /// adaptation has not, so the chain is best re-initialised.
+    /// the step-size search that follows a new mass matrix in warm-up (the end of a slow window,
+    /// or the low-rank metric's first estimate), the transition has happened but its adaptation
+    /// has not, so the chain is best re-initialised.
     pub fn step(&mut self, potential: &mut dyn Potential) -> Result<StepInfo, PyriteError> {
         if !self.initialized {
             return Err(invalid("sampler", "call `init` (successfully) before `step`"));

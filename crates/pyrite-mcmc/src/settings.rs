@@ -81,9 +81,9 @@ pub trait Adaptive: Sized {
         self
     }
     /// nutpie's low-rank-plus-diagonal mass matrix instead of a diagonal one: the diagonal and
-    /// the few strongly correlated directions estimated from the draws and gradients of each
-    /// warm-up window ([`crate::low_rank`]); for posteriors with strong correlations, in many
-    /// dimensions too.
+    /// the few strongly correlated directions estimated from warm-up's draws and gradients
+    /// ([`crate::low_rank`]) on nutpie's schedule ([`crate::continuous_adaptation`]); for
+    /// posteriors with strong correlations, in many dimensions too.
     fn low_rank_mass(self, low_rank: bool) -> Self {
         self.metric(if low_rank { Metric::LowRank } else { Metric::Diagonal })
     }

@@ -231,6 +231,37 @@ fn low_rank_adaptation_finds_a_strong_correlation() {
     assert!(diagonal.iter().map(|i| i.tree_depth).sum::<usize>() > 2 * infos[..300].iter().map(|i| i.tree_depth).sum::<usize>());
 }
 
+/// The low-rank metric's warm-up (nutpie's) starts from scales read off the initial gradient,
+/// `|g|^-1/2`: at z = 0 of independent normals with means 2 and -3 and sds 0.5 and 4, the
+/// gradients are -8 and 3/16.
+#[test]
+fn low_rank_warm_up_starts_from_the_initial_gradient() {
+    let mut u = Gaussian::independent(&[2.0, -3.0], &[0.5, 4.0]);
+    let mut s = Sampler::new(Algorithm::Nuts(NutsSettings::default().low_rank_mass(true)), 2, 100, 3).unwrap();
+    s.init(&mut u, &[0.0, 0.0]).unwrap();
+    let MassMatrix::LowRank(m) = s.inverse_mass_matrix() else { panic!("not low-rank: {:?}", s.inverse_mass_matrix()) };
+    let want = [8f64.powf(-0.5), (3.0f64 / 16.0).powf(-0.5)];
+    assert!(m.rank() == 0 && m.scales().iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", m.scales());
+    // The diagonal metric starts from the identity, as Stan's.
+    let mut s = Sampler::new(Algorithm::Nuts(NutsSettings::default()), 2, 100, 3).unwrap();
+    s.init(&mut u, &[0.0, 0.0]).unwrap();
+    assert_eq!(s.inverse_mass_matrix(), &MassMatrix::Diagonal(vec![1.0, 1.0]));
+}
+
+/// Warm-ups too short for the low-rank estimate's windows still end with a usable step size
+/// and metric, and sample.
+#[test]
+fn low_rank_warm_up_of_a_few_iterations_samples() {
+    let mut u = Gaussian::independent(&[1.0, -1.0, 0.0], &[1.0, 3.0, 0.2]);
+    for num_warmup in [1, 2, 5, 12] {
+        let (s, draws, _) = run(Algorithm::Nuts(NutsSettings::default().low_rank_mass(true)), &mut u, &[0.0; 3], num_warmup, 50, 11);
+        assert!(s.step_size().is_finite() && s.step_size() > 0.0, "warm-up {num_warmup}: step size {}", s.step_size());
+        let MassMatrix::LowRank(m) = s.inverse_mass_matrix() else { panic!("not low-rank") };
+        assert!(m.scales().iter().all(|x| x.is_finite() && *x > 0.0), "warm-up {num_warmup}: {:?}", m.scales());
+        assert!(draws.iter().flatten().all(|x| x.is_finite()));
+    }
+}
+
 #[test]
 fn diagonal_adaptation_still_samples_a_correlated_gaussian() {
     let (mut u, cov) = correlated_gaussian();
