@@ -108,6 +108,23 @@ fn a_read_right_after_a_check_is_seen() {
     });
 }
 
+/// An operation that writes a watched value (an in-place update: its kernel uses the storage's
+/// one-shot hook) does not end the watch: a read that follows is still seen, after one update
+/// or many.
+#[test]
+fn a_read_after_in_place_updates_is_seen() {
+    for updates in [1, 200] {
+        assert_refused("copy_data after in-place updates", |y| {
+            let mut z = y.shallow_clone();
+            for _ in 0..updates {
+                z += 1.0;
+            }
+            let mut out = [0.0f64; 3];
+            y.copy_data(&mut out, 3);
+        });
+    }
+}
+
 /// The hooks are taken off when the capture ends: reading the same tensors afterwards works,
 /// and a second capture starts clean.
 #[test]

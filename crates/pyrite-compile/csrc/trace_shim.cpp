@@ -29,6 +29,7 @@
 // Every C++ exception is caught and returned as a message (allocated with malloc, freed by
 // pyrite_trace_free); nothing is thrown across the C boundary.
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -116,9 +117,12 @@ struct Capture {
   std::string host_read;
   // Graph values that depend on the inputs (or on random draws), and values known not to.
   std::unordered_set<const torch::jit::Value*> dependent, independent;
-  // Storages of input-dependent tensors, hooked.
-  std::vector<c10::weak_intrusive_ptr<c10::StorageImpl>> armed;
-  std::unordered_set<const c10::StorageImpl*> armed_set;
+  // Storages of input-dependent tensors, hooked, each held weakly (so that its address is not
+  // reused while it is watched).
+  std::unordered_map<const c10::StorageImpl*, c10::weak_intrusive_ptr<c10::StorageImpl>> armed;
+  // Armed storages that another owner's hook kept the shim's off: tried again after each
+  // operation.
+  std::vector<const c10::StorageImpl*> unhooked;
   // Values made without the inputs, with their contents when first read.
   std::vector<std::pair<torch::jit::Value*, at::Tensor>> snapshots;
   std::unordered_map<const torch::jit::Value*, size_t> snapshot_index;
@@ -149,51 +153,70 @@ bool exempt(const Capture& c) { return c.exempt != nullptr && c.exempt() != 0; }
 // that another owner's hook (libtorch's copy-on-write materializer) is never taken off.
 std::mutex hooks_lock;
 std::unordered_set<const c10::StorageImpl*> hooked;
+// The storages whose one-shot hook fired since their capture last re-armed (any capture's: each
+// takes its own). Re-arming only these keeps an operation's bookkeeping independent of how many
+// storages the capture watches (re-arming all of them made a long capture quadratic).
+std::vector<const c10::StorageImpl*> fired;
 
 void on_data_access(c10::StorageImpl* storage) {
   {
     std::lock_guard<std::mutex> guard(hooks_lock);
-    hooked.erase(storage);
+    if (hooked.erase(storage) > 0) fired.push_back(storage);
   }
   Capture* c = capture;
   if (c == nullptr || c->busy || c->depth > 0 || exempt(*c)) return;
   note_read(*c, "a data pointer (`copy_data`, `Vec::try_from`, `data_ptr`, formatting)");
 }
 
-// Hooks a storage whose hook (anyone's) is not set.
-void hook(c10::StorageImpl* s) {
-  if (s->has_materializer()) return;
+// Hooks a storage unless a hook is on it: true if the shim's is on it now, false if another
+// owner's is.
+bool hook(c10::StorageImpl* s) {
   std::lock_guard<std::mutex> guard(hooks_lock);
+  if (hooked.count(s) > 0) return true;
+  if (s->has_materializer()) return false;
   s->set_materializer(&on_data_access);
   hooked.insert(s);
+  return true;
 }
 
 void arm(Capture& c, const at::Tensor& t) {
   if (!t.defined() || !t.has_storage()) return;
   c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
-  if (c.armed_set.insert(s).second) {
-    c.armed.emplace_back(c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl()));
+  if (c.armed.emplace(s, c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl())).second && !hook(s)) {
+    c.unhooked.push_back(s);
   }
-  hook(s);
 }
 
-// Hooks again every storage whose one-shot hook an operation's kernel used.
+// Hooks again the storages of this capture whose one-shot hook an operation's kernel used, and
+// tries again those another owner's hook kept the shim's off.
 void rearm(Capture& c) {
-  for (auto& w : c.armed) {
-    if (auto s = w.lock()) hook(s.get());
+  std::vector<const c10::StorageImpl*> again;
+  {
+    std::lock_guard<std::mutex> guard(hooks_lock);
+    if (fired.empty() && c.unhooked.empty()) return;
+    auto mine = std::partition(fired.begin(), fired.end(), [&](const c10::StorageImpl* s) { return c.armed.count(s) == 0; });
+    again.assign(mine, fired.end());
+    fired.erase(mine, fired.end());
+  }
+  again.insert(again.end(), c.unhooked.begin(), c.unhooked.end());
+  c.unhooked.clear();
+  for (const c10::StorageImpl* raw : again) {
+    auto s = c.armed.at(raw).lock();
+    if (s && !hook(s.get())) c.unhooked.push_back(raw);
   }
 }
 
 void disarm(Capture& c) {
   std::lock_guard<std::mutex> guard(hooks_lock);
-  for (auto& w : c.armed) {
+  for (auto& [raw, w] : c.armed) {
     auto s = w.lock();
     if (s && hooked.erase(s.get()) > 0 && s->has_materializer()) s->clear_materializer();
+    // A storage that died meanwhile: its entry goes too.
+    hooked.erase(raw);
   }
-  // Storages that died meanwhile: their entries go too.
-  for (const c10::StorageImpl* s : c.armed_set) hooked.erase(s);
+  fired.erase(std::remove_if(fired.begin(), fired.end(), [&](const c10::StorageImpl* s) { return c.armed.count(s) > 0; }), fired.end());
   c.armed.clear();
-  c.armed_set.clear();
+  c.unhooked.clear();
 }
 
 // Whether a graph value depends on the graph's inputs or on a random draw (memoised: values
