@@ -125,6 +125,37 @@ fn a_read_after_in_place_updates_is_seen() {
     }
 }
 
+/// Two captures on two threads watching the same input: the one that ends first leaves the
+/// other's watch in place, so a read the other makes afterwards is still seen.
+#[test]
+fn a_capture_ending_on_another_thread_leaves_the_watch_on_a_shared_input() {
+    let x = Tensor::from_slice(&[0.5f64, -1.0, 2.0]);
+    let (both_started, first_ended) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|scope| {
+        let (x_long, x_short) = (x.shallow_clone(), x.shallow_clone());
+        let (started, ended) = (&both_started, &first_ended);
+        let long = scope.spawn(move || {
+            trace(&[x_long.shallow_clone()], || {
+                started.wait();
+                ended.wait();
+                let mut out = [0.0f64; 3];
+                x_long.copy_data(&mut out, 3);
+                Ok((&x_long * 2.0).sum(Kind::Double))
+            })
+            .unwrap()
+            .host_read
+        });
+        let short = trace(&[x_short.shallow_clone()], || {
+            started.wait();
+            Ok((&x_short * 3.0).sum(Kind::Double))
+        })
+        .unwrap();
+        ended.wait();
+        assert_eq!(short.host_read, None);
+        assert!(long.join().unwrap().is_some(), "the read after the other capture ended was not seen");
+    });
+}
+
 /// The hooks are taken off when the capture ends: reading the same tensors afterwards works,
 /// and a second capture starts clean.
 #[test]

@@ -18,9 +18,9 @@
 //   dispatcher (`item`, `double_value`, `int64_value`, `f64::try_from`, `equal`, `allclose`,
 //   `is_nonzero`) are seen by a RecordFunction callback; reads through a data pointer
 //   (`copy_data`, `Vec::try_from`, `data_ptr`, tch's formatting) by a one-shot materialize hook
-//   on the storage of every input-dependent tensor, re-armed after each operation. A read
-//   outside any operation, and not inside the caller's own checks (the `exempt` callback), is
-//   reported and the caller runs eagerly.
+//   on the storage of every input-dependent tensor, re-armed after each operation that used it.
+//   A read outside any operation, and not inside the caller's own checks (the `exempt`
+//   callback), is reported and the caller runs eagerly.
 // * Host data. A tensor the closure makes without reading its inputs (`Tensor::from`, `zeros`,
 //   `arange`, ...) enters the trace as a factory node whose values the tracer never sees
 //   (`Tensor::from` is `zeros` plus a memcpy). Its values are taken when an operation first
@@ -147,17 +147,21 @@ void note_read(Capture& c, const std::string& what) {
 
 bool exempt(const Capture& c) { return c.exempt != nullptr && c.exempt() != 0; }
 
-// The materialize hook: a mutable data pointer was asked of a hooked storage.
 // The storages whose hook is the shim's and has not fired yet. Hooks fire on any thread (a
 // kernel's worker reading in parallel): guarded by a lock. Only these are cleared at the end, so
 // that another owner's hook (libtorch's copy-on-write materializer) is never taken off.
 std::mutex hooks_lock;
 std::unordered_set<const c10::StorageImpl*> hooked;
-// The storages whose one-shot hook fired since their capture last re-armed (any capture's: each
-// takes its own). Re-arming only these keeps an operation's bookkeeping independent of how many
-// storages the capture watches (re-arming all of them made a long capture quadratic).
+// The storages whose one-shot hook fired since a capture watching them last re-armed (any
+// capture's: each takes its own). Re-arming only these keeps an operation's bookkeeping
+// independent of how many storages the capture watches (re-arming all of them made a long
+// capture quadratic).
 std::vector<const c10::StorageImpl*> fired;
+// How many live captures watch each storage (captures on two threads may share a tensor): the
+// last one to end takes the hook off.
+std::unordered_map<const c10::StorageImpl*, int> watchers;
 
+// The materialize hook: a mutable data pointer was asked of a hooked storage.
 void on_data_access(c10::StorageImpl* storage) {
   {
     std::lock_guard<std::mutex> guard(hooks_lock);
@@ -182,9 +186,12 @@ bool hook(c10::StorageImpl* s) {
 void arm(Capture& c, const at::Tensor& t) {
   if (!t.defined() || !t.has_storage()) return;
   c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
-  if (c.armed.emplace(s, c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl())).second && !hook(s)) {
-    c.unhooked.push_back(s);
+  if (!c.armed.emplace(s, c10::weak_intrusive_ptr<c10::StorageImpl>(t.storage().getWeakStorageImpl())).second) return;
+  {
+    std::lock_guard<std::mutex> guard(hooks_lock);
+    watchers[s] += 1;
   }
+  if (!hook(s)) c.unhooked.push_back(s);
 }
 
 // Hooks again the storages of this capture whose one-shot hook an operation's kernel used, and
@@ -208,13 +215,25 @@ void rearm(Capture& c) {
 
 void disarm(Capture& c) {
   std::lock_guard<std::mutex> guard(hooks_lock);
+  // A storage another capture still watches keeps its hook; one this capture could not hook is
+  // handed over (through `fired`) for that capture to try again.
+  for (const c10::StorageImpl* raw : c.unhooked) {
+    if (watchers[raw] > 1) fired.push_back(raw);
+  }
   for (auto& [raw, w] : c.armed) {
+    auto watched = watchers.find(raw);
+    if (watched != watchers.end()) {
+      if (--watched->second > 0) continue;
+      watchers.erase(watched);
+    }
     auto s = w.lock();
     if (s && hooked.erase(s.get()) > 0 && s->has_materializer()) s->clear_materializer();
     // A storage that died meanwhile: its entry goes too.
     hooked.erase(raw);
   }
-  fired.erase(std::remove_if(fired.begin(), fired.end(), [&](const c10::StorageImpl* s) { return c.armed.count(s) > 0; }), fired.end());
+  // Pending re-arms of the storages no capture watches now.
+  fired.erase(std::remove_if(fired.begin(), fired.end(), [&](const c10::StorageImpl* s) { return c.armed.count(s) > 0 && watchers.count(s) == 0; }),
+              fired.end());
   c.armed.clear();
   c.unhooked.clear();
 }
