@@ -289,3 +289,17 @@ fn a_wrong_kernel_is_seen() {
     }
     assert!(caught > 5);
 }
+
+/// Programs a long run found wrong, kept: each compiles and agrees with libtorch.
+#[test]
+fn programs_found_by_long_runs() {
+    let found = [
+        // Seed 11, program 1240 of 2,000: a one-element cumulative product read again, as a
+        // value held in a register, by a fused loop that had not declared it (the C failed).
+        Recipe { shape: vec![1], steps: vec![Step::Cum(true, 0, 0), Step::Unary(0, 1), Step::IndexSelect(1, 0, vec![0]), Step::Unary(10, 0)] },
+    ];
+    let mut rng = StdRng::seed_from_u64(1);
+    for r in &found {
+        check(std::slice::from_ref(r), &mut rng).unwrap_or_else(|why| panic!("{r:?}: {why}"));
+    }
+}

@@ -5,3 +5,4 @@ mod branching;
 mod fuzz;
 mod host_data;
 mod host_reads;
+mod reductions;

@@ -39,12 +39,19 @@ struct Layout {
     /// For each fused run computed in one pass (see [`one_pass_runs`]), where each value outside
     /// it that receives adjoints from it keeps them until the run's seed is known.
     deferred: Vec<Vec<(usize, usize)>>,
+    /// Scratch space for the sums of exponentials of a log-sum-exp whose result has more than
+    /// [`STACK_SUMS`] elements (as long as the largest such result).
+    scratch: usize,
     /// Where the adjoints start (everything from here on is zeroed before the backward pass).
     adjoints_start: usize,
     /// The adjoint's offset, for values the output depends on differentiably.
     adjoint: Vec<Option<usize>>,
     len: usize,
 }
+
+/// The most elements a log-sum-exp's result may have for its sums to be kept on the stack
+/// (32 KiB of doubles); a larger one keeps them in the workspace.
+const STACK_SUMS: usize = 4096;
 
 /// A fused run whose backward pass runs inside its forward loop: its members' adjoints all come
 /// from one sum of all of a member's elements computed in the loop (the seed), so the adjoints
@@ -210,6 +217,8 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool], one_pass: &[Option<One
                 .collect()
         })
         .collect();
+    let scratch = len;
+    len += p.nodes.iter().filter(|n| matches!(n.op, Op::LogSumExp(..))).map(Node::numel).filter(|&n| n > STACK_SUMS).max().unwrap_or(0);
     let adjoints_start = len;
     let copied = in_workspace(p);
     let adjoint = p
@@ -226,7 +235,7 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool], one_pass: &[Option<One
             })
         })
         .collect();
-    Layout { value, deferred, adjoints_start, adjoint, len }
+    Layout { value, deferred, scratch, adjoints_start, adjoint, len }
 }
 
 /// Which values keep their adjoint in the workspace: all but those of fused runs that nothing
@@ -262,6 +271,29 @@ fn lit(x: f64) -> String {
     }
 }
 
+/// Declarations of the vector variants of the math functions the kernels call, which glibc's
+/// `libmvec` has on x86-64 (its own header declares them only under `-ffast-math`, which the
+/// kernels are not built with): the C compiler then vectorises a loop that calls them. On when
+/// the build defines `PYRITE_VECTOR_MATH` and links `libmvec` (see `kernel.rs`).
+const VECTOR_MATH_DECLARATIONS: &str = "#if defined(PYRITE_VECTOR_MATH) && defined(__x86_64__) && defined(__GLIBC__) && __GLIBC_PREREQ(2, 22)
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double pow(double, double);
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+double log1p(double);
+#pragma omp declare simd notinbranch
+double expm1(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+";
+
 /// Row-major strides of `shape`.
 fn strides(shape: &[i64]) -> Vec<i64> {
     let mut s = vec![1i64; shape.len()];
@@ -269,6 +301,54 @@ fn strides(shape: &[i64]) -> Vec<i64> {
         s[d] = s[d + 1] * shape[d + 1];
     }
     s
+}
+
+/// A loop over the elements of a value of shape `to` that reads (or writes) a value of shape
+/// `from` broadcast to it: one loop per run of dims that `from` keeps or repeats, so that every
+/// index is an affine function of the loop counters and the C compiler can vectorise the
+/// innermost loop. The flat index `i` of a [`broadcast_index`] loop needs a division and a
+/// remainder per element, which no compiler vectorises (a log-sum-exp over the first of two
+/// dims ran at a third of the speed).
+struct Nest {
+    /// The loop heads and `{ const long i = ...;`: the body follows, then `}`.
+    open: String,
+    /// The C expression of the offset in `from` of element `i` of `to`.
+    from_index: String,
+}
+
+fn nest(to: &[i64], from: &[i64]) -> Nest {
+    let lead = to.len() - from.len();
+    // Runs of dims, size-1 dims of `to` left out: (size, kept by `from`).
+    let mut runs: Vec<(i64, bool)> = Vec::new();
+    for (d, &size) in to.iter().enumerate().filter(|&(_, &s)| s != 1) {
+        let kept = d >= lead && from[d - lead] != 1;
+        match runs.last_mut() {
+            Some((n, k)) if *k == kept => *n *= size,
+            _ => runs.push((size, kept)),
+        }
+    }
+    if runs.len() <= 1 {
+        let numel: i64 = to.iter().product();
+        let from_index = if runs.first().is_some_and(|&(_, kept)| kept) { "i" } else { "0" };
+        return Nest { open: format!("for (long i = 0; i < {numel}; i++) {{"), from_index: from_index.into() };
+    }
+    let mut open = String::new();
+    let (mut flat, mut kept_flat) = (String::new(), String::new());
+    for (g, &(size, kept)) in runs.iter().enumerate() {
+        // The innermost loop's elements are independent where `from` keeps its dims (a
+        // different element of each value on each pass): said so, as the compiler cannot see
+        // it through offsets into one workspace and would otherwise test at run time.
+        if g == runs.len() - 1 && kept {
+            open.push_str("_Pragma(\"omp simd\") ");
+        }
+        let _ = write!(open, "for (long a{g} = 0; a{g} < {size}; a{g}++) ");
+        flat = if flat.is_empty() { format!("a{g}") } else { format!("({flat}) * {size} + a{g}") };
+        if kept {
+            kept_flat = if kept_flat.is_empty() { format!("a{g}") } else { format!("({kept_flat}) * {size} + a{g}") };
+        }
+    }
+    let _ = write!(open, "{{ const long i = {flat};");
+    Nest { open, from_index: if kept_flat.is_empty() { "0".into() } else { kept_flat } }
 }
 
 /// The C expression of the offset, in a value of shape `from` broadcast to `to`, of element `i`
@@ -553,26 +633,23 @@ impl Emitter<'_> {
             }
             Op::Sum(x, dims) => {
                 let xs = self.shape(*x).to_vec();
-                let r = broadcast_index("i", &xs, &kept(&xs, dims));
+                let Nest { open, from_index: r } = nest(&xs, &kept(&xs, dims));
                 line(&mut self.c, format!("{out} = 0.0;"));
-                let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", self.p.nodes[*x].numel(), self.at(v, &r), self.at(*x, "i"));
+                let _ = writeln!(self.c, "  {open} {} += {}; }}", self.at(v, &r), self.at(*x, "i"));
             }
             Op::LogSumExp(x, dims) => {
                 // The maximum, then the sum of exponentials shifted by it (kept in the value).
                 let xs = self.shape(*x).to_vec();
-                let r = broadcast_index("i", &xs, &kept(&xs, dims));
-                let xn = self.p.nodes[*x].numel();
+                let Nest { open, from_index: r } = nest(&xs, &kept(&xs, dims));
                 line(&mut self.c, format!("{out} = -INFINITY;"));
-                let _ = writeln!(
-                    self.c,
-                    "  for (long i = 0; i < {xn}; i++) {{ real *m = &{}; if ({} > *m) *m = {}; }}",
-                    self.at(v, &r),
-                    self.at(*x, "i"),
-                    self.at(*x, "i")
-                );
-                let _ = writeln!(self.c, "  {{ double s[{numel}]; for (long i = 0; i < {numel}; i++) s[i] = 0.0;");
+                // A store on every element (not under an `if`), which vectorises.
+                let _ = writeln!(self.c, "  {open} real *m = &{}; const real x = {}; *m = x > *m ? x : *m; }}", self.at(v, &r), self.at(*x, "i"));
+                // The sums in doubles on the stack, or for a large result (which would
+                // overflow a thread's stack) in the workspace's scratch space.
+                let sums = if numel <= STACK_SUMS { format!("double s[{numel}]") } else { format!("real *s = w + {}", self.l.scratch) };
+                let _ = writeln!(self.c, "  {{ {sums}; for (long i = 0; i < {numel}; i++) s[i] = 0.0;");
                 let shift = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, &r));
-                let _ = writeln!(self.c, "    for (long i = 0; i < {xn}; i++) s[{r}] += exp({} - {shift});", self.at(*x, "i"));
+                let _ = writeln!(self.c, "    {open} s[{r}] += exp({} - {shift}); }}", self.at(*x, "i"));
                 let shift_i = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, "i"));
                 let _ = writeln!(self.c, "    for (long i = 0; i < {numel}; i++) {out} = {shift_i} + log(s[i]); }}");
             }
@@ -759,13 +836,17 @@ impl Emitter<'_> {
     fn scalars_in(&self, g: usize) -> String {
         let mut seen = Vec::new();
         for v in self.members(g) {
+            // An index_select reads its source from the workspace, by index (but another
+            // member may read the same value as a register).
+            let indexed = match self.p.nodes[v].op {
+                Op::IndexSelect(x, ..) => Some(x),
+                _ => None,
+            };
             for (x, _) in self.fused_operands(v) {
-                if self.plan.group[x] != Some(g) && self.p.nodes[x].numel() == 1 && !matches!(self.p.nodes[x].op, Op::Const(_)) && !seen.contains(&x) {
+                let scalar = self.plan.group[x] != Some(g) && self.p.nodes[x].numel() == 1 && !matches!(self.p.nodes[x].op, Op::Const(_));
+                if scalar && indexed != Some(x) && !seen.contains(&x) {
                     seen.push(x);
                 }
-            }
-            if let Op::IndexSelect(x, ..) = self.p.nodes[v].op {
-                seen.retain(|&s| s != x);
             }
         }
         let mut c: String = seen.iter().map(|x| format!(" const double c{x} = {};", self.at(*x, "0"))).collect();
@@ -1001,9 +1082,9 @@ impl Emitter<'_> {
         if !self.diff[x] {
             return;
         }
-        let numel = self.p.nodes[v].numel();
-        let target = self.adj(x, &broadcast_index("i", self.shape(v), self.shape(x)));
-        let _ = writeln!(self.c, "  for (long i = 0; i < {numel}; i++) {target} += {} * ({scale});", self.adj(v, "i"));
+        let Nest { open, from_index } = nest(self.shape(v), self.shape(x));
+        let target = self.adj(x, &from_index);
+        let _ = writeln!(self.c, "  {open} {target} += {} * ({scale}); }}", self.adj(v, "i"));
     }
 
     fn backward(&mut self, v: usize, n: &Node) {
@@ -1046,9 +1127,9 @@ impl Emitter<'_> {
             Op::Sum(x, dims) | Op::LogSumExp(x, dims) => {
                 if self.diff[x] {
                     let xs = self.shape(x).to_vec();
-                    let r = broadcast_index("i", &xs, &kept(&xs, &dims));
+                    let Nest { open, from_index: r } = nest(&xs, &kept(&xs, &dims));
                     let scale = if matches!(n.op, Op::Sum(..)) { String::new() } else { format!(" * exp({} - {})", self.at(x, "i"), self.at(v, &r)) };
-                    let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {}{scale};", self.p.nodes[x].numel(), self.adj(x, "i"), self.adj(v, &r));
+                    let _ = writeln!(self.c, "  {open} {} += {}{scale}; }}", self.adj(x, "i"), self.adj(v, &r));
                 }
             }
             Op::Slice(..) | Op::Select(..) => {
@@ -1233,6 +1314,7 @@ pub fn generate(p: &Program, precision: Precision) -> String {
     let copied = in_workspace(p);
     let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
+    e.c.push_str(VECTOR_MATH_DECLARATIONS);
     let _ = writeln!(e.c, "typedef {} real;", precision.c_type());
     e.c.push_str(crate::gemm::C_DECLARATION);
     e.c.push_str(DIGAMMA);

@@ -1,0 +1,82 @@
+//! Reductions and broadcasts over leading and interleaved dims, which a kernel runs as nests of
+//! loops (one per run of kept or repeated dims): values and gradients equal libtorch's, and a
+//! log-sum-exp with a result of hundreds of thousands of elements runs on a thread with Rust's
+//! default 2 MiB stack.
+
+use pyrite::compile::{lower, trace, Kernel};
+use pyrite::prelude::*;
+
+/// Compiles `f` (of one flat input of `n` values) and compares its value and gradient with
+/// libtorch's autograd at three random inputs.
+fn matches_libtorch(what: &str, n: i64, f: impl Fn(&Tensor) -> Tensor) {
+    let x0 = Tensor::randn([n], (Kind::Double, Device::Cpu));
+    let graph = trace(&[x0.shallow_clone()], || Ok(f(&x0))).unwrap();
+    let mut kernel = Kernel::new(lower(&graph).unwrap_or_else(|e| panic!("{what}: {}", e.0))).unwrap();
+    for _ in 0..3 {
+        let x = Tensor::randn([n], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let y = f(&x);
+        y.backward();
+        let (value, grad) = (y.double_value(&[]), Vec::<f64>::try_from(x.grad()).unwrap());
+        let mut g = vec![0.0; n as usize];
+        let v = kernel.value_and_grad(&Vec::<f64>::try_from(x.detach()).unwrap(), &[], &mut g);
+        assert!((v - value).abs() <= 1e-9 * value.abs().max(1.0), "{what}: value {v} against {value}");
+        for (a, b) in g.iter().zip(&grad) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: gradient {g:?} against {grad:?}");
+        }
+    }
+}
+
+/// Data of `len` points from two well separated groups.
+fn two_groups(len: i64) -> Tensor {
+    let opts = (Kind::Double, Device::Cpu);
+    let n = Tensor::arange(len, opts);
+    (n.remainder(3.0).eq(0.0).to_kind(Kind::Double) * 5.0 - 2.5) + (n * 0.7).sin() * 0.5
+}
+
+/// A two-component normal mixture's log likelihood, the components stacked on the first dim
+/// and summed out by a log-sum-exp over it (how the posteriordb mixture is written).
+fn mixture_log_likelihood(theta: &Tensor, y: &Tensor) -> Tensor {
+    let (mu, sigma, w) = (theta.narrow(0, 0, 2), theta.narrow(0, 2, 2).exp(), theta.get(4).sigmoid());
+    let components = Tensor::stack(&[w.log(), (-&w).log1p()], 0).unsqueeze(1);
+    let z = (y.unsqueeze(0) - mu.unsqueeze(1)) / sigma.unsqueeze(1);
+    let log_density = -z.square() * 0.5 - sigma.log().unsqueeze(1) - 0.5 * (2.0 * std::f64::consts::PI).ln();
+    (components + log_density).logsumexp([0].as_slice(), false).sum(Kind::Double)
+}
+
+#[test]
+fn a_log_sum_exp_over_the_first_dim() {
+    let y = two_groups(1000);
+    matches_libtorch("mixture of 1,000", 5, |theta| mixture_log_likelihood(theta, &y));
+}
+
+/// 600,000 sums of exponentials are 4.8 MB: more than a spawned thread's stack.
+#[test]
+fn a_log_sum_exp_with_a_large_result_on_a_spawned_thread() {
+    std::thread::spawn(|| {
+        let y = two_groups(600_000);
+        matches_libtorch("mixture of 600,000", 5, |theta| mixture_log_likelihood(theta, &y));
+    })
+    .join()
+    .expect("the kernel ran on a thread with the default stack");
+}
+
+/// Dims kept and repeated in turn: three runs of loops in one nest.
+#[test]
+fn reductions_and_broadcasts_over_interleaved_dims() {
+    let opts = (Kind::Double, Device::Cpu);
+    let data = Tensor::arange(60, opts).reshape([3, 4, 5]).cos();
+    matches_libtorch("a [4, 1] factor on [3, 4, 5], log-sum-exp over dims 0 and 2", 4, |x| {
+        (&data * x.reshape([4, 1]).exp()).logsumexp([0, 2].as_slice(), false).square().sum(Kind::Double)
+    });
+    matches_libtorch("a [3, 1, 5] term on [3, 4, 5], sums over dims 1 then 0", 15, |x| {
+        (&data + x.reshape([3, 1, 5]).tanh())
+            .square()
+            .sum_dim_intlist([1].as_slice(), false, Kind::Double)
+            .tanh()
+            .sum_dim_intlist([0].as_slice(), false, Kind::Double)
+            .sum(Kind::Double)
+    });
+    matches_libtorch("a [5] term on [3, 4, 5], log-sum-exp over dim 0, kept", 5, |x| {
+        (&data * x.sigmoid()).logsumexp([0].as_slice(), true).exp().sum(Kind::Double)
+    });
+}
