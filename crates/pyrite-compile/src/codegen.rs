@@ -39,8 +39,8 @@ struct Layout {
     /// For each fused run computed in one pass (see [`one_pass_runs`]), where each value outside
     /// it that receives adjoints from it keeps them until the run's seed is known.
     deferred: Vec<Vec<(usize, usize)>>,
-    /// Scratch space for the sums of exponentials of a log-sum-exp whose result has more than
-    /// [`STACK_SUMS`] elements (as long as the largest such result).
+    /// Scratch space for the sums of exponentials (doubles) of a log-sum-exp whose result has
+    /// more than [`STACK_SUMS`] elements, room for the largest such result.
     scratch: usize,
     /// Where the adjoints start (everything from here on is zeroed before the backward pass).
     adjoints_start: usize,
@@ -218,7 +218,8 @@ fn layout(p: &Program, diff: &[bool], in_memory: &[bool], one_pass: &[Option<One
         })
         .collect();
     let scratch = len;
-    len += p.nodes.iter().filter(|n| matches!(n.op, Op::LogSumExp(..))).map(Node::numel).filter(|&n| n > STACK_SUMS).max().unwrap_or(0);
+    // Room for doubles in a workspace of floats, and for an odd start.
+    len += p.nodes.iter().filter(|n| matches!(n.op, Op::LogSumExp(..))).map(Node::numel).filter(|&n| n > STACK_SUMS).max().map_or(0, |n| 2 * n + 1);
     let adjoints_start = len;
     let copied = in_workspace(p);
     let adjoint = p
@@ -307,13 +308,36 @@ fn strides(shape: &[i64]) -> Vec<i64> {
 /// `from` broadcast to it: one loop per run of dims that `from` keeps or repeats, so that every
 /// index is an affine function of the loop counters and the C compiler can vectorise the
 /// innermost loop. The flat index `i` of a [`broadcast_index`] loop needs a division and a
-/// remainder per element, which no compiler vectorises (a log-sum-exp over the first of two
-/// dims ran at a third of the speed).
+/// remainder per element, which no compiler vectorises.
 struct Nest {
-    /// The loop heads and `{ const long i = ...;`: the body follows, then `}`.
-    open: String,
+    /// The heads of the loops around the innermost one (none for a single loop).
+    outer: String,
+    /// The head of the innermost loop.
+    inner: String,
+    /// `const long i = ...;` in terms of the counters (empty where the one loop counts `i`).
+    flat: String,
     /// The C expression of the offset in `from` of element `i` of `to`.
     from_index: String,
+    /// Whether `from` repeats along the innermost loop (one element of it for the whole loop).
+    inner_repeats: bool,
+}
+
+impl Nest {
+    /// The loops running `body` for every element `i`.
+    fn each(&self, body: &str) -> String {
+        format!("{}{}{{ {} {body} }}", self.outer, self.inner, self.flat)
+    }
+
+    /// The loops adding `value` (of element `i`) into `target` (of element `from_index`): where
+    /// the innermost loop adds into one element, it sums in a double first (a float workspace's
+    /// element would round every addition).
+    fn add_into(&self, target: &str, value: &str) -> String {
+        if self.inner_repeats {
+            format!("{}{{ double acc = 0.0; {}{{ {} acc += {value}; }} {target} += acc; }}", self.outer, self.inner, self.flat)
+        } else {
+            self.each(&format!("{target} += {value};"))
+        }
+    }
 }
 
 fn nest(to: &[i64], from: &[i64]) -> Nest {
@@ -329,26 +353,36 @@ fn nest(to: &[i64], from: &[i64]) -> Nest {
     }
     if runs.len() <= 1 {
         let numel: i64 = to.iter().product();
-        let from_index = if runs.first().is_some_and(|&(_, kept)| kept) { "i" } else { "0" };
-        return Nest { open: format!("for (long i = 0; i < {numel}; i++) {{"), from_index: from_index.into() };
+        let kept = runs.first().is_none_or(|&(_, kept)| kept);
+        return Nest {
+            outer: String::new(),
+            inner: format!("for (long i = 0; i < {numel}; i++) "),
+            flat: String::new(),
+            from_index: if kept { "i" } else { "0" }.into(),
+            inner_repeats: !kept,
+        };
     }
-    let mut open = String::new();
+    let (mut outer, mut inner) = (String::new(), String::new());
     let (mut flat, mut kept_flat) = (String::new(), String::new());
     for (g, &(size, kept)) in runs.iter().enumerate() {
-        // The innermost loop's elements are independent where `from` keeps its dims (a
-        // different element of each value on each pass): said so, as the compiler cannot see
-        // it through offsets into one workspace and would otherwise test at run time.
-        if g == runs.len() - 1 && kept {
-            open.push_str("_Pragma(\"omp simd\") ");
+        let head = format!("for (long a{g} = 0; a{g} < {size}; a{g}++) ");
+        if g + 1 < runs.len() {
+            outer.push_str(&head);
+        } else if kept {
+            // The innermost loop's elements are independent where `from` keeps its dims (a
+            // different element of each value on each pass): said so, as the compiler cannot
+            // see it through offsets into one workspace and would otherwise test at run time.
+            inner = format!("_Pragma(\"omp simd\") {head}");
+        } else {
+            inner = head;
         }
-        let _ = write!(open, "for (long a{g} = 0; a{g} < {size}; a{g}++) ");
         flat = if flat.is_empty() { format!("a{g}") } else { format!("({flat}) * {size} + a{g}") };
         if kept {
             kept_flat = if kept_flat.is_empty() { format!("a{g}") } else { format!("({kept_flat}) * {size} + a{g}") };
         }
     }
-    let _ = write!(open, "{{ const long i = {flat};");
-    Nest { open, from_index: if kept_flat.is_empty() { "0".into() } else { kept_flat } }
+    let inner_repeats = !runs.last().is_some_and(|&(_, kept)| kept);
+    Nest { outer, inner, flat: format!("const long i = {flat};"), from_index: if kept_flat.is_empty() { "0".into() } else { kept_flat }, inner_repeats }
 }
 
 /// The C expression of the offset, in a value of shape `from` broadcast to `to`, of element `i`
@@ -633,23 +667,30 @@ impl Emitter<'_> {
             }
             Op::Sum(x, dims) => {
                 let xs = self.shape(*x).to_vec();
-                let Nest { open, from_index: r } = nest(&xs, &kept(&xs, dims));
+                let loops = nest(&xs, &kept(&xs, dims));
                 line(&mut self.c, format!("{out} = 0.0;"));
-                let _ = writeln!(self.c, "  {open} {} += {}; }}", self.at(v, &r), self.at(*x, "i"));
+                let _ = writeln!(self.c, "  {}", loops.add_into(&self.at(v, &loops.from_index), &self.at(*x, "i")));
             }
             Op::LogSumExp(x, dims) => {
                 // The maximum, then the sum of exponentials shifted by it (kept in the value).
                 let xs = self.shape(*x).to_vec();
-                let Nest { open, from_index: r } = nest(&xs, &kept(&xs, dims));
+                let loops = nest(&xs, &kept(&xs, dims));
+                let r = &loops.from_index;
                 line(&mut self.c, format!("{out} = -INFINITY;"));
                 // A store on every element (not under an `if`), which vectorises.
-                let _ = writeln!(self.c, "  {open} real *m = &{}; const real x = {}; *m = x > *m ? x : *m; }}", self.at(v, &r), self.at(*x, "i"));
+                let max = format!("real *m = &{}; const real x = {}; *m = x > *m ? x : *m;", self.at(v, r), self.at(*x, "i"));
+                let _ = writeln!(self.c, "  {}", loops.each(&max));
                 // The sums in doubles on the stack, or for a large result (which would
                 // overflow a thread's stack) in the workspace's scratch space.
-                let sums = if numel <= STACK_SUMS { format!("double s[{numel}]") } else { format!("real *s = w + {}", self.l.scratch) };
+                // Doubles whatever `real` is: at an even offset, which is 8-byte aligned.
+                let sums = if numel <= STACK_SUMS {
+                    format!("double s[{numel}]")
+                } else {
+                    format!("double *s = (double *)(w + {})", self.l.scratch.next_multiple_of(2))
+                };
                 let _ = writeln!(self.c, "  {{ {sums}; for (long i = 0; i < {numel}; i++) s[i] = 0.0;");
-                let shift = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, &r));
-                let _ = writeln!(self.c, "    {open} s[{r}] += exp({} - {shift}); }}", self.at(*x, "i"));
+                let shift = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, r));
+                let _ = writeln!(self.c, "    {}", loops.add_into(&format!("s[{r}]"), &format!("exp({} - {shift})", self.at(*x, "i"))));
                 let shift_i = format!("(isfinite({m}) ? {m} : 0.0)", m = self.at(v, "i"));
                 let _ = writeln!(self.c, "    for (long i = 0; i < {numel}; i++) {out} = {shift_i} + log(s[i]); }}");
             }
@@ -1082,9 +1123,8 @@ impl Emitter<'_> {
         if !self.diff[x] {
             return;
         }
-        let Nest { open, from_index } = nest(self.shape(v), self.shape(x));
-        let target = self.adj(x, &from_index);
-        let _ = writeln!(self.c, "  {open} {target} += {} * ({scale}); }}", self.adj(v, "i"));
+        let loops = nest(self.shape(v), self.shape(x));
+        let _ = writeln!(self.c, "  {}", loops.add_into(&self.adj(x, &loops.from_index), &format!("{} * ({scale})", self.adj(v, "i"))));
     }
 
     fn backward(&mut self, v: usize, n: &Node) {
@@ -1127,9 +1167,10 @@ impl Emitter<'_> {
             Op::Sum(x, dims) | Op::LogSumExp(x, dims) => {
                 if self.diff[x] {
                     let xs = self.shape(x).to_vec();
-                    let Nest { open, from_index: r } = nest(&xs, &kept(&xs, &dims));
-                    let scale = if matches!(n.op, Op::Sum(..)) { String::new() } else { format!(" * exp({} - {})", self.at(x, "i"), self.at(v, &r)) };
-                    let _ = writeln!(self.c, "  {open} {} += {}{scale}; }}", self.adj(x, "i"), self.adj(v, &r));
+                    let loops = nest(&xs, &kept(&xs, &dims));
+                    let r = &loops.from_index;
+                    let scale = if matches!(n.op, Op::Sum(..)) { String::new() } else { format!(" * exp({} - {})", self.at(x, "i"), self.at(v, r)) };
+                    let _ = writeln!(self.c, "  {}", loops.each(&format!("{} += {}{scale};", self.adj(x, "i"), self.adj(v, r))));
                 }
             }
             Op::Slice(..) | Op::Select(..) => {
