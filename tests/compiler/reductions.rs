@@ -106,3 +106,24 @@ fn reductions_and_broadcasts_over_interleaved_dims() {
         (&data * x.sigmoid()).logsumexp([0].as_slice(), true).exp().sum(Kind::Double)
     });
 }
+
+/// Fused loops whose passes add into one place (a group effect's adjoint from every member of
+/// its group, a broadcast row's from its whole row) stay one pass at a time: the C compiler is
+/// told a loop's passes are independent only where they are, and vectorises the others' sums.
+#[test]
+fn fused_loops_that_add_into_one_place() {
+    let opts = (Kind::Double, Device::Cpu);
+    let group = Tensor::arange(1000, (Kind::Int64, Device::Cpu)).remainder(7);
+    let y = Tensor::arange(1000, opts).cos();
+    matches_libtorch("a radon-style regression: a group effect gathered for each of 1,000 rows", 9, |x| {
+        let (alpha, beta, log_sigma) = (x.narrow(0, 0, 7), x.get(7), x.get(8));
+        let mean = alpha.index_select(0, &group) + &beta * &y;
+        let z = (&y - mean) / log_sigma.exp();
+        (-z.square() * 0.5 - &log_sigma).sum(Kind::Double)
+    });
+    let data = Tensor::arange(1200, opts).reshape([3, 400]).sin();
+    matches_libtorch("a [3, 1] offset on [3, 400], summed with a scalar scale", 4, |x| {
+        let (offset, scale) = (x.narrow(0, 0, 3).reshape([3, 1]), x.get(3));
+        ((&data - offset) * scale.exp()).tanh().sum(Kind::Double)
+    });
+}

@@ -49,6 +49,28 @@ struct Layout {
     len: usize,
 }
 
+/// A fused run's backward statements for element `i` (see `Emitter::fused_adjoints`).
+struct FusedAdjoints {
+    body: String,
+    /// The one-element values outside the run whose adjoints add up in registers `b<x>`.
+    scalar_adjoints: Vec<usize>,
+    /// Whether an element adds into an adjoint at another offset than `i` (a broadcast
+    /// operand's, a gather's source's), so that two passes of the loop may add into one place.
+    scatters: bool,
+}
+
+/// The pragma before a fused loop whose passes are independent but for the sums in
+/// `reductions` (kept in registers): it lets the C compiler vectorise the loop, the sums
+/// included (in another order of additions than one by one), without testing at run time
+/// whether the loop's stores overlap its loads. None where passes may add into one place.
+fn simd_pragma(independent: bool, reductions: &[String]) -> String {
+    match (independent, reductions.is_empty()) {
+        (false, _) => String::new(),
+        (true, true) => "_Pragma(\"omp simd\") ".into(),
+        (true, false) => format!("_Pragma(\"omp simd reduction(+:{})\") ", reductions.join(",")),
+    }
+}
+
 /// The most elements a log-sum-exp's result may have for its sums to be kept on the stack
 /// (32 KiB of doubles); a larger one keeps them in the workspace.
 const STACK_SUMS: usize = 4096;
@@ -1009,10 +1031,14 @@ impl Emitter<'_> {
             stores.push_str(&format!(" s{s} += t{x};"));
             after.push_str(&format!(" {} = s{s};", self.at(s, "0")));
         }
+        let mut reductions: Vec<String> = sums.iter().map(|&(s, _)| format!("s{s}")).collect();
+        let mut independent = true;
         if self.one_pass[g].is_some() {
             // The backward pass for a seed of 1, into the run's buffers (zeroed first).
-            let (adjoints, scalar_adjoints) = self.fused_adjoints(g);
+            let FusedAdjoints { body: adjoints, scalar_adjoints, scatters } = self.fused_adjoints(g);
             stores.push_str(&adjoints);
+            independent = !scatters;
+            reductions.extend(scalar_adjoints.iter().map(|x| format!("b{x}")));
             for &(x, at) in &self.l.deferred[g] {
                 if scalar_adjoints.contains(&x) {
                     before.push_str(&format!(" double b{x} = 0.0;"));
@@ -1023,7 +1049,8 @@ impl Emitter<'_> {
             }
         }
         let scalars = self.scalars_in(g);
-        let _ = writeln!(self.c, "  {{{scalars}{before} for (long i = 0; i < {numel}; i++) {{{}{stores} }}{after} }}", self.fused_values(g));
+        let simd = simd_pragma(independent, &reductions);
+        let _ = writeln!(self.c, "  {{{scalars}{before} {simd}for (long i = 0; i < {numel}; i++) {{{}{stores} }}{after} }}", self.fused_values(g));
     }
 
     /// The buffer where one-pass run `g` keeps the adjoints it passes to `x` (see [`OnePass`]).
@@ -1035,7 +1062,7 @@ impl Emitter<'_> {
     /// adjoint `a<v>` in a register (starting from what readers outside the run left in the
     /// workspace, or 1 for the seed of a one-pass run), passed back member by member in reverse;
     /// with the one-element values outside the run whose adjoints accumulate in registers `b<x>`.
-    fn fused_adjoints(&self, g: usize) -> (String, Vec<usize>) {
+    fn fused_adjoints(&self, g: usize) -> FusedAdjoints {
         let one_pass = self.one_pass[g].as_ref();
         // Where an adjoint for `x` outside the run goes, at `index`.
         let target = |x: usize, index: &str| match one_pass {
@@ -1044,6 +1071,7 @@ impl Emitter<'_> {
         };
         let mut body = String::new();
         let mut scalar_adjoints: Vec<usize> = Vec::new();
+        let mut scatters = false;
         let sums = self.absorbed_sums(g);
         let members: Vec<usize> = self.members(g).filter(|&v| self.diff[v]).collect();
         for &v in &members {
@@ -1095,17 +1123,19 @@ impl Emitter<'_> {
                         Op::Reshape(_) => "i".to_string(),
                         _ => broadcast_index("i", &n.shape, self.shape(x)),
                     };
+                    scatters |= index != "i";
                     body.push_str(&format!(" {} += {contribution};", target(x, &index)));
                 }
             }
             if let Op::IndexSelect(x, dim, idx) = &n.op {
                 if self.diff[*x] {
                     let dst = self.index_select_offset(v, *x, *dim, *idx);
+                    scatters = true;
                     body.push_str(&format!(" {} += a{v};", target(*x, &dst)));
                 }
             }
         }
-        (body, scalar_adjoints)
+        FusedAdjoints { body, scalar_adjoints, scatters }
     }
 
     /// Run `g`'s backward loop: the members' values recomputed and their adjoints passed back
@@ -1125,12 +1155,13 @@ impl Emitter<'_> {
             return;
         }
         let numel = self.p.nodes[start].numel();
-        let (adjoints, scalar_adjoints) = self.fused_adjoints(g);
+        let FusedAdjoints { body: adjoints, scalar_adjoints, scatters } = self.fused_adjoints(g);
         let body = format!("{}{adjoints}", self.fused_values_again(g));
         let declared: String = scalar_adjoints.iter().map(|x| format!(" double b{x} = 0.0;")).collect();
         let flushed: String = scalar_adjoints.iter().map(|&x| format!(" {} += b{x};", self.adj(x, "0"))).collect();
         let scalars = self.scalars_in(g);
-        let _ = writeln!(self.c, "  {{{scalars}{declared} for (long i = 0; i < {numel}; i++) {{{body} }}{flushed} }}");
+        let simd = simd_pragma(!scatters, &scalar_adjoints.iter().map(|x| format!("b{x}")).collect::<Vec<_>>());
+        let _ = writeln!(self.c, "  {{{scalars}{declared} {simd}for (long i = 0; i < {numel}; i++) {{{body} }}{flushed} }}");
     }
 
     /// Adds `scale * dy` (for each element `i` of `v`) into operand `x`'s adjoint, if it has one.
