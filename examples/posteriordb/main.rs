@@ -70,6 +70,10 @@ struct Args {
     /// space).
     #[arg(long, default_value = "median")]
     init: String,
+    /// Leave chains found stuck in a minor mode where they are (`relocate_stuck_chains(false)`),
+    /// as Stan does.
+    #[arg(long)]
+    keep_stuck_chains: bool,
 }
 
 /// One posterior's outcome.
@@ -88,6 +92,8 @@ struct Row {
     chain_seconds: f64,
     /// Gradient evaluations, warm-up included, over all chains.
     grad_evals: usize,
+    /// Chains found stuck in a minor mode part-way through warm-up and moved.
+    relocated: usize,
     error: Option<String>,
 }
 
@@ -105,6 +111,7 @@ impl Row {
             "min_ess_bulk": self.min_ess_bulk, "min_ess_tail": self.min_ess_tail, "max_r_hat": self.max_r_hat,
             "divergences": self.divergences, "seconds": self.seconds, "min_ess_per_s": self.min_ess_per_s(),
             "chain_seconds": self.chain_seconds, "grad_evals": self.grad_evals, "ess_per_grad": self.ess_per_grad(),
+            "relocated": self.relocated,
             "error": self.error,
         })
     }
@@ -141,6 +148,7 @@ fn run_one(name: &str, build: pyrite_examples::posteriordb::Build, dir: &std::pa
         seconds: sampled.seconds,
         chain_seconds: sampled.chain_seconds,
         grad_evals: sampled.grad_evals,
+        relocated: sampled.relocated,
         error: None,
     };
     for (i, stan) in reference.names.iter().enumerate() {
@@ -179,6 +187,7 @@ struct Sampled {
     seconds: f64,
     chain_seconds: f64,
     grad_evals: usize,
+    relocated: usize,
 }
 
 /// pyrite's NUTS (with a dense mass matrix for `pyrite-dense`, a low-rank one for
@@ -195,12 +204,24 @@ fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled>
         other => return Err(PyriteError::InvalidInput { what: "--init".into(), problem: format!("`{other}` is not `uniform` or `median`") }),
     };
     let kernel = Nuts::new(model).compiled(!args.eager).metric(metric).init_strategy(init);
-    let mut mcmc = Mcmc::new(kernel).warmup(args.warmup).samples(args.samples).chains(args.chains).seed(args.seed).progress(false);
+    let mut mcmc = Mcmc::new(kernel)
+        .warmup(args.warmup)
+        .samples(args.samples)
+        .chains(args.chains)
+        .seed(args.seed)
+        .relocate_stuck_chains(!args.keep_stuck_chains)
+        .progress(false);
     let start = Instant::now();
     mcmc.run(&())?;
     let seconds = start.elapsed().as_secs_f64();
     let (warmup_seconds, sampling_seconds) = mcmc.seconds()?;
     let stats = mcmc.chain_stats()?;
+    if args.details {
+        for (c, s) in stats.iter().enumerate() {
+            let mean_energy = s.potential_energy.iter().sum::<f64>() / s.potential_energy.len().max(1) as f64;
+            println!("  chain {c}: mean potential energy {mean_energy:.2}, step size {:.3e}, {} divergences", s.step_size, s.divergences());
+        }
+    }
     Ok(Sampled {
         draws: mcmc.get_samples_by_chain()?,
         compiled: stats.iter().all(|c| c.compiled),
@@ -208,6 +229,7 @@ fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled>
         seconds,
         chain_seconds: warmup_seconds + sampling_seconds,
         grad_evals: stats.iter().map(|c| c.grad_evals).sum(),
+        relocated: stats.iter().filter(|c| c.continued_from.is_some()).count(),
     })
 }
 
@@ -225,6 +247,7 @@ fn run_nuts_rs(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled
         seconds,
         chain_seconds: out.chain_seconds,
         grad_evals: out.grad_evals,
+        relocated: 0,
     })
 }
 
@@ -300,12 +323,13 @@ fn example() -> Result<()> {
             seconds: f64::NAN,
             chain_seconds: f64::NAN,
             grad_evals: 0,
+            relocated: 0,
             error: Some(e.to_string()),
         });
         match &row.error {
             Some(e) => println!("{:<44} error: {e}", row.posterior),
             None => println!(
-                "{:<44} {:>4} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>6.3} {:>5} {:>8.2} {:>9.0} {:>8} {:>9.4}{}",
+                "{:<44} {:>4} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>6.3} {:>5} {:>8.2} {:>9.0} {:>8} {:>9.4}{}{}",
                 row.posterior,
                 if row.ok { "yes" } else { "NO" },
                 row.worst_mean_z,
@@ -318,7 +342,8 @@ fn example() -> Result<()> {
                 row.min_ess_per_s(),
                 row.grad_evals,
                 row.ess_per_grad(),
-                if row.compiled { "" } else { "  (eager)" }
+                if row.compiled { "" } else { "  (eager)" },
+                if row.relocated > 0 { format!("  ({} stuck chain(s) moved)", row.relocated) } else { String::new() }
             ),
         }
         rows.push(row);

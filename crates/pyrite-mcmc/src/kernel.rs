@@ -84,7 +84,9 @@ impl<'a, M: ?Sized> Kernel<ModelTarget<'a, M>> {
     /// and Stan start at `init_to_uniform(2)` (`InitStrategy::Uniform(2.0)`: uniform on (-2, 2)
     /// in the unconstrained space, whatever the prior's scale), which on posteriordb's
     /// Lotka–Volterra and basketball HMM sent a chain of four into a minor mode on some seeds,
-    /// for Stan too (`docs/posteriordb.md`).
+    /// for Stan too (`docs/posteriordb.md`); from either start, a chain found stuck in a minor
+    /// mode part-way through warm-up continues from a healthy chain
+    /// ([`Mcmc::relocate_stuck_chains`](crate::mcmc::Mcmc::relocate_stuck_chains)).
     pub fn init_strategy(mut self, strategy: InitStrategy) -> Self {
         self.target.init = strategy;
         self

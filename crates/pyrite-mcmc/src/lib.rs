@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod adapt;
+mod chain_run;
 pub mod compiled_potential;
 pub mod continuous_adaptation;
 pub mod diagnostics;
@@ -19,6 +20,7 @@ pub mod potential;
 pub mod rejecting;
 pub mod sampler;
 pub mod settings;
+pub mod stuck_chains;
 pub mod summary;
 pub mod tensor_potential;
 

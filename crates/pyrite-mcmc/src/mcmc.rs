@@ -2,8 +2,7 @@
 //! or vectorised (all chains' potentials evaluated in one run of the model), and keeps the
 //! draws and the chains' statistics.
 
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -11,12 +10,13 @@ use pyrite_core::prelude::*;
 use pyrite_infer::prelude::{InitStrategy, Samples};
 use tch::Tensor;
 
+use crate::chain_run::{ChainOutput, ChainRun};
 use crate::compiled_potential::CompiledPotential;
 use crate::kernel::{Kernel, ModelTarget, PotentialTarget};
 use crate::model_potential::{LatentLayout, ModelPotential};
 use crate::potential::Potential;
-use crate::rejecting::Rejecting;
-use crate::sampler::{Algorithm, Sampler, StepInfo};
+use crate::sampler::{Algorithm, Sampler};
+use crate::stuck_chains::{self, donors};
 use crate::summary::{summary, PosteriorSummary};
 use crate::tensor_potential::TensorPotential;
 
@@ -78,6 +78,9 @@ pub struct ChainStats {
     /// Evaluations of the potential and its gradient by the chain, warm-up (and its step-size
     /// searches) included: the cost of the run in gradients.
     pub grad_evals: usize,
+    /// The chain whose state this one continued from part-way through warm-up, having been
+    /// found stuck in a minor mode ([`Mcmc::relocate_stuck_chains`]).
+    pub continued_from: Option<usize>,
 }
 
 impl ChainStats {
@@ -96,14 +99,6 @@ struct Run {
     /// Draws by site, `[chains, samples, ...]`.
     samples: IndexMap<String, Tensor>,
     chains: Vec<ChainStats>,
-    warmup_seconds: f64,
-    sampling_seconds: f64,
-}
-
-/// One chain's output.
-struct ChainOutput {
-    positions: Vec<f64>,
-    stats: ChainStats,
     warmup_seconds: f64,
     sampling_seconds: f64,
 }
@@ -136,6 +131,7 @@ pub struct Mcmc<T> {
     chain_method: ChainMethod,
     seed: u64,
     progress: bool,
+    relocate_stuck_chains: bool,
     run: Option<Run>,
 }
 
@@ -146,7 +142,17 @@ const MAX_INIT_ATTEMPTS: u64 = 100;
 impl<T> Mcmc<T> {
     /// MCMC with `kernel`: by default 1000 warm-up steps, 1000 samples, one chain, seed 0.
     pub fn new(kernel: Kernel<T>) -> Self {
-        Mcmc { kernel, num_warmup: 1000, num_samples: 1000, num_chains: 1, chain_method: ChainMethod::Sequential, seed: 0, progress: true, run: None }
+        Mcmc {
+            kernel,
+            num_warmup: 1000,
+            num_samples: 1000,
+            num_chains: 1,
+            chain_method: ChainMethod::Sequential,
+            seed: 0,
+            progress: true,
+            relocate_stuck_chains: true,
+            run: None,
+        }
     }
     /// The number of warm-up (adaptation) steps per chain; their draws are discarded.
     pub fn warmup(mut self, steps: usize) -> Self {
@@ -177,6 +183,19 @@ impl<T> Mcmc<T> {
     /// Whether to show progress bars (one per chain; on a terminal only).
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
+        self
+    }
+    /// Whether a chain found stuck in a minor mode part-way through warm-up continues from
+    /// another chain's state (on by default; with two chains or more and a warm-up of at least
+    /// 150 steps). At the end of Stan's second-to-last slow window each chain estimates the
+    /// probability mass of the region it explored in that window; one more than
+    /// [`MINOR_MODE_NATS`](crate::stuck_chains::MINOR_MODE_NATS) below the best (a region with
+    /// about 1/20,000 of the mass) takes a copy of a healthy chain's position, step size and mass
+    /// matrix, keeps its own random numbers and adapts on its own through the last window. A
+    /// note names each such chain, and [`ChainStats::continued_from`] records it. Off, chains
+    /// run independently from start to end, as in Stan, Pyro and NumPyro.
+    pub fn relocate_stuck_chains(mut self, relocate: bool) -> Self {
+        self.relocate_stuck_chains = relocate;
         self
     }
 
@@ -253,28 +272,142 @@ impl<T> Mcmc<T> {
         (multi, bars)
     }
 
-    /// Runs the chains one after the other, or vectorised.
+    /// The chains, each at its initial point, with the stuck-chain check's window when it
+    /// applies (two chains or more, [`relocate_stuck_chains`](Self::relocate_stuck_chains)).
+    fn chain_runs(&self, dim: usize, inits: Vec<Vec<f64>>) -> Result<Vec<ChainRun>> {
+        let window = if self.relocate_stuck_chains && self.num_chains > 1 { stuck_chains::check_window(self.num_warmup) } else { None };
+        Ok(self.samplers(dim)?.into_iter().zip(inits).map(|(s, z0)| ChainRun::new(s, z0, self.num_warmup, self.num_samples, window.clone())).collect())
+    }
+
+    /// Runs the chains one after the other, or vectorised, as far as the stuck-chain check,
+    /// then (stuck chains moved) to the end.
     /// `one_by_one` runs vectorised chains one after the other (for a compiled potential, whose
     /// evaluations cost less than the lockstep would; the draws are the same).
     fn run_chains(&self, potential: &mut dyn BatchPotential, inits: Vec<Vec<f64>>, layout: Option<&LatentLayout>, one_by_one: bool) -> Result<Run> {
         let dim = potential.dim();
-        let samplers = self.samplers(dim)?;
+        let mut runs = self.chain_runs(dim, inits)?;
         let (_multi, bars) = self.bars();
         let concurrent = self.chain_method == ChainMethod::Vectorized && !one_by_one;
-        let outputs = match self.chain_method {
-            ChainMethod::Vectorized if concurrent => vectorized(samplers, inits, potential, self.num_warmup, self.num_samples, &bars)?,
-            _ => {
-                let mut outs = Vec::new();
-                for ((mut sampler, z0), bar) in samplers.into_iter().zip(inits).zip(&bars) {
-                    let mut single = Single(&mut *potential);
-                    outs.push(run_chain(&mut sampler, &mut single, &z0, self.num_warmup, self.num_samples, bar)?);
+        let meeting = runs[0].meeting();
+        for until in meeting.into_iter().chain([usize::MAX]) {
+            if concurrent {
+                runs = vectorized(runs, potential, until, &bars)?;
+            } else {
+                for (run, bar) in runs.iter_mut().zip(&bars) {
+                    run.advance(&mut Single(&mut *potential), until, bar)?;
                 }
-                outs
             }
-        };
+            if Some(until) == meeting {
+                relocate_stuck(&mut runs)?;
+            }
+        }
+        let outputs: Vec<ChainOutput> = runs.into_iter().zip(&bars).map(|(run, bar)| run.finish(bar)).collect();
         note_failures(&outputs);
         collect(outputs, dim, layout, concurrent)
     }
+}
+
+/// Chains stuck in a minor mode (see [`stuck_chains`]) continue from healthy chains' states.
+fn relocate_stuck(runs: &mut [ChainRun]) -> Result<()> {
+    let log_masses: Vec<Option<f64>> = runs.iter().map(ChainRun::window_log_mass).collect();
+    for (chain, donor) in donors(&log_masses).into_iter().enumerate() {
+        if let Some(donor) = donor {
+            let state = runs[donor].sampler().clone();
+            relocate(&mut runs[chain], chain, donor, &state, &log_masses)?;
+        }
+    }
+    Ok(())
+}
+
+/// Chain `chain` continues from chain `donor`'s `state`, with a note.
+fn relocate(run: &mut ChainRun, chain: usize, donor: usize, state: &Sampler, log_masses: &[Option<f64>]) -> Result<()> {
+    let best = log_masses.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
+    let gap = best - log_masses[chain].unwrap_or(f64::NAN);
+    eprintln!(
+        "note: chain {chain} spent warm-up in a region with about e^-{gap:.0} of the probability mass of the best chain's (a minor mode): \
+         it continues from chain {donor}'s state (`relocate_stuck_chains(false)` leaves stuck chains where they are)"
+    );
+    run.continue_from(donor, state)
+}
+
+/// Where chains on threads of their own meet for the stuck-chain check: each waits until
+/// every chain has arrived (or its thread has ended), then learns whether to continue from
+/// another chain's state.
+struct Rendezvous {
+    chains: usize,
+    meeting: Mutex<Meeting>,
+    all_here: Condvar,
+}
+
+/// What the chains brought to the meeting.
+struct Meeting {
+    here: usize,
+    log_masses: Vec<Option<f64>>,
+    states: Vec<Option<Sampler>>,
+}
+
+impl Rendezvous {
+    fn new(chains: usize) -> Rendezvous {
+        Rendezvous { chains, meeting: Mutex::new(Meeting { here: 0, log_masses: vec![None; chains], states: vec![None; chains] }), all_here: Condvar::new() }
+    }
+
+    /// Chain `chain` arrives with its run; once all are here, the donor it should continue
+    /// from (with the donor's state and every chain's estimate), if it is stuck.
+    fn arrive(&self, chain: usize, run: &ChainRun) -> Option<(usize, Sampler, Vec<Option<f64>>)> {
+        let mut m = self.meeting.lock().unwrap_or_else(PoisonError::into_inner);
+        m.log_masses[chain] = run.window_log_mass();
+        m.states[chain] = Some(run.sampler().clone());
+        m.here += 1;
+        self.all_here.notify_all();
+        while m.here < self.chains {
+            m = self.all_here.wait(m).unwrap_or_else(PoisonError::into_inner);
+        }
+        let donor = donors(&m.log_masses)[chain]?;
+        Some((donor, m.states[donor].clone()?, m.log_masses.clone()))
+    }
+
+    /// A chain whose thread ended before the meeting (an error): counted as here, with nothing.
+    fn leave(&self) {
+        let mut m = self.meeting.lock().unwrap_or_else(PoisonError::into_inner);
+        m.here += 1;
+        self.all_here.notify_all();
+    }
+}
+
+/// A chain's place at the [`Rendezvous`]: given up (so that the others do not wait for it)
+/// if its thread ends without coming.
+struct Seat<'r> {
+    rendezvous: &'r Rendezvous,
+    chain: usize,
+    taken: bool,
+}
+
+impl Seat<'_> {
+    fn arrive(&mut self, run: &ChainRun) -> Option<(usize, Sampler, Vec<Option<f64>>)> {
+        self.taken = true;
+        self.rendezvous.arrive(self.chain, run)
+    }
+}
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.rendezvous.leave();
+        }
+    }
+}
+
+/// One chain on a thread of its own: as far as the meeting, where it may be moved, then to the
+/// end.
+fn run_chain_meeting(mut run: ChainRun, potential: &mut dyn Potential, seat: Option<&mut Seat>, bar: &ProgressBar) -> Result<ChainOutput> {
+    if let (Some(until), Some(seat)) = (run.meeting(), seat) {
+        run.advance(potential, until, bar)?;
+        if let Some((donor, state, log_masses)) = seat.arrive(&run) {
+            relocate(&mut run, seat.chain, donor, &state, &log_masses)?;
+        }
+    }
+    run.advance(potential, usize::MAX, bar)?;
+    Ok(run.finish(bar))
 }
 
 /// One note for a run whose chains rejected points where the model failed.
@@ -357,31 +490,30 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
         let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
         let inits = model_inits(&program, &layout, &self.kernel.target.init, self.num_chains, |c| self.chain_seed(c))?;
         let dim = layout.dim();
-        let samplers = self.samplers(dim)?;
+        let runs = self.chain_runs(dim, inits)?;
         let (_multi, bars) = self.bars();
-        let (warmup, samples) = (self.num_warmup, self.num_samples);
         let compiled = self.kernel.target.compiled;
+        let rendezvous = Rendezvous::new(self.num_chains);
         let outputs: Vec<Result<ChainOutput>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = samplers
+            let handles: Vec<_> = runs
                 .into_iter()
-                .zip(inits)
                 .zip(&bars)
-                .map(|((mut sampler, z0), bar)| {
-                    let make_args = &make_args;
+                .enumerate()
+                .map(|(chain, (run, bar))| {
+                    let (make_args, rendezvous) = (&make_args, &rendezvous);
                     scope.spawn(move || -> Result<ChainOutput> {
+                        let mut seat = Seat { rendezvous, chain, taken: false };
                         let args = make_args();
                         let program = || model(&args).map(drop);
                         let (layout, _) = LatentLayout::discover(&program, &InitStrategy::Feasible)?;
                         let mut potential = ModelPotential::new(&program, &layout);
                         // Each thread compiles (the kernel comes from the cache after the first).
-                        let mut out = match if compiled { CompiledPotential::new(&mut potential, &z0)? } else { None } {
-                            Some(mut compiled) => {
-                                run_chain(&mut sampler, &mut compiled.explained_by(&mut potential), &z0, warmup, samples, bar).map(|o| (o, true))
-                            }
-                            None => run_chain(&mut sampler, &mut potential, &z0, warmup, samples, bar).map(|o| (o, false)),
-                        }?;
-                        out.0.stats.compiled = out.1;
-                        Ok(out.0)
+                        let (mut out, compiled) = match if compiled { CompiledPotential::new(&mut potential, run.initial_point())? } else { None } {
+                            Some(mut compiled) => (run_chain_meeting(run, &mut compiled.explained_by(&mut potential), Some(&mut seat), bar)?, true),
+                            None => (run_chain_meeting(run, &mut potential, Some(&mut seat), bar)?, false),
+                        };
+                        out.stats.compiled = compiled;
+                        Ok(out)
                     })
                 })
                 .collect();
@@ -463,54 +595,6 @@ fn model_inits(
         }
     }
     Ok(inits)
-}
-
-/// Warm-up then sampling of one chain; the progress bar shows the step size, the acceptance
-/// rate and the divergences so far.
-fn run_chain(sampler: &mut Sampler, potential: &mut dyn Potential, z0: &[f64], warmup: usize, samples: usize, bar: &ProgressBar) -> Result<ChainOutput> {
-    let start = Instant::now();
-    // A failure of the model at a proposed point rejects it (a divergence); the initial point is
-    // one where it does not fail (see `model_inits`).
-    let mut potential = Rejecting::new(potential);
-    sampler.init(&mut potential, z0)?;
-    let dim = potential.dim();
-    let mut out = ChainOutput { positions: Vec::with_capacity(samples * dim), stats: ChainStats::default(), warmup_seconds: 0.0, sampling_seconds: 0.0 };
-    let (mut accept_sum, mut divergences) = (0.0, 0usize);
-    let mut sampling_start = start;
-    for i in 0..warmup + samples {
-        if i == warmup {
-            out.warmup_seconds = start.elapsed().as_secs_f64();
-            sampling_start = Instant::now();
-            (accept_sum, divergences) = (0.0, 0);
-        }
-        let info: StepInfo = sampler.step(&mut potential)?;
-        accept_sum += info.accept_prob;
-        divergences += usize::from(info.diverging);
-        if i < warmup {
-            out.stats.warmup_divergences += usize::from(info.diverging);
-        } else {
-            out.positions.extend_from_slice(sampler.position());
-            let s = &mut out.stats;
-            s.diverging.push(info.diverging);
-            s.accept_prob.push(info.accept_prob);
-            s.tree_depth.push(info.tree_depth);
-            s.num_leapfrog.push(info.num_leapfrog);
-            s.potential_energy.push(info.potential_energy);
-        }
-        bar.inc(1);
-        if i % 25 == 0 || i + 1 == warmup + samples {
-            let phase = if i < warmup { "warmup" } else { "sample" };
-            let n = if i < warmup { i + 1 } else { i + 1 - warmup };
-            bar.set_message(format!("{phase} step size {:.3e} acc. {:.2} div. {divergences}", info.step_size, accept_sum / n as f64));
-        }
-    }
-    out.sampling_seconds = sampling_start.elapsed().as_secs_f64();
-    out.stats.step_size = sampler.step_size();
-    out.stats.failures = potential.failures();
-    out.stats.grad_evals = potential.evaluations();
-    out.stats.first_failure = potential.first_failure().map(str::to_string);
-    bar.finish();
-    Ok(out)
 }
 
 /// The chains' draws, constrained and grouped by chain, and their statistics. `concurrent`:
@@ -645,29 +729,22 @@ impl Drop for Finished {
 
 /// Vectorised chains: each chain's sampler runs on a thread of its own (plain arithmetic), and
 /// this thread evaluates the potential of all chains waiting for one in a single batched call
-/// (the model runs here: its tensors never cross threads).
-fn vectorized(
-    samplers: Vec<Sampler>,
-    inits: Vec<Vec<f64>>,
-    potential: &mut dyn BatchPotential,
-    warmup: usize,
-    samples: usize,
-    bars: &[ProgressBar],
-) -> Result<Vec<ChainOutput>> {
-    let n = samplers.len();
+/// (the model runs here: its tensors never cross threads). Runs each chain as far as `until`.
+fn vectorized(runs: Vec<ChainRun>, potential: &mut dyn BatchPotential, until: usize, bars: &[ProgressBar]) -> Result<Vec<ChainRun>> {
+    let n = runs.len();
     let dim = potential.dim();
     let (requests, incoming) = mpsc::channel();
     std::thread::scope(|scope| {
         let mut answer_to = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
-        for (chain, ((mut sampler, z0), bar)) in samplers.into_iter().zip(inits).zip(bars).enumerate() {
+        for (chain, (mut run, bar)) in runs.into_iter().zip(bars).enumerate() {
             let (answer, answers) = mpsc::channel();
             answer_to.push(answer);
             let requests = requests.clone();
             handles.push(scope.spawn(move || {
                 let _finished = Finished { chain, requests: requests.clone() };
                 let mut proxy = Proxy { chain, dim, requests, answers };
-                run_chain(&mut sampler, &mut proxy, &z0, warmup, samples, bar)
+                run.advance(&mut proxy, until, bar).map(|()| run)
             }));
         }
         drop(requests);

@@ -210,6 +210,22 @@ impl Sampler {
         Ok(info)
     }
 
+    /// Continues from where `other` (a chain of the same kernel and dimension) is: its
+    /// position, step size, mass matrix and warm-up progress, keeping this chain's own random
+    /// numbers (a chain stuck in a minor mode, see [`stuck_chains`](crate::stuck_chains)).
+    /// `InvalidInput` when the two do not match or `other` has not started.
+    pub fn continue_from(&mut self, other: &Sampler) -> Result<(), PyriteError> {
+        if other.dim != self.dim || other.num_warmup != self.num_warmup || !other.initialized {
+            return Err(invalid("sampler", "can only continue from a started chain of the same dimension and warm-up"));
+        }
+        self.mass = other.mass.clone();
+        self.step_size = other.step_size;
+        self.warmup = other.warmup.clone();
+        self.state = other.state.clone();
+        self.initialized = true;
+        Ok(())
+    }
+
     /// The current position.
     pub fn position(&self) -> &[f64] {
         &self.state.z
