@@ -4,7 +4,7 @@
 //! `OUT/results.json` (one row per posterior) and prints a table.
 //!
 //! `cargo run --release --example posteriordb -- --posterior NAME|--all [--eager] [--chains 4]
-//! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check]`
+//! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check] [--keep-stuck-chains]`
 //!
 //! `--sampler pyrite-dense` adapts a dense mass matrix, `pyrite-lowrank` nutpie's low-rank one
 //! (`low_rank_mass`). Built with `--features nuts-rs`,

@@ -324,7 +324,7 @@ fn relocate(run: &mut ChainRun, chain: usize, donor: usize, state: &Sampler, log
     let best = log_masses.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
     let gap = best - log_masses[chain].unwrap_or(f64::NAN);
     eprintln!(
-        "note: chain {chain} spent warm-up in a region with about e^-{gap:.0} of the probability mass of the best chain's (a minor mode): \
+        "note: chain {chain} spent warm-up in a region holding about e^-{gap:.0} of the mass of the best chain's region (a minor mode): \
          it continues from chain {donor}'s state (`relocate_stuck_chains(false)` leaves stuck chains where they are)"
     );
     run.continue_from(donor, state)
@@ -399,8 +399,8 @@ impl Drop for Seat<'_> {
 
 /// One chain on a thread of its own: as far as the meeting, where it may be moved, then to the
 /// end.
-fn run_chain_meeting(mut run: ChainRun, potential: &mut dyn Potential, seat: Option<&mut Seat>, bar: &ProgressBar) -> Result<ChainOutput> {
-    if let (Some(until), Some(seat)) = (run.meeting(), seat) {
+fn run_chain_meeting(mut run: ChainRun, potential: &mut dyn Potential, seat: &mut Seat, bar: &ProgressBar) -> Result<ChainOutput> {
+    if let Some(until) = run.meeting() {
         run.advance(potential, until, bar)?;
         if let Some((donor, state, log_masses)) = seat.arrive(&run) {
             relocate(&mut run, seat.chain, donor, &state, &log_masses)?;
@@ -509,8 +509,8 @@ impl<'a, M: ?Sized> Mcmc<ModelTarget<'a, M>> {
                         let mut potential = ModelPotential::new(&program, &layout);
                         // Each thread compiles (the kernel comes from the cache after the first).
                         let (mut out, compiled) = match if compiled { CompiledPotential::new(&mut potential, run.initial_point())? } else { None } {
-                            Some(mut compiled) => (run_chain_meeting(run, &mut compiled.explained_by(&mut potential), Some(&mut seat), bar)?, true),
-                            None => (run_chain_meeting(run, &mut potential, Some(&mut seat), bar)?, false),
+                            Some(mut compiled) => (run_chain_meeting(run, &mut compiled.explained_by(&mut potential), &mut seat, bar)?, true),
+                            None => (run_chain_meeting(run, &mut potential, &mut seat, bar)?, false),
                         };
                         out.stats.compiled = compiled;
                         Ok(out)
