@@ -1,6 +1,7 @@
 //! Chains stuck in a minor mode continue from a healthy chain part-way through warm-up
-//! (`Mcmc::relocate_stuck_chains`), whichever way the chains run; a chain whose thread dies
-//! before the meeting does not leave the others waiting.
+//! (`Mcmc::relocate_stuck_chains`), whichever way the chains run; chains in modes of equal mass
+//! stay where they are; a chain whose thread dies before the meeting does not leave the others
+//! waiting.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,13 +11,23 @@ use pyrite_infer::prelude::InitStrategy;
 use pyrite_mcmc::prelude::*;
 use tch::Tensor;
 
-/// Two modes at +3 and -3 (sd 0.3), 50 nats of barrier between them: the one at -3 holds
-/// e^-20 of the mass. A chain that starts below zero never leaves it.
-fn two_modes(_: &()) -> Result<()> {
+/// Modes at +3 and -3 (sd 0.3), 50 nats of barrier between them: a chain that starts below
+/// zero never leaves. The mode at -3 holds e^-`minor_offset` of the mass of the one at +3.
+fn modes(minor_offset: f64) -> Result<()> {
     let z = sample("z", Normal::new(0.0, 10.0))?;
     let major = -(&z - 3.0).square() / 0.18;
-    let minor = -(&z + 3.0).square() / 0.18 - 20.0;
+    let minor = -(&z + 3.0).square() / 0.18 - minor_offset;
     factor("modes", &major.logaddexp(&minor))
+}
+
+/// The mode at -3 is minor: e^-20 of the mass.
+fn two_modes(_: &()) -> Result<()> {
+    modes(20.0)
+}
+
+/// Two modes of equal mass.
+fn even_modes(_: &()) -> Result<()> {
+    modes(0.0)
 }
 
 type Model = fn(&()) -> Result<()>;
@@ -24,8 +35,12 @@ type TwoModesMcmc = Mcmc<pyrite_mcmc::kernel::ModelTarget<'static, Model>>;
 
 fn mcmc(method: ChainMethod, relocate: bool) -> TwoModesMcmc {
     const MODEL: Model = two_modes;
+    mcmc_of(&MODEL, method, relocate)
+}
+
+fn mcmc_of(model: &'static Model, method: ChainMethod, relocate: bool) -> TwoModesMcmc {
     // Uniform starts on (-2, 2): each chain's sign is a coin flip; seed 3 starts chains on both sides.
-    let kernel = Nuts::new(&MODEL).compiled(false).init_strategy(InitStrategy::Uniform(2.0));
+    let kernel = Nuts::new(model).compiled(false).init_strategy(InitStrategy::Uniform(2.0));
     Mcmc::new(kernel).warmup(500).samples(200).chains(4).chain_method(method).seed(3).relocate_stuck_chains(relocate).progress(false)
 }
 
@@ -80,6 +95,15 @@ fn chains_in_a_minor_mode_continue_from_healthy_ones_whatever_the_chain_method()
             assert!(ranges(&draws).iter().all(|&(lo, _)| lo > 0.0), "{method:?}");
         }
     }
+}
+
+#[test]
+fn chains_in_modes_of_equal_mass_are_left_where_they_are() {
+    const MODEL: Model = even_modes;
+    let (z, moved) = run(mcmc_of(&MODEL, ChainMethod::Sequential, true), ChainMethod::Sequential);
+    let r = ranges(&z);
+    assert!(r.iter().any(|&(_, hi)| hi < 0.0) && r.iter().any(|&(lo, _)| lo > 0.0), "chains in both modes: {r:?}");
+    assert_eq!(moved, vec![None; 4]);
 }
 
 static ARGS_MADE: AtomicUsize = AtomicUsize::new(0);
