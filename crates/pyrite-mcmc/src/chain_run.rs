@@ -54,7 +54,7 @@ impl ChainRun {
             accept_sum: 0.0,
             divergences: 0,
             check_window,
-            window: WindowDraws::default(),
+            window: WindowDraws::new(dim),
         }
     }
 

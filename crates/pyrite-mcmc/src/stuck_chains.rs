@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use crate::adapt::WarmupSchedule;
+use crate::adapt::{WarmupSchedule, WelfordVariance};
 
 /// How far (in nats of estimated log mass) below the best chain a chain's region must lie to
 /// count as a minor mode.
@@ -34,18 +34,24 @@ pub fn check_window(num_warmup: usize) -> Option<Range<usize>> {
     (windows.len() >= 2).then(|| windows[windows.len() - 2].clone())
 }
 
-/// A chain's draws over the check window: potential energies and positions.
-#[derive(Debug, Clone, Default)]
+/// A chain's draws over the check window, summarised as they come: the sum of their potential
+/// energies and the running variance of each coordinate.
+#[derive(Debug, Clone)]
 pub struct WindowDraws {
-    energies: Vec<f64>,
-    positions: Vec<f64>,
+    energy_sum: f64,
+    positions: WelfordVariance,
 }
 
 impl WindowDraws {
+    /// No draws yet, of `dim` coordinates.
+    pub fn new(dim: usize) -> WindowDraws {
+        WindowDraws { energy_sum: 0.0, positions: WelfordVariance::new(dim) }
+    }
+
     /// Adds one draw.
     pub fn push(&mut self, potential_energy: f64, position: &[f64]) {
-        self.energies.push(potential_energy);
-        self.positions.extend_from_slice(position);
+        self.energy_sum += potential_energy;
+        self.positions.add(position);
     }
 
     /// The log mass of the region the draws explored, up to a constant shared by chains of the
@@ -55,8 +61,8 @@ impl WindowDraws {
     /// ```
     /// use pyrite_mcmc::stuck_chains::WindowDraws;
     /// // U(z) = z^2 / (2 s^2): draws at +-s have mean energy 1/2 and sd s.
-    /// let mut narrow = WindowDraws::default();
-    /// let mut wide = WindowDraws::default();
+    /// let mut narrow = WindowDraws::new(1);
+    /// let mut wide = WindowDraws::new(1);
     /// for k in 0..100 {
     ///     let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
     ///     narrow.push(0.5, &[sign * 1.0]);
@@ -67,20 +73,9 @@ impl WindowDraws {
     /// assert!((gap - 10f64.ln()).abs() < 1e-12);
     /// ```
     pub fn log_mass(&self) -> Option<f64> {
-        let n = self.energies.len();
-        if n < 2 {
-            return None;
-        }
-        let dim = self.positions.len() / n;
-        let mean_energy = self.energies.iter().sum::<f64>() / n as f64;
-        let log_sd_sum: f64 = (0..dim)
-            .map(|d| {
-                let column = || self.positions.iter().skip(d).step_by(dim);
-                let mean = column().sum::<f64>() / n as f64;
-                let variance = column().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
-                0.5 * variance.ln()
-            })
-            .sum();
+        let variances = self.positions.variance()?;
+        let mean_energy = self.energy_sum / self.positions.count() as f64;
+        let log_sd_sum: f64 = variances.iter().map(|v| 0.5 * v.ln()).sum();
         let log_mass = log_sd_sum - mean_energy;
         log_mass.is_finite().then_some(log_mass)
     }
@@ -117,7 +112,7 @@ mod tests {
     /// its mass is `exp(-offset) * scale^d` times that of the standard one.
     fn gaussian_window(d: usize, scale: f64, offset: f64, n: usize, seed: u64) -> WindowDraws {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut w = WindowDraws::default();
+        let mut w = WindowDraws::new(d);
         for _ in 0..n {
             let z: Vec<f64> = (0..d).map(|_| scale * standard_normal(&mut rng)).collect();
             let u = offset + z.iter().map(|x| x * x).sum::<f64>() / (2.0 * scale * scale) + d as f64 * scale.ln();
@@ -145,6 +140,6 @@ mod tests {
     fn a_chain_without_an_estimate_is_no_donor() {
         assert_eq!(donors(&[None, Some(-100.0), Some(-50.0)]), vec![None, Some(2), None]);
         assert_eq!(donors(&[None, None]), vec![None, None]);
-        assert_eq!(WindowDraws::default().log_mass(), None);
+        assert_eq!(WindowDraws::new(3).log_mass(), None);
     }
 }
