@@ -323,9 +323,14 @@ fn relocate_stuck(runs: &mut [ChainRun]) -> Result<()> {
 fn relocate(run: &mut ChainRun, chain: usize, donor: usize, state: &Sampler, log_masses: &[Option<f64>]) -> Result<()> {
     let best = log_masses.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
     let gap = best - log_masses[chain].unwrap_or(f64::NAN);
+    let place = if gap.is_finite() {
+        format!("in a region holding about e^-{gap:.0} of the mass of the best chain's region (a minor mode)")
+    } else {
+        "without moving".to_string()
+    };
     eprintln!(
-        "note: chain {chain} spent warm-up in a region holding about e^-{gap:.0} of the mass of the best chain's region (a minor mode): \
-         it continues from chain {donor}'s state (`relocate_stuck_chains(false)` leaves stuck chains where they are)"
+        "note: chain {chain} spent warm-up {place}: it continues from chain {donor}'s state \
+         (`relocate_stuck_chains(false)` leaves stuck chains where they are)"
     );
     run.continue_from(donor, state)
 }

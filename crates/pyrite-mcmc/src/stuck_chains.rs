@@ -56,7 +56,9 @@ impl WindowDraws {
 
     /// The log mass of the region the draws explored, up to a constant shared by chains of the
     /// same dimension: minus the mean potential energy plus the sum of the log standard
-    /// deviations of the coordinates. `None` with fewer than two draws or a non-finite value.
+    /// deviations of the coordinates; minus infinity where a coordinate did not move over the
+    /// window (a frozen chain, the most stuck of all). `None` with fewer than two draws, or
+    /// where the estimate is NaN or infinite upwards.
     ///
     /// ```
     /// use pyrite_mcmc::stuck_chains::WindowDraws;
@@ -77,7 +79,7 @@ impl WindowDraws {
         let mean_energy = self.energy_sum / self.positions.count() as f64;
         let log_sd_sum: f64 = variances.iter().map(|v| 0.5 * v.ln()).sum();
         let log_mass = log_sd_sum - mean_energy;
-        log_mass.is_finite().then_some(log_mass)
+        (!log_mass.is_nan() && log_mass < f64::INFINITY).then_some(log_mass)
     }
 }
 
@@ -141,5 +143,18 @@ mod tests {
         assert_eq!(donors(&[None, Some(-100.0), Some(-50.0)]), vec![None, Some(2), None]);
         assert_eq!(donors(&[None, None]), vec![None, None]);
         assert_eq!(WindowDraws::new(3).log_mass(), None);
+    }
+
+    #[test]
+    fn a_frozen_chain_is_moved() {
+        let mut frozen = WindowDraws::new(2);
+        for _ in 0..50 {
+            frozen.push(3.0, &[0.5, -1.0]);
+        }
+        assert_eq!(frozen.log_mass(), Some(f64::NEG_INFINITY));
+        let healthy = gaussian_window(2, 1.0, 0.0, 50, 4).log_mass();
+        assert_eq!(donors(&[frozen.log_mass(), healthy]), vec![Some(1), None]);
+        // All frozen: nothing to move to.
+        assert_eq!(donors(&[frozen.log_mass(), frozen.log_mass()]), vec![None, None]);
     }
 }
