@@ -5,4 +5,5 @@ mod branching;
 mod fuzz;
 mod host_data;
 mod host_reads;
+mod long_programs;
 mod reductions;

@@ -56,8 +56,16 @@ fn elementwise(n: &Node) -> bool {
     ) || matches!(n.op, Op::IndexSelect(..)) && n.shape.len() == 1
 }
 
-/// Groups maximal runs (two or more members) of consecutive elementwise values of one shape;
-/// constants between them do not break a run.
+/// The most members a run may have. A run's loop body is one basic block holding every member
+/// (and, in the backward pass, every member's adjoint): the C compiler's time grows faster than
+/// linearly in it. A long chain of one-element operations (an ODE of one or two states solved
+/// in a few hundred fixed steps) made runs of thousands of members, one statement of 1.5 MB,
+/// and six minutes of `cc` at any optimisation level; runs this long already keep every
+/// intermediate in registers, so splitting them costs a store and a load per boundary.
+pub(crate) const MAX_RUN_MEMBERS: usize = 256;
+
+/// Groups maximal runs (two or more members, at most [`MAX_RUN_MEMBERS`]) of consecutive
+/// elementwise values of one shape; constants between them do not break a run.
 pub(crate) fn plan(p: &Program) -> Plan {
     let count = p.nodes.len();
     let mut group = vec![None; count];
@@ -77,7 +85,7 @@ pub(crate) fn plan(p: &Program) -> Plan {
         // What the run's loop computes: its members and the sums absorbed into it.
         let mut computed = vec![start];
         let mut passed = Vec::new();
-        while end < count {
+        while end < count && inside.len() < MAX_RUN_MEMBERS {
             let m = &p.nodes[end];
             let reads_run = operands(&m.op).iter().any(|x| computed.contains(x));
             // A sum of all of a member's elements is computed in the run's loop.
@@ -141,4 +149,37 @@ pub(crate) fn plan(p: &Program) -> Plan {
         }
     }
     Plan { group, groups, stored, absorbed, hoisted }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::Unary;
+
+    /// A chain of `len` one-element exponentials of one input.
+    fn chain(len: usize) -> Program {
+        let mut nodes = vec![Node { op: Op::Input(0), shape: vec![1] }];
+        for v in 0..len {
+            nodes.push(Node { op: Op::Unary(Unary::Exp, v), shape: vec![1] });
+        }
+        Program { output: len, nodes, input_len: 1, consts: vec![], const_storage: vec![], noise: vec![], data: vec![] }
+    }
+
+    #[test]
+    fn a_long_chain_is_split_into_runs_of_at_most_the_cap() {
+        let m = MAX_RUN_MEMBERS;
+        let len = 3 * m + 10;
+        let plan = plan(&chain(len));
+        assert_eq!(plan.groups, [(1, m + 1), (m + 1, 2 * m + 1), (2 * m + 1, 3 * m + 1), (3 * m + 1, len + 1)]);
+        // Every member of the chain is in a run; each run's last value is read by the next run.
+        assert!((1..=len).all(|v| plan.group[v].is_some()));
+        assert_eq!((1..=len).filter(|&v| plan.stored[v]).collect::<Vec<_>>(), [m, 2 * m, 3 * m, len]);
+    }
+
+    #[test]
+    fn a_short_chain_is_one_run() {
+        let plan = plan(&chain(10));
+        assert_eq!(plan.groups, [(1, 11)]);
+        assert_eq!((1..=10).filter(|&v| plan.stored[v]).collect::<Vec<_>>(), [10]);
+    }
 }

@@ -245,6 +245,8 @@ struct Lowering {
     noise_len: usize,
     /// The traced dtype of each tensor value that has one.
     dtypes: HashMap<usize, String>,
+    /// Each value but the inputs, by its operation and shape (see [`Lowering::push`]).
+    computed: HashMap<String, usize>,
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -276,9 +278,23 @@ pub fn broadcast(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
 }
 
 impl Lowering {
+    /// Adds a value, or returns the one already computed the same way: every operation but the
+    /// inputs is a pure function of its operands, so a repeat (a closure that recomputes `-k` or
+    /// `v / 2` at each of an ODE solver's stages) is computed once.
     fn push(&mut self, op: Op, shape: Vec<i64>) -> usize {
+        let key = match op {
+            Op::Input(_) | Op::Noise(_) | Op::Const(_) => None,
+            _ => Some(format!("{op:?} {shape:?}")),
+        };
+        if let Some(&t) = key.as_ref().and_then(|k| self.computed.get(k)) {
+            return t;
+        }
         self.nodes.push(Node { op, shape });
-        self.nodes.len() - 1
+        let t = self.nodes.len() - 1;
+        if let Some(k) = key {
+            self.computed.insert(k, t);
+        }
+        t
     }
 
     fn get(&self, id: usize) -> Result<&Val, Unsupported> {
@@ -928,6 +944,7 @@ pub fn lower_with(graph: &Graph, noise: bool, data: usize) -> Result<Program, Un
         noise: Vec::new(),
         noise_len: 0,
         dtypes: HashMap::new(),
+        computed: HashMap::new(),
     };
     let mut offset = 0;
     let params = graph.inputs.len().checked_sub(data).ok_or_else(|| Unsupported(format!("{data} data inputs of {}", graph.inputs.len())))?;
