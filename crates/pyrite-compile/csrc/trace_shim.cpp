@@ -322,13 +322,20 @@ void snapshot_input(Capture& c, const at::Tensor& t) {
 
 // Whether libtorch's printer (`at::print`, behind tch's `print` and `to_string`) is on the
 // stack: it converts the tensor with `to` and reads it through a const pointer, which no hook
-// sees.
+// sees. Each return address is looked up once per thread: `dladdr` searches the symbol tables
+// (a quarter of a small model's capture, with a `to` at every distribution's `log_prob`).
 bool called_from_print() {
+  thread_local std::unordered_map<void*, bool> in_print;
   void* frames[48];
   int n = backtrace(frames, 48);
   for (int i = 0; i < n; ++i) {
-    Dl_info info;
-    if (dladdr(frames[i], &info) != 0 && info.dli_sname != nullptr && std::strstr(info.dli_sname, "_ZN2at5print") != nullptr) return true;
+    auto known = in_print.find(frames[i]);
+    if (known == in_print.end()) {
+      Dl_info info;
+      bool print = dladdr(frames[i], &info) != 0 && info.dli_sname != nullptr && std::strstr(info.dli_sname, "_ZN2at5print") != nullptr;
+      known = in_print.emplace(frames[i], print).first;
+    }
+    if (known->second) return true;
   }
   return false;
 }
