@@ -47,3 +47,20 @@ fn a_value_recomputed_at_every_stage_is_computed_once() {
         }
     }
 }
+
+/// A view of a boolean mask and a cast of it to doubles are both reshapes of the mask: they are
+/// not one value, and indexing by the view is still refused as a mask (merged, the index would
+/// read the cast's dtype and gather elements 1, 1, 1).
+#[test]
+fn a_view_of_a_mask_and_a_cast_of_it_stay_apart() {
+    let x0 = Tensor::from_slice(&[0.5f64, 1.0, 2.0]);
+    let f = |x: &Tensor| {
+        let mask = x.gt(0.0);
+        let view = mask.view([3]);
+        let weights = mask.to_kind(Kind::Double);
+        (x * weights).sum(Kind::Double) + x.index(&[Some(view)]).sum(Kind::Double)
+    };
+    let graph = trace(&[x0.shallow_clone()], || Ok(f(&x0))).unwrap();
+    let refused = lower(&graph).expect_err("a boolean mask is not an index");
+    assert!(refused.0.contains("a boolean mask"), "{}", refused.0);
+}

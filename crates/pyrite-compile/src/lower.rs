@@ -245,8 +245,10 @@ struct Lowering {
     noise_len: usize,
     /// The traced dtype of each tensor value that has one.
     dtypes: HashMap<usize, String>,
-    /// Each value but the inputs, by its operation and shape (see [`Lowering::push`]).
+    /// Each value but the inputs, by its operation, shape and dtype (see [`Lowering::push`]).
     computed: HashMap<String, usize>,
+    /// The traced dtype of the operation being lowered.
+    lowering_dtype: Option<String>,
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -280,11 +282,13 @@ pub fn broadcast(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
 impl Lowering {
     /// Adds a value, or returns the one already computed the same way: every operation but the
     /// inputs is a pure function of its operands, so a repeat (a closure that recomputes `-k` or
-    /// `v / 2` at each of an ODE solver's stages) is computed once.
+    /// `v / 2` at each of an ODE solver's stages) is computed once. The traced dtype is part of
+    /// "the same way": a cast to float and a view of a boolean mask are both reshapes of it,
+    /// but only the mask may index a tensor as a mask.
     fn push(&mut self, op: Op, shape: Vec<i64>) -> usize {
         let key = match op {
             Op::Input(_) | Op::Noise(_) | Op::Const(_) => None,
-            _ => Some(format!("{op:?} {shape:?}")),
+            _ => Some(format!("{op:?} {shape:?} {:?}", self.lowering_dtype)),
         };
         if let Some(&t) = key.as_ref().and_then(|k| self.computed.get(k)) {
             return t;
@@ -372,6 +376,7 @@ impl Lowering {
             }
         };
         let out_id = n.outputs.first().map(|o| o.0).ok_or_else(|| unsupported("no output"))?;
+        self.lowering_dtype = out_dtype();
         let i = &n.inputs;
         let arg = |k: usize| i.get(k).copied().ok_or_else(|| unsupported("too few operands"));
         let val = match n.op.as_str() {
@@ -945,6 +950,7 @@ pub fn lower_with(graph: &Graph, noise: bool, data: usize) -> Result<Program, Un
         noise_len: 0,
         dtypes: HashMap::new(),
         computed: HashMap::new(),
+        lowering_dtype: None,
     };
     let mut offset = 0;
     let params = graph.inputs.len().checked_sub(data).ok_or_else(|| Unsupported(format!("{data} data inputs of {}", graph.inputs.len())))?;
