@@ -2,8 +2,10 @@
 //! computed once, and the kernel's value and gradient are libtorch's.
 
 use pyrite::compile::lower::{Op, Unary};
-use pyrite::compile::{lower, trace, Kernel};
+use pyrite::compile::{lower, trace};
 use pyrite::prelude::*;
+
+use super::compiles_and_matches;
 
 /// The one-compartment model's concentration (first-order absorption, Michaelis–Menten
 /// elimination) from `theta = log(k_a, K_m, V_m)`, in `steps` fixed steps over 4 time units: the
@@ -33,19 +35,9 @@ fn a_value_recomputed_at_every_stage_is_computed_once() {
     let exps = count(&|op| matches!(op, Op::Unary(Unary::Exp, _)));
     assert!((201 + 3..300).contains(&exps), "{exps} exponentials");
 
-    let mut kernel = Kernel::new(program).unwrap();
-    for point in [[-0.3f64, 0.9, 0.0], [0.2, -1.0, 0.5], [-1.0, 2.0, -0.5]] {
-        let x = Tensor::from_slice(&point).set_requires_grad(true);
-        let y = concentration_log_density(&x, 100);
-        y.backward();
-        let (value, grad) = (y.double_value(&[]), Vec::<f64>::try_from(x.grad()).unwrap());
-        let mut g = vec![0.0; 3];
-        let v = kernel.value_and_grad(&point, &[], &mut g);
-        assert!((v - value).abs() <= 1e-10 * value.abs().max(1.0), "value {v} against {value}");
-        for (a, b) in g.iter().zip(&grad) {
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "gradient {g:?} against {grad:?}");
-        }
-    }
+    // At random points, halved: log(V_m / K_m) stays far below log(139), where a step of 0.04
+    // would be unstable.
+    compiles_and_matches("the one-compartment ODE", 3, |theta| concentration_log_density(&(theta * 0.5), 100));
 }
 
 /// A view of a boolean mask and a cast of it to doubles are both reshapes of the mask: they are
