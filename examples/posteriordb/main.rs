@@ -4,7 +4,8 @@
 //! `OUT/results.json` (one row per posterior) and prints a table.
 //!
 //! `cargo run --release --example posteriordb -- --posterior NAME|--all [--eager] [--chains 4]
-//! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check] [--keep-stuck-chains]`
+//! [--warmup 1000] [--samples 1000] [--seed S] [--out DIR] [--check] [--keep-stuck-chains]
+//! [--vectorized]`
 //!
 //! `--sampler pyrite-dense` adapts a dense mass matrix, `pyrite-lowrank` nutpie's low-rank one
 //! (`low_rank_mass`). Built with `--features nuts-rs`,
@@ -74,6 +75,10 @@ struct Args {
     /// as Stan does.
     #[arg(long)]
     keep_stuck_chains: bool,
+    /// pyrite's chains vectorised (`ChainMethod::Vectorized`: with `--eager`, all chains in one
+    /// run of a model that broadcasts over them) rather than one after the other.
+    #[arg(long)]
+    vectorized: bool,
 }
 
 /// One posterior's outcome.
@@ -210,6 +215,7 @@ fn run_pyrite(model: &dyn Fn(&()) -> Result<()>, args: &Args) -> Result<Sampled>
         .chains(args.chains)
         .seed(args.seed)
         .relocate_stuck_chains(!args.keep_stuck_chains)
+        .chain_method(if args.vectorized { ChainMethod::Vectorized } else { ChainMethod::Sequential })
         .progress(false);
     let start = Instant::now();
     mcmc.run(&())?;

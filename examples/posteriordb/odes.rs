@@ -31,17 +31,21 @@ fn lotka_volterra(d: &Data) -> Result<Model> {
         return Err(PyriteError::InvalidInput { what: "y".into(), problem: format!("must be N x 2 = {n} x 2") });
     }
     let (prior_loc, prior_scale) = (Tensor::from_slice(&[1.0f64, 0.05, 1.0, 0.05]), Tensor::from_slice(&[0.5f64, 0.05, 0.5, 0.05]));
+    // Indexed from the right (`[..., k]`), so that the model broadcasts over a batch of chains
+    // (vectorised chains, whose values come with batch dims `[chains, 1]` on the left).
     Ok(Box::new(move |_: &()| {
         let theta = sample("theta", flat_positive_of(&[4])?)?;
-        factor("theta_prior", &Normal::new(&prior_loc, &prior_scale)?.log_prob(&theta)?.sum(Kind::Double))?;
+        factor("theta_prior", &Normal::new(&prior_loc, &prior_scale)?.to_event(1)?.log_prob(&theta)?)?;
         let z_init = sample("z_init", LogNormal::new(c(10f64.ln()), c(1.0))?.expand(&[2])?.to_event(1)?)?;
         let sigma = sample("sigma", LogNormal::new(c(-1.0), c(1.0))?.expand(&[2])?.to_event(1)?)?;
-        let (alpha, beta, gamma, delta) = (theta.get(0), theta.get(1), theta.get(2), theta.get(3));
+        let (alpha, beta, gamma, delta) = (theta.select(-1, 0), theta.select(-1, 1), theta.select(-1, 2), theta.select(-1, 3));
         let dz_dt = |_t: f64, z: &Tensor| {
-            let (u, v) = (z.get(0), z.get(1));
-            Tensor::stack(&[(&alpha - &beta * &v) * &u, (&delta * &u - &gamma) * &v], 0)
+            let (u, v) = (z.select(-1, 0), z.select(-1, 1));
+            Tensor::stack(&[(&alpha - &beta * &v) * &u, (&delta * &u - &gamma) * &v], -1)
         };
-        let z = ode::rk4(dz_dt, &z_init, 0.0, &ts, 0.1)?;
+        // `[times, 2]`; over a batch of chains the solver's `[times, chains, 1, 2]` becomes
+        // `[1, chains, times, 2]`, the times in the plate's dim
+        let z = ode::rk4(dz_dt, &z_init, 0.0, &ts, 0.1)?.transpose(0, -2);
         let _ = observe("y_init", LogNormal::new(z_init.log(), &sigma)?.to_event(1)?, &y_init)?;
         plate("times", n, |_| observe("y", LogNormal::new(z.log(), &sigma)?.to_event(1)?, &y).map(drop))
     }))
@@ -72,7 +76,9 @@ fn one_comp_mm_elim_abs(d: &Data) -> Result<Model> {
                 -elimination
             }
         };
-        let concentration = ode::rk4(dc_dt, &Tensor::zeros([1], (Kind::Double, Device::Cpu)), t0, &ts, 0.025)?.reshape([n]);
+        // `C(t0) = 0`, one per chain over a batch of chains (`[chains, 1]`), whose solution
+        // `[times, chains, 1]` becomes `[1, chains, times]`, the times in the plate's dim
+        let concentration = ode::rk4(dc_dt, &k_a.zeros_like(), t0, &ts, 0.025)?.transpose(0, -1);
         plate("times", n, |_| observe("C_hat", LogNormal::new(concentration.log(), &sigma)?, &c_hat).map(drop))
     }))
 }

@@ -32,7 +32,8 @@ pub enum ChainMethod {
     /// potentials of all chains that need one are evaluated by one run of the model in an extra
     /// plate of chains, left of the model's plates (chains that finished early wait, masked
     /// out). The model must broadcast over that batch dim, as for vectorised particles in SVI;
-    /// one that does not is evaluated chain by chain, with a note.
+    /// one that does not (it fails on the batch, or its batched energies and gradients at the
+    /// first points differ from its chain-by-chain ones) is evaluated chain by chain, with a note.
     Vectorized,
 }
 
@@ -652,16 +653,31 @@ impl BatchPotential for ModelPotential<'_> {
         Potential::dim(self)
     }
     /// All chains in one run of the model when it broadcasts over a batch of chains; a model
-    /// that does not (one indexing its sites along dim 0, say) is found on the first batched
-    /// evaluation and evaluated chain by chain from then on, with a one-line note.
+    /// that does not is found on the first batched evaluation and evaluated chain by chain from
+    /// then on, with a one-line note: one that fails on the batch (indexing its sites along dim
+    /// 0, say), and one whose batched energies or gradients differ from its chain-by-chain ones
+    /// (a term that mixes chains, such as a sum over all dims), which would otherwise sample the
+    /// wrong posterior without a word.
     fn evaluate(&mut self, z: &[f64], grads: &mut [f64], chains: usize) -> Result<Vec<f64>> {
         if chains == 1 || self.batching == Some(false) {
             return Looped(self).evaluate(z, grads, chains);
         }
         match self.energies_and_grads(z, grads, chains) {
+            Ok(energies) if self.batching == Some(true) => Ok(energies),
             Ok(energies) => {
-                self.batching = Some(true);
-                Ok(energies)
+                let mut one_by_one_grads = vec![0.0; grads.len()];
+                let one_by_one = Looped(self).evaluate(z, &mut one_by_one_grads, chains)?;
+                if agree(&energies, &one_by_one) && agree(grads, &one_by_one_grads) {
+                    self.batching = Some(true);
+                    return Ok(energies);
+                }
+                eprintln!(
+                    "note: vectorized chains: the model's log-density over a batch of chains differs from its value chain by chain \
+                     (a term that mixes chains, such as a sum over all dims instead of the last); evaluating the chains one at a time"
+                );
+                self.batching = Some(false);
+                grads.copy_from_slice(&one_by_one_grads);
+                Ok(one_by_one)
             }
             Err(e) if self.batching.is_none() => {
                 eprintln!("note: vectorized chains: the model does not broadcast over a batch of chains ({e}); evaluating the chains one at a time");
@@ -671,6 +687,18 @@ impl BatchPotential for ModelPotential<'_> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether a batched evaluation's figures are the chain-by-chain ones, up to the rounding of
+/// sums taken in another order (single precision included); non-finite figures must match.
+fn agree(batched: &[f64], one_by_one: &[f64]) -> bool {
+    batched.iter().zip(one_by_one).all(|(&a, &b)| {
+        if a.is_finite() && b.is_finite() {
+            (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()))
+        } else {
+            a == b || (a.is_nan() && b.is_nan())
+        }
+    })
 }
 
 /// A single-point potential evaluated chain by chain.

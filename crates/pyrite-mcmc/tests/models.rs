@@ -205,6 +205,28 @@ fn vectorized_chains_sample_the_posterior() {
     assert!(mcmc.summary_table().unwrap().contains("Number of divergences: 0"));
 }
 
+/// `x ~ Normal(0, 1)` in two dims tilted by `exp(x_1 + x_2)`: `x_i ~ Normal(1, 1)`. The tilt
+/// is written as a sum over all dims, which over a batch of chains adds every chain's tilt to
+/// each chain (each would be drawn near 4): the first batched evaluation differs from the
+/// chain-by-chain one, and the chains are evaluated one at a time, as sequential chains are.
+#[test]
+fn vectorized_chains_of_a_model_that_mixes_them_are_evaluated_one_at_a_time() {
+    one_thread();
+    let model = |_: &()| -> Result<()> {
+        let x = sample("x", Normal::new(Tensor::from(0.0f64), Tensor::from(1.0f64))?.expand(&[2])?.to_event(1)?)?;
+        factor("tilt", &x.sum(Kind::Double)).map(drop)
+    };
+    let draws = |method| {
+        let mut mcmc = Mcmc::new(Nuts::new(&model).compiled(false)).warmup(300).samples(500).chains(4).chain_method(method).seed(21).progress(false);
+        mcmc.run(&()).unwrap();
+        mcmc.get_samples_by_chain().unwrap()["x"].shallow_clone()
+    };
+    let vectorized = draws(ChainMethod::Vectorized);
+    assert_moments("x[0]", &vectorized, 0, 1.0, 1.0);
+    assert_moments("x[1]", &vectorized, 1, 1.0, 1.0);
+    assert!(vectorized.equal(&draws(ChainMethod::Sequential)), "chain by chain, vectorised chains draw what sequential ones do");
+}
+
 #[test]
 fn hmc_and_a_potential_function_sample_their_targets() {
     one_thread();
