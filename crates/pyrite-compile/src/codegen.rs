@@ -15,6 +15,7 @@ use std::fmt::Write;
 
 use crate::fuse::{operands, plan, Plan};
 use crate::lower::{Binary, Cmp, Node, Op, Program, Storage, Unary};
+use crate::views::{reads_elsewhere, views, View};
 
 /// The type the kernel's vectors and workspace hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -604,7 +605,18 @@ struct Emitter<'p> {
     one_pass: Vec<Option<OnePass>>,
     /// Constants copied into the workspace (read by operations that index it directly).
     copied: Vec<bool>,
+    /// Values whose elements and adjoints are another value's (see [`crate::views`]).
+    views: Vec<Option<View>>,
     c: String,
+}
+
+/// `index` moved on by `base` elements.
+fn shifted(base: i64, index: &str) -> String {
+    if base == 0 {
+        index.to_string()
+    } else {
+        format!("{base} + {index}")
+    }
 }
 
 impl Emitter<'_> {
@@ -615,12 +627,20 @@ impl Emitter<'_> {
     /// Element `index` of `v`: where it is for a constant, an input or noise (unless copied into
     /// the workspace for an operation that indexes it directly), else `w[off(v) + index]`.
     fn at(&self, v: usize, index: &str) -> String {
+        if let Some(View { target, base }) = self.views[v] {
+            return self.at(target, &shifted(base, index));
+        }
         match self.p.nodes[v].op {
             Op::Const(k) if !self.copied[v] => self.const_at(k, index),
             Op::Input(offset) if !self.copied[v] => format!("z[{offset} + {index}]"),
             Op::Noise(offset) if !self.copied[v] => format!("noise[{offset} + {index}]"),
             _ => format!("w[{} + {index}]", self.l.value[v]),
         }
+    }
+
+    /// Whether part `p` of join `v` is computed in its place there (see [`crate::views`]).
+    fn placed_in(&self, p: usize, v: usize) -> bool {
+        self.views[p].is_some_and(|view| view.target == v)
     }
 
     /// Element `index` of constant `k`, where the caller passed it.
@@ -639,6 +659,9 @@ impl Emitter<'_> {
 
     /// `w[adjoint(v) + index]`.
     fn adj(&self, v: usize, index: &str) -> String {
+        if let Some(View { target, base }) = self.views[v] {
+            return self.adj(target, &shifted(base, index));
+        }
         match self.p.nodes[v].op {
             Op::Input(offset) if adjoint_in_grad(self.p, &self.copied, v) => format!("grad[{offset} + {index}]"),
             _ => format!("w[{} + {index}]", self.l.adjoint[v].unwrap_or(0)),
@@ -651,6 +674,9 @@ impl Emitter<'_> {
     }
 
     fn forward(&mut self, v: usize, n: &Node) {
+        if reads_elsewhere(&self.views, v) {
+            return;
+        }
         let numel = n.numel();
         let out = self.at(v, "i");
         let line = |c: &mut String, body: String| {
@@ -821,6 +847,10 @@ impl Emitter<'_> {
             Op::Cat(parts, dim) => {
                 let mut offset = 0;
                 for &p in parts {
+                    if self.placed_in(p, v) {
+                        offset += self.shape(p)[*dim];
+                        continue;
+                    }
                     let dst = self.cat_index(v, p, *dim, offset);
                     let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} = {};", self.p.nodes[p].numel(), self.at(v, &dst), self.at(p, "i"));
                     offset += self.shape(p)[*dim];
@@ -1174,7 +1204,7 @@ impl Emitter<'_> {
     }
 
     fn backward(&mut self, v: usize, n: &Node) {
-        if !self.diff[v] {
+        if !self.diff[v] || reads_elsewhere(&self.views, v) {
             return;
         }
         let y = self.at(v, "i");
@@ -1374,7 +1404,7 @@ impl Emitter<'_> {
             Op::Cat(parts, dim) => {
                 let mut offset = 0;
                 for p in parts {
-                    if self.diff[p] {
+                    if self.diff[p] && !self.placed_in(p, v) {
                         let src = self.cat_index(v, p, dim, offset);
                         let _ = writeln!(self.c, "  for (long i = 0; i < {}; i++) {} += {};", self.p.nodes[p].numel(), self.adj(p, "i"), self.adj(v, &src));
                     }
@@ -1399,7 +1429,9 @@ pub fn generate(p: &Program, precision: Precision) -> String {
     let one_pass = one_pass_runs(p, &plan, &diff);
     let l = layout(p, &diff, &adjoints_in_memory(&plan), &one_pass);
     let copied = in_workspace(p);
-    let mut e = Emitter { p, l, diff, plan, one_pass, copied, c: String::new() };
+    let live = live(p);
+    let views = views(p, &plan, &live);
+    let mut e = Emitter { p, l, diff, plan, one_pass, copied, views, c: String::new() };
     e.c.push_str("#include <math.h>\n#include <string.h>\n\n");
     e.c.push_str(VECTOR_MATH_DECLARATIONS);
     let _ = writeln!(e.c, "typedef {} real;", precision.c_type());
@@ -1416,7 +1448,6 @@ pub fn generate(p: &Program, precision: Precision) -> String {
         };
         let _ = writeln!(e.c, "  const {ty} *const pc{k} = (const {ty} *)consts[{k}]; (void)pc{k};");
     }
-    let live = live(p);
     for (v, n) in p.nodes.iter().enumerate() {
         match (e.plan.group[v], e.plan.absorbed[v], e.plan.hoisted[v]) {
             (None, None, None) if live[v] => e.forward(v, n),

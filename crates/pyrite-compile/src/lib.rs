@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod lower;
 pub mod policy;
 pub mod trace;
+mod views;
 
 pub use codegen::Precision;
 pub use ir::Graph;
