@@ -26,7 +26,11 @@ use tch::Tensor;
 use crate::error::{PyriteError, Result};
 
 /// The solution of `dy/dt = f(t, y)`, `y(t0) = y0`, at each of `times` (increasing, after
-/// `t0`): a tensor of shape `[times.len(), ...y0's shape]`. Each interval between consecutive
+/// `t0`): a tensor of shape `[times.len(), ...y0's shape]`. A `y0` and an `f` that index the
+/// state from the right (`y.select(-1, k)`, `Tensor::stack(.., -1)`) solve a batch of systems
+/// at once (vectorised chains give a model's values batch dims on the left): the times then
+/// come before the batch dims; move them to the plate of times' dim (`transpose(0, -2)` for a
+/// vector state, as posteriordb's Lotka–Volterra port does). Each interval between consecutive
 /// output times is split into equal steps no longer than `max_step`, so that the solution lands
 /// on every output time, and each step is one classical fourth-order Runge–Kutta step (four
 /// evaluations of `f`).
