@@ -121,3 +121,12 @@ fn strided_selections_and_nested_joins_match_libtorch() {
         (part.square().sum(Kind::Double) + row.exp().sum(Kind::Double) * outer.sum(Kind::Double)) * 0.1
     });
 }
+
+/// Two overlapping slices of one vector (an autoregression's `x[1:] - x[:-1]`) are both read
+/// where the vector is, and one fused backward loop adds into both: pass `i`'s adjoint for
+/// `x[1 + i]` lands where pass `i + 1`'s for `x[i + 1]` does, so the loop is not declared free
+/// of such overlaps to the C compiler. Its value and gradient are libtorch's.
+#[test]
+fn overlapping_slices_of_one_value_add_their_adjoints_up() {
+    compiles_and_matches("differences", 64, |x| (x.narrow(0, 1, 63) - x.narrow(0, 0, 63) * 0.7).square().sum(Kind::Double) * -0.5);
+}

@@ -638,6 +638,15 @@ impl Emitter<'_> {
         }
     }
 
+    /// The value whose memory `v`'s elements are in: `v` itself, or the end of its chain of
+    /// views.
+    fn root(&self, mut v: usize) -> usize {
+        while let Some(View { target, .. }) = self.views[v] {
+            v = target;
+        }
+        v
+    }
+
     /// Whether part `p` of join `v` is computed in its place there (see [`crate::views`]).
     fn placed_in(&self, p: usize, v: usize) -> bool {
         self.views[p].is_some_and(|view| view.target == v)
@@ -1102,6 +1111,9 @@ impl Emitter<'_> {
         let mut body = String::new();
         let mut scalar_adjoints: Vec<usize> = Vec::new();
         let mut scatters = false;
+        // The adjoints outside the run that the loop adds into, with the value whose memory
+        // each is in (see `root`).
+        let mut targets: Vec<(usize, usize)> = Vec::new();
         let sums = self.absorbed_sums(g);
         let members: Vec<usize> = self.members(g).filter(|&v| self.diff[v]).collect();
         for &v in &members {
@@ -1154,6 +1166,13 @@ impl Emitter<'_> {
                         _ => broadcast_index("i", &n.shape, self.shape(x)),
                     };
                     scatters |= index != "i";
+                    // Two views of one value (`x[1:] - x[:-1]`) add into overlapping places:
+                    // one pass's adjoint lands where another's does.
+                    if one_pass.is_none() {
+                        let root = self.root(x);
+                        scatters |= targets.iter().any(|&(r, t)| r == root && t != x);
+                        targets.push((root, x));
+                    }
                     body.push_str(&format!(" {} += {contribution};", target(x, &index)));
                 }
             }
