@@ -207,7 +207,7 @@ fn vectorized_chains_sample_the_posterior() {
 
 /// `x ~ Normal(0, 1)` in two dims tilted by `exp(x_1 + x_2)`: `x_i ~ Normal(1, 1)`. The tilt
 /// is written as a sum over all dims, which over a batch of chains adds every chain's tilt to
-/// each chain (each would be drawn near 4): the first batched evaluation differs from the
+/// each chain (sampled that way, x's mean came out 0.18): the first batched evaluation differs from the
 /// chain-by-chain one, and the chains are evaluated one at a time, as sequential chains are.
 #[test]
 fn vectorized_chains_of_a_model_that_mixes_them_are_evaluated_one_at_a_time() {
